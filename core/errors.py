@@ -1,0 +1,88 @@
+"""Domain errors: a stable snake_case ``code``, parameters, and a category.
+
+Services raise these; the REST sidecar maps the category to an HTTP status and the bot
+renders ``code`` from its locale files. The message text of each code lives in
+``core/locales/<lang>/*.json`` so both adapters show the same words in the user's language.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from core.i18n import translate
+
+
+class DomainError(Exception):
+    """Base of every error a person may be shown."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, code: str | None = None, /, **params: Any) -> None:
+        self.code = code or type(self).code
+        self.params = params
+        super().__init__(self.code)
+
+    def message(self, language: str = "en") -> str:
+        """The human text of this error in ``language`` (fa or en)."""
+        return translate(language, f"error.{self.code}", **self.params)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message('en')}"
+
+
+class InvalidInput(DomainError):
+    """The caller sent something malformed (400)."""
+
+    code = "invalid_input"
+
+
+class Unauthenticated(DomainError):
+    """No identity, or a bad, expired or revoked credential (401)."""
+
+    code = "not_authenticated"
+
+
+class PermissionDenied(DomainError):
+    """The resource exists for the caller, but their role is too low (403)."""
+
+    code = "permission_denied"
+
+
+class NotFound(DomainError):
+    """Unknown, deleted or another tenant's resource: all look the same (404)."""
+
+    code = "not_found"
+
+
+class LimitExceeded(DomainError):
+    """A usage limit refuses the request (402)."""
+
+    code = "usage_limit_exceeded"
+
+
+class Conflict(DomainError):
+    """Wrong state for the transition, or a duplicate (409)."""
+
+    code = "conflict"
+
+
+class RateLimited(DomainError):
+    """Too many requests; ``retry_after`` seconds tells when to come back (429)."""
+
+    code = "rate_limited"
+
+    def __init__(self, code: str | None = None, /, *, retry_after: int, **params: Any) -> None:
+        super().__init__(code, retry_after=max(1, int(retry_after)), **params)
+        self.retry_after = self.params["retry_after"]
+
+
+class ServiceUnavailable(DomainError):
+    """An outside service (SMS gateway, model) failed; try again later (503)."""
+
+    code = "service_unavailable"
+
+
+class ConfigurationError(DomainError):
+    """The deployment is misconfigured (e.g. a model without a price); not the user's fault."""
+
+    code = "configuration_error"

@@ -1,0 +1,212 @@
+"""Every setting of DESIGN §3.2, validated once at start-up and passed down explicitly.
+
+``Settings()`` reads the environment and an optional ``.env`` file. In production
+(``CONTEXOR_ENV=production``) :func:`production_problems` lists every development default still
+in force, and the CLI refuses to start with one message naming each offending variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite://data/contexor.sqlite3"
+SECRET_KEY_FILE = "secret_key"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class LlmBackend(StrEnum):
+    OPENAI = "openai"
+    OFFLINE = "offline"
+
+
+class SmsBackend(StrEnum):
+    CONSOLE = "console"
+    FILE = "file"
+    KAVENEGAR = "kavenegar"
+
+
+class BillingCalendar(StrEnum):
+    GREGORIAN = "gregorian"
+    JALALI = "jalali"
+
+
+class Settings(BaseSettings):
+    """The process configuration; field names are the lower-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    contexor_env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("data")
+    database_url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool = False
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_backend: LlmBackend | None = None
+    llm_max_output_tokens: int = Field(default=4000, ge=1)
+
+    sms_backend: SmsBackend = SmsBackend.CONSOLE
+    sms_outbox: Path = Path("data/sms-outbox.jsonl")
+    kavenegar_api_key: SecretStr | None = None
+    kavenegar_otp_template: str = "login-otp"
+    kavenegar_base_url: str = "https://api.kavenegar.com"
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    timezone: str = "Asia/Tehran"
+    billing_calendar: BillingCalendar = BillingCalendar.GREGORIAN
+    default_language: str = "fa"
+
+    otp_ttl_seconds: int = Field(default=300, ge=30)
+    otp_max_attempts: int = Field(default=5, ge=1)
+    otp_resend_seconds: int = Field(default=60, ge=0)
+    otp_daily_cap: int = Field(default=10, ge=1)
+    otp_request_rate: str = "5/minute"
+    otp_verify_rate: str = "10/minute"
+
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+
+    default_workspace_monthly_budget_usd: Decimal = Field(default=Decimal("100"), ge=0)
+    default_user_monthly_budget_usd: Decimal = Field(default=Decimal("50"), ge=0)
+
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("fa", "en"):
+            raise ValueError("must be fa or en")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+            raise ValueError("must start with sqlite:// or postgres://")
+        return value
+
+    @model_validator(mode="after")
+    def _kavenegar_needs_a_key(self) -> Settings:
+        if self.sms_backend is SmsBackend.KAVENEGAR and not self.kavenegar_api_key:
+            raise ValueError("SMS_BACKEND=kavenegar needs KAVENEGAR_API_KEY")
+        return self
+
+    # Derived values -----------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.contexor_env is Environment.PRODUCTION
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_llm_backend(self) -> LlmBackend:
+        """``openai`` when a key or base URL is configured, else the offline generator."""
+        if self.llm_backend is not None:
+            return self.llm_backend
+        if self.openai_api_key or self.openai_base_url:
+            return LlmBackend.OPENAI
+        return LlmBackend.OFFLINE
+
+    def signing_key(self) -> bytes:
+        """The JWT key and OTP pepper; in development generated once into ``data/secret_key``."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return _development_secret(self.data_dir)
+
+
+def _development_secret(data_dir: Path) -> bytes:
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode()
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Each development default still in force, named by its environment variable."""
+    if not settings.is_production:
+        return []
+    problems = []
+    if settings.secret_key is None:
+        problems.append("SECRET_KEY is not set")
+    elif len(settings.secret_key.get_secret_value()) < 32:
+        problems.append("SECRET_KEY is shorter than 32 characters")
+    if not settings.redis_url:
+        problems.append("REDIS_URL is not set (the in-process store serves one process only)")
+    if settings.uses_sqlite:
+        problems.append("DATABASE_URL points at SQLite; production needs postgres://")
+    if settings.sms_backend is not SmsBackend.KAVENEGAR:
+        problems.append(f"SMS_BACKEND is {settings.sms_backend.value}; production sends with kavenegar")
+    if settings.effective_llm_backend is LlmBackend.OFFLINE:
+        problems.append("LLM_BACKEND is offline; set OPENAI_API_KEY or OPENAI_BASE_URL")
+    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
+        problems.append("TELEGRAM_WEBHOOK_SECRET is not set while TELEGRAM_WEBHOOK_URL is")
+    return problems
