@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://data/contexor.sqlite3"
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
 
 class Environment(StrEnum):
@@ -204,7 +204,9 @@ def production_problems(settings: Settings) -> list[str]:
     if settings.uses_sqlite:
         problems.append("DATABASE_URL points at SQLite; production needs postgres://")
     if settings.sms_backend is not SmsBackend.KAVENEGAR:
-        problems.append(f"SMS_BACKEND is {settings.sms_backend.value}; production sends with kavenegar")
+        problems.append(
+            f"SMS_BACKEND is {settings.sms_backend.value}; production sends with kavenegar"
+        )
     if settings.effective_llm_backend is LlmBackend.OFFLINE:
         problems.append("LLM_BACKEND is offline; set OPENAI_API_KEY or OPENAI_BASE_URL")
     if settings.telegram_webhook_url and not settings.telegram_webhook_secret:

@@ -1,0 +1,37 @@
+"""The data layer: models, migrations and the one place that opens and closes the database.
+
+Tortoise 1.x keeps its context in a ContextVar of the task that called ``init``; call
+:func:`init` from the composition root's main task before starting the bot, API or scheduler so
+every task they create sees the ORM (ecosystem.md §1.3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as _migrate
+
+from db.config import tortoise_config
+
+
+async def init(database_url: str) -> None:
+    """Open the connection pool for ``database_url`` (creating a SQLite file's folder)."""
+    _ensure_sqlite_folder(database_url)
+    await Tortoise.init(config=tortoise_config(database_url))
+
+
+async def close() -> None:
+    """Close every connection; without it aiosqlite's thread keeps the process alive."""
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every pending migration (a no-op when the schema is current)."""
+    _ensure_sqlite_folder(database_url)
+    await _migrate(config=tortoise_config(database_url))
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)

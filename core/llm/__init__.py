@@ -1,0 +1,1 @@
+"""Language-model clients, prices and PII redaction for the text sent to them."""

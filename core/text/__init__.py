@@ -1,0 +1,1 @@
+"""Text helpers for Persian and English input: normalisation, templating and slugs."""

@@ -1,0 +1,57 @@
+"""Every model, re-exported so Tortoise discovers them from one module path."""
+
+from db.models.audit import AuditLog
+from db.models.auth import OtpCode, RefreshToken
+from db.models.bot import BotConversation
+from db.models.catalog import Project, Prompt, Workspace
+from db.models.content import Content, ContentVersion
+from db.models.enums import (
+    ContentStatus,
+    GenerationKind,
+    JobStatus,
+    Language,
+    OtpPurpose,
+    PromptCategory,
+    ReservationStatus,
+    Role,
+    UsagePeriod,
+    UsageScope,
+    VersionSource,
+)
+from db.models.jobs import GenerationJob, JobRun
+from db.models.orgs import Membership, Organization
+from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
+from db.models.users import TelegramLink, User
+
+__all__ = [
+    "AuditLog",
+    "BotConversation",
+    "Content",
+    "ContentStatus",
+    "ContentVersion",
+    "GenerationJob",
+    "GenerationKind",
+    "JobRun",
+    "JobStatus",
+    "Language",
+    "Membership",
+    "Organization",
+    "OtpCode",
+    "OtpPurpose",
+    "Project",
+    "Prompt",
+    "PromptCategory",
+    "RefreshToken",
+    "ReservationStatus",
+    "Role",
+    "TelegramLink",
+    "UsageCounter",
+    "UsageLimit",
+    "UsageLog",
+    "UsagePeriod",
+    "UsageReservation",
+    "UsageScope",
+    "User",
+    "VersionSource",
+    "Workspace",
+]

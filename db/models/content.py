@@ -1,0 +1,78 @@
+"""Content and its numbered versions.
+
+``organization`` and ``workspace`` repeat what ``project`` implies so that every tenant filter is
+one indexed column, not a join. ``version_count`` is the number of the newest version; the next
+number is allocated inside a transaction and ``unique_together(content, number)`` backs it.
+"""
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from db.models.enums import ContentStatus, VersionSource
+
+
+class Content(Model):
+    id = fields.IntField(primary_key=True)
+    organization = fields.ForeignKeyField(
+        "models.Organization", related_name="contents", on_delete=fields.CASCADE
+    )
+    workspace = fields.ForeignKeyField(
+        "models.Workspace", related_name="contents", on_delete=fields.CASCADE
+    )
+    project = fields.ForeignKeyField(
+        "models.Project", related_name="contents", on_delete=fields.CASCADE
+    )
+    prompt = fields.ForeignKeyField(
+        "models.Prompt", related_name="contents", null=True, on_delete=fields.SET_NULL
+    )
+    title = fields.CharField(max_length=500)
+    body = fields.TextField(default="")
+    status = fields.CharEnumField(ContentStatus, max_length=20, default=ContentStatus.DRAFT)
+    variables = fields.JSONField(default=dict)
+    word_count = fields.IntField(default=0)
+    has_pii = fields.BooleanField(default=False)
+    pii_findings = fields.JSONField(default=dict)
+    version_count = fields.IntField(default=0)
+    created_by = fields.ForeignKeyField(
+        "models.User", related_name="created_contents", null=True, on_delete=fields.SET_NULL
+    )
+    decided_by = fields.ForeignKeyField(
+        "models.User", related_name="decided_contents", null=True, on_delete=fields.SET_NULL
+    )
+    decided_at = fields.DatetimeField(null=True)
+    rejection_reason = fields.TextField(null=True)
+    approved_version = fields.IntField(null=True)  # number of the version that was approved
+    deleted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "contents"
+        indexes = (
+            Index(fields=("organization_id", "status"), name="content_org_status_idx"),
+            Index(fields=("project_id", "created_at"), name="content_project_created_idx"),
+            Index(fields=("created_by_id",), name="content_created_by_idx"),
+        )
+
+
+class ContentVersion(Model):
+    id = fields.IntField(primary_key=True)
+    content = fields.ForeignKeyField(
+        "models.Content", related_name="versions", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()
+    title = fields.CharField(max_length=500)
+    body = fields.TextField()
+    source = fields.CharEnumField(VersionSource, max_length=20)
+    job = fields.ForeignKeyField(
+        "models.GenerationJob", related_name="versions", null=True, on_delete=fields.SET_NULL
+    )
+    created_by = fields.ForeignKeyField(
+        "models.User", related_name="content_versions", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "content_versions"
+        unique_together = (("content", "number"),)
