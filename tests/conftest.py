@@ -1,0 +1,101 @@
+"""Shared fixtures: settings, a real database (PostgreSQL by default), Redis, a clock.
+
+The database is created once per test session (and per xdist worker) by running the committed
+migrations, so every test exercises the real schema; each test that asks for ``db`` starts from
+empty tables. ``TEST_DATABASE_URL`` chooses the server (``sqlite://…`` runs the embedded default);
+``TEST_REDIS_URL`` chooses the Redis server, whose database index is flushed per test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from tortoise import Tortoise, connections
+
+import db as database
+from core.clock import FrozenClock
+from core.settings import Settings
+from tests.support.databases import create_scratch_database, drop_scratch_database, truncate_all
+
+DEFAULT_TEST_DATABASE = "postgres://postgres@127.0.0.1:5432/contexor_test"
+DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def _worker_number() -> int:
+    return int(_worker().removeprefix("gw") or 0)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This worker's own database: ``…_gw0`` on PostgreSQL, a file in a temp dir on SQLite."""
+    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE)
+    if base.startswith("sqlite"):
+        return f"sqlite://{tmp_path_factory.mktemp('db') / 'contexor.sqlite3'}"
+    return f"{base}_{_worker()}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis database index of this worker's own (15, 14, …), flushed before each test."""
+    base = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+    prefix, _, index = base.rpartition("/")
+    return f"{prefix}/{int(index or 15) - _worker_number()}"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def _schema(database_url: str) -> AsyncIterator[str]:
+    """Create the database, apply the committed migrations, keep the ORM open for the session."""
+    await create_scratch_database(database_url)
+    await database.migrate(database_url)
+    await database.close()
+    await database.init(database_url)
+    yield database_url
+    await database.close()
+    await drop_scratch_database(database_url)
+
+
+@pytest_asyncio.fixture
+async def db(_schema: str) -> AsyncIterator[str]:
+    """An empty database for this test."""
+    await truncate_all(connections.get("default"), Tortoise.apps)
+    yield _schema
+
+
+@pytest_asyncio.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A flushed Redis database for this test."""
+    client = aioredis.from_url(redis_url, decode_responses=False)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A clock that stands still at 2026-11-30 08:00 UTC until a test moves it."""
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    """Settings for tests: real database and Redis, file SMS outbox, offline model."""
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
+        sms_backend="file",
+        sms_outbox=tmp_path / "sms-outbox.jsonl",
+        llm_backend="offline",
+    )
