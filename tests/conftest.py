@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 from tortoise import Tortoise, connections
 
 import db as database
+from core.api.app import create_app
 from core.clock import FrozenClock
+from core.container import Services, build_services
 from core.settings import Settings
 from tests.support.databases import create_scratch_database, drop_scratch_database, truncate_all
 
@@ -84,6 +86,22 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def clock() -> FrozenClock:
     """A clock that stands still at 2026-11-30 08:00 UTC until a test moves it."""
     return FrozenClock()
+
+
+@pytest_asyncio.fixture
+async def services(
+    settings: Settings, clock: FrozenClock, db: str, redis: aioredis.Redis
+) -> AsyncIterator[Services]:
+    """The container the product builds, on the test settings and the frozen clock."""
+    built = build_services(settings, clock=clock)
+    yield built
+    await built.aclose()
+
+
+@pytest_asyncio.fixture
+async def api(aiohttp_client, services: Services):
+    """An HTTP client for the REST sidecar, over a real socket."""
+    return await aiohttp_client(create_app(services))
 
 
 @pytest.fixture

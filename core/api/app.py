@@ -1,0 +1,41 @@
+"""The sidecar's application factory: no globals, everything from ``services``."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from core.api.keys import SERVICES_KEY
+from core.api.middlewares import error_middleware, request_id_middleware
+from core.api.openapi import DOCS_HTML, build_spec
+from core.api.routes import ROUTE_TABLES
+from core.container import Services
+
+
+def create_app(services: Services) -> web.Application:
+    """A ready ``web.Application`` serving DESIGN §3.3 (the bot may add its webhook route)."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app[SERVICES_KEY] = services
+    for table in ROUTE_TABLES:
+        app.add_routes(table.routes)
+    spec = build_spec(ROUTE_TABLES, version=_version())
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    async def docs(_: web.Request) -> web.Response:
+        return web.Response(text=DOCS_HTML, content_type="text/html")
+
+    for path in ("/api/openapi.json", "/api/openapi.json/"):
+        app.router.add_get(path, openapi)
+    for path in ("/api/docs", "/api/docs/"):
+        app.router.add_get(path, docs)
+    return app
+
+
+def _version() -> str:
+    try:
+        return version("contexor")
+    except PackageNotFoundError:
+        return "0.0.0"

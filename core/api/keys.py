@@ -1,0 +1,13 @@
+"""Every typed key of the aiohttp app and its requests, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from core.container import Services
+
+SERVICES_KEY: web.AppKey[Services] = web.AppKey("services")
+REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("request_id", str)

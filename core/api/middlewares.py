@@ -1,0 +1,104 @@
+"""The sidecar's one error path and its request ids.
+
+Every failure leaves as ``{"error": {"code", "message", ...details}}`` with the status of
+DESIGN §3.3; messages follow the client's ``Accept-Language`` (fa or en). Anything unexpected
+is logged once with the request id and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from core import errors
+from core.api.keys import REQUEST_ID_KEY
+from core.api.routing import Handler
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_CATEGORY: list[tuple[type[errors.DomainError], int]] = [
+    (errors.InvalidInput, 400),
+    (errors.Unauthenticated, 401),
+    (errors.LimitExceeded, 402),
+    (errors.PermissionDenied, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.RateLimited, 429),
+    (errors.ServiceUnavailable, 503),
+    (errors.ConfigurationError, 503),
+]
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def status_of(error: errors.DomainError) -> int:
+    """The HTTP status of a domain error, by its category."""
+    for category, status in STATUS_BY_CATEGORY:
+        if isinstance(error, category):
+            return status
+    return 400
+
+
+def request_language(request: web.Request) -> str:
+    """``fa`` or ``en`` from ``Accept-Language`` (first match wins); English otherwise."""
+    for part in request.headers.get("Accept-Language", "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in ("fa", "en"):
+            return tag
+    return "en"
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **details: Any
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, **details}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def render_domain_error(request: web.Request, error: errors.DomainError) -> web.Response:
+    status = status_of(error)
+    headers = {}
+    if isinstance(error, errors.RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    # ServiceUnavailable params may describe our gateway (credit, template): never echo them.
+    details = {} if status >= 500 else dict(error.params)
+    message = error.message(request_language(request))
+    return error_response(status, error.code, message, headers=headers, **details)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag the request (and its response) with an id for the logs."""
+    request[REQUEST_ID_KEY] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request[REQUEST_ID_KEY]
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception into the error envelope."""
+    try:
+        return await handler(request)
+    except errors.DomainError as error:
+        return render_domain_error(request, error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason or code, headers=_allow(exc))
+    except Exception:
+        logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID_KEY)})
+        return error_response(500, "internal_error", "Internal error.")
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}

@@ -1,0 +1,38 @@
+"""``/healthz``, ``/metrics``, the OpenAPI document and the error envelope of unknown routes."""
+
+from __future__ import annotations
+
+from tests.support.api_checks import assert_error
+
+
+async def test_healthz_reports_database_and_redis(api) -> None:
+    response = await api.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert (await api.get("/healthz/")).status == 200
+
+
+async def test_healthz_is_503_when_redis_is_down(api, services) -> None:
+    await services.redis.aclose()
+    services.redis = services.redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    response = await api.get("/healthz")
+    assert response.status == 503
+    assert (await response.json())["redis"] == "error"
+
+
+async def test_metrics_are_prometheus_text(api) -> None:
+    response = await api.get("/metrics")
+    assert response.status == 200
+    assert "python_info" in await response.text()
+
+
+async def test_openapi_document_is_3_1(api) -> None:
+    response = await api.get("/api/openapi.json")
+    spec = await response.json()
+    assert spec["openapi"] == "3.1.0"
+    assert "/healthz" in spec["paths"]
+
+
+async def test_unknown_path_and_method_use_the_envelope(api) -> None:
+    await assert_error(await api.get("/api/nothing-here"), 404, "not_found")
+    await assert_error(await api.delete("/healthz"), 405, "method_not_allowed")
