@@ -6,13 +6,14 @@ context) and to scheduler jobs. Nothing in ``core`` reaches for a module-level c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from core.clock import Clock
 from core.llm.base import LlmClient
 from core.llm.factory import build_llm_client
+from core.notify import Notifier, NullNotifier
 from core.settings import Settings
 from core.sms.base import SmsSender
 from core.sms.factory import build_sms_sender
@@ -27,7 +28,8 @@ class Services:
     redis: aioredis.Redis | None
     sms: SmsSender
     llm: LlmClient
-    _closers: list = field(default_factory=list, repr=False)
+    notifier: Notifier
+    # Domain services (one line each; keep this list in the order of DESIGN §2):
 
     async def aclose(self) -> None:
         """Close every client this container opened, newest first."""
@@ -43,6 +45,7 @@ def build_services(
     clock: Clock | None = None,
     sms: SmsSender | None = None,
     llm: LlmClient | None = None,
+    notifier: Notifier | None = None,
 ) -> Services:
     """Everything the adapters need; tests pass their own clock or clients."""
     clock = clock or Clock()
@@ -53,4 +56,5 @@ def build_services(
         redis=redis,
         sms=sms or build_sms_sender(settings, clock=clock),
         llm=llm or build_llm_client(settings),
+        notifier=notifier or NullNotifier(),
     )
