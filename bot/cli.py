@@ -1,0 +1,166 @@
+"""The operator command line (DESIGN §3.1): ``contexor run|migrate|bootstrap|jobs``.
+
+Exit status: 0 success, 2 bad arguments, 1 failure; a one-line reason goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from pydantic import ValidationError
+
+import db
+from bot.runtime import run_product
+from core.errors import DomainError, InvalidInput
+from core.logging import configure_logging
+from core.settings import Settings, production_problems
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A failure with a one-line reason and an exit status."""
+
+    def __init__(self, reason: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contexor", description="Contexor content studio")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot, the REST API and the scheduler")
+    run.add_argument("--no-bot", action="store_true", help="do not start the Telegram bot")
+    run.add_argument("--no-api", action="store_true", help="do not start the REST sidecar")
+    run.add_argument("--no-scheduler", action="store_true", help="do not run periodic jobs")
+
+    commands.add_parser("migrate", help="apply pending database migrations")
+
+    boot = commands.add_parser("bootstrap", help="create an organisation and its first admin")
+    boot.add_argument("--phone", required=True, help="the admin's mobile number")
+    boot.add_argument("--org", required=True, help="the organisation's name")
+    boot.add_argument("--name", default=None, help="the admin's full name")
+
+    jobs = commands.add_parser("jobs", help="list or run the scheduler's jobs")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    job_commands.add_parser("list", help="list the jobs and their schedules")
+    run_one = job_commands.add_parser("run", help="run one job now")
+    run_one.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, load settings, dispatch; map every failure to an exit status and one line."""
+    args = build_parser().parse_args(argv)  # exits 2 on bad arguments
+    try:
+        settings = load_settings()
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        return asyncio.run(COMMANDS[args.command](settings, args))
+    except CliError as exc:
+        print(f"contexor: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; production refuses every development default at once."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise CliError(f"invalid configuration: {problems}", EXIT_USAGE) from exc
+    problems = production_problems(settings)
+    if problems:
+        raise CliError("refusing to start in production: " + "; ".join(problems))
+    return settings
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    await run_product(
+        settings, bot=not args.no_bot, api=not args.no_api, scheduler=not args.no_scheduler
+    )
+    return EXIT_OK
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        await db.migrate(settings.database_url)
+    except Exception as exc:
+        raise CliError(f"migration failed: {exc}") from exc
+    finally:
+        await db.close()
+    print("migrations applied")
+    return EXIT_OK
+
+
+async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    from core.bootstrap import bootstrap  # the CLI's other commands need none of it
+
+    from core.clock import Clock
+
+    async def work() -> str:
+        result = await bootstrap(
+            phone=args.phone, org_name=args.org, full_name=args.name, clock=Clock()
+        )
+        return json.dumps(result.as_dict(), ensure_ascii=False)
+
+    print(await _with_database(settings, work))
+    return EXIT_OK
+
+
+async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from scheduler.setup import JOBS, job_named
+
+    if args.jobs_command == "list":
+        for job in JOBS:
+            schedule = " ".join(f"{k}={v}" for k, v in job.schedule.items())
+            print(f"{job.name:28} {schedule:24} {job.description}")
+        return EXIT_OK
+    job = job_named(args.name)
+    if job is None:
+        raise CliError(f"no job named {args.name!r}; see 'contexor jobs list'", EXIT_USAGE)
+
+    async def work() -> str:
+        from core.container import build_services
+
+        services = build_services(settings)
+        try:
+            return json.dumps(await job.function(services))
+        finally:
+            await services.aclose()
+
+    print(await _with_database(settings, work))
+    return EXIT_OK
+
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[str]]) -> str:
+    """Run ``work`` with the database open (migrated first when it is the embedded default)."""
+    if settings.uses_sqlite or settings.auto_migrate:
+        await db.migrate(settings.database_url)
+        await db.close()
+    await db.init(settings.database_url)
+    try:
+        return await work()
+    except InvalidInput as exc:
+        raise CliError(exc.message("en"), EXIT_USAGE) from exc
+    except DomainError as exc:
+        raise CliError(exc.message("en")) from exc
+    finally:
+        await db.close()
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "run": cmd_run,
+    "migrate": cmd_migrate,
+    "bootstrap": cmd_bootstrap,
+    "jobs": cmd_jobs,
+}
