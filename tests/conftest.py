@@ -39,11 +39,11 @@ def _worker_number() -> int:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """This worker's own database: ``…_gw0`` on PostgreSQL, a file in a temp dir on SQLite."""
+    """This process's own database (``…_<pid>``: parallel sessions never share one)."""
     base = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE)
     if base.startswith("sqlite"):
         return f"sqlite://{tmp_path_factory.mktemp('db') / 'contexor.sqlite3'}"
-    return f"{base}_{_worker()}"
+    return f"{base}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
