@@ -1,0 +1,105 @@
+"""Settings: defaults, validation, derived values and the production refusal list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import LlmBackend, Settings, production_problems
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def test_defaults_match_the_design() -> None:
+    settings = _settings()
+    assert settings.database_url == "sqlite://data/contexor.sqlite3"
+    assert settings.redis_url is None
+    assert (settings.otp_ttl_seconds, settings.otp_max_attempts, settings.otp_resend_seconds) == (
+        300,
+        5,
+        60,
+    )
+    assert (settings.access_token_minutes, settings.refresh_token_days) == (15, 7)
+    assert settings.timezone == "Asia/Tehran"
+    assert settings.effective_llm_backend is LlmBackend.OFFLINE
+
+
+def test_a_base_url_or_key_selects_the_openai_backend() -> None:
+    assert _settings(openai_base_url="http://x/v1").effective_llm_backend is LlmBackend.OPENAI
+    assert _settings(openai_api_key="k").effective_llm_backend is LlmBackend.OPENAI
+    assert _settings(openai_api_key="k", llm_backend="offline").effective_llm_backend is (
+        LlmBackend.OFFLINE
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timezone", "Mars/Olympus"),
+        ("default_language", "de"),
+        ("log_format", "xml"),
+        ("database_url", "mysql://x"),
+        ("trusted_proxies", "not-an-address"),
+        ("otp_max_attempts", 0),
+        ("sms_backend", "pigeon"),
+    ],
+)
+def test_invalid_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        _settings(**{field: value})
+
+
+def test_kavenegar_requires_its_key() -> None:
+    with pytest.raises(ValidationError, match="KAVENEGAR_API_KEY"):
+        _settings(sms_backend="kavenegar")
+
+
+def test_trusted_proxies_read_from_a_comma_separated_environment_variable(monkeypatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/24")
+    assert Settings(_env_file=None).trusted_proxies == ["10.0.0.1", "192.168.0.0/24"]
+
+
+def test_development_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
+    settings = _settings(data_dir=tmp_path)
+    first = settings.signing_key()
+    assert len(first) >= 32
+    assert _settings(data_dir=tmp_path).signing_key() == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_development_has_no_production_problems() -> None:
+    assert production_problems(_settings()) == []
+
+
+def test_production_names_every_development_default() -> None:
+    problems = " ".join(production_problems(_settings(contexor_env="production")))
+    for variable in ("SECRET_KEY", "REDIS_URL", "DATABASE_URL", "SMS_BACKEND", "LLM_BACKEND"):
+        assert variable in problems
+
+
+def test_a_complete_production_configuration_is_accepted() -> None:
+    settings = _settings(
+        contexor_env="production",
+        secret_key="x" * 40,
+        redis_url="redis://127.0.0.1:6379/0",
+        database_url="postgres://u:p@db/contexor",
+        sms_backend="kavenegar",
+        kavenegar_api_key="key",
+        openai_api_key="key",
+    )
+    assert production_problems(settings) == []
+
+
+def test_production_refuses_a_short_secret_and_a_webhook_without_secret() -> None:
+    settings = _settings(
+        contexor_env="production",
+        secret_key="short",
+        telegram_webhook_url="https://example.org/hook",
+    )
+    problems = " ".join(production_problems(settings))
+    assert "shorter than 32" in problems
+    assert "TELEGRAM_WEBHOOK_SECRET" in problems
