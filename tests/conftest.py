@@ -113,6 +113,8 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
         database_url=database_url,
         redis_url=redis_url,
         secret_key=TEST_SECRET,
+        # Explicit: Tortoise.init writes TIMEZONE=UTC into os.environ (see db/__init__.py).
+        timezone="Asia/Tehran",
         sms_backend="file",
         sms_outbox=tmp_path / "sms-outbox.jsonl",
         llm_backend="offline",

@@ -29,12 +29,29 @@ async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("invalid_json") from exc
+    _refuse_nul(data)
     return validate(model, data)
 
 
 def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
     """The query string validated as ``model`` (each parameter taken once)."""
-    return validate(model, {key: request.query.get(key) for key in request.query})
+    data = {key: request.query.get(key) for key in request.query}
+    _refuse_nul(data)
+    return validate(model, data)
+
+
+def _refuse_nul(data: Any) -> None:
+    """PostgreSQL cannot store U+0000 in text: refuse it here rather than fail in the driver."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise InvalidInput("invalid_characters")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _refuse_nul(key)
+            _refuse_nul(value)
+    elif isinstance(data, list):
+        for item in data:
+            _refuse_nul(item)
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

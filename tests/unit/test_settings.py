@@ -14,7 +14,9 @@ def _settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def test_defaults_match_the_design() -> None:
+def test_defaults_match_the_design(monkeypatch) -> None:
+    # Tortoise.init leaves TIMEZONE=UTC in the environment of a process that opened a database.
+    monkeypatch.delenv("TIMEZONE", raising=False)
     settings = _settings()
     assert settings.database_url == "sqlite://data/contexor.sqlite3"
     assert settings.redis_url is None

@@ -1,0 +1,366 @@
+"""Phone sign-in: one-time codes by SMS, then JWT sessions (DESIGN §3.3 auth rows, §4 OTP).
+
+The one source of truth for identity: the REST sidecar and the bot's phone link both call
+this service. Decisions worth knowing:
+
+- A new code is sent first and stored after the gateway accepted it; only then are earlier
+  codes voided. A failed send therefore stores nothing: the previous code stays valid, no
+  cooldown starts and the daily cap is not used up.
+- The resend cooldown and the daily cap are read from the stored codes (with the injected
+  clock); the read-decide-send-store section runs under an exclusive claim per phone (a Redis
+  lock, or an in-process set without Redis), so two concurrent requests cannot both send.
+  A request that finds the claim taken is answered ``otp_cooldown`` at once.
+- The daily cap counts codes sent since local midnight in ``TIMEZONE`` (a day as people see it);
+  its ``Retry-After`` is the time to the next local midnight.
+- An attempt is counted by one conditional UPDATE before the hash is compared, and only a
+  counted attempt is compared: 50 concurrent guesses compare at most ``OTP_MAX_ATTEMPTS`` times.
+  A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
+- A first verify of an unknown phone creates the user. An inactive user never gets tokens.
+- Access tokens are checked against the database at every request (user active, family not
+  revoked), which costs two indexed reads and makes logout and deactivation take effect at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from limits import RateLimitItem
+from redis.asyncio import Redis
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from core.clock import Clock
+from core.errors import InvalidInput, RateLimited, Unauthenticated
+from core.security.locks import ExclusiveClaims
+from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
+from core.security.rate_limit import RateLimiter, parse_rate
+from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
+from core.settings import Settings
+from core.sms.base import SmsSender
+from core.validators.phone import PhoneE164, mask_phone, normalize_phone
+from db.models import Language, Membership, OtpCode, OtpPurpose, Role, User
+
+logger = logging.getLogger(__name__)
+
+# Longer than any SMS send (SMS_TIMEOUT_SECONDS is 10 by default): a crashed holder's claim
+# lapses after this instead of blocking the phone for good.
+SEND_CLAIM_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """A code is on its way: it lives ``ttl`` seconds; another may be asked in ``resend_after``."""
+
+    ttl: int
+    resend_after: int
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A verified phone: its user and a fresh session."""
+
+    user: User
+    tokens: TokenPair
+
+
+@dataclass(frozen=True)
+class MembershipSummary:
+    """One organisation the user belongs to, and the role there."""
+
+    organization_id: int
+    organization_name: str
+    organization_slug: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The signed-in user and where they are a member."""
+
+    user: User
+    memberships: list[MembershipSummary]
+
+
+class AuthService:
+    """Codes, sessions and the current user."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        sms: SmsSender,
+        limiter: RateLimiter,
+        claims: ExclusiveClaims,
+        tokens: TokenManager,
+        hasher: OtpHasher,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sms = sms
+        self._limiter = limiter
+        self._claims = claims
+        self._tokens = tokens
+        self._hasher = hasher
+        self._request_rate = parse_rate(settings.otp_request_rate)
+        self._verify_rate = parse_rate(settings.otp_verify_rate)
+
+    # One-time codes -------------------------------------------------------------------------
+
+    async def request_code(
+        self,
+        phone_raw: object,
+        *,
+        client_address: str | None,
+        language: str,
+        telegram_user_id: int | None = None,
+    ) -> CodeSent:
+        """Send a fresh login code to the phone; earlier codes stop working once it is sent."""
+        phone = normalize_phone(phone_raw)
+        await self._limit(
+            self._request_rate,
+            "otp_request",
+            phone=phone,
+            client_address=client_address,
+            telegram_user_id=telegram_user_id,
+        )
+        async with self._claims.hold(f"otp-send:{phone}") as held:
+            if not held:  # another request for this phone is sending right now
+                raise RateLimited("otp_cooldown", retry_after=self._settings.otp_resend_seconds)
+            await self._check_cooldown_and_cap(phone)
+            code, salt = generate_code(), new_salt()
+            code_hash = await self._hasher.hash(code, salt)
+            # SmsFailed (503) propagates from here with nothing stored; see the module notes.
+            await self._sms.send_otp(phone=phone, code=code, language=language)
+            sent_at = self._clock.now()
+            async with in_transaction():
+                await OtpCode.filter(
+                    phone_number=phone, purpose=OtpPurpose.LOGIN, used_at=None, voided_at=None
+                ).update(voided_at=sent_at)
+                await OtpCode.create(
+                    phone_number=phone,
+                    purpose=OtpPurpose.LOGIN,
+                    code_hash=code_hash,
+                    salt=salt,
+                    created_at=sent_at,
+                    expires_at=sent_at + timedelta(seconds=self._settings.otp_ttl_seconds),
+                    client_address=(client_address or "")[:64] or None,
+                )
+        logger.info("login code sent to %s", mask_phone(phone))
+        return CodeSent(
+            ttl=self._settings.otp_ttl_seconds, resend_after=self._settings.otp_resend_seconds
+        )
+
+    async def verify_code(
+        self,
+        phone_raw: object,
+        code_raw: object,
+        *,
+        client_address: str | None,
+        language: str | None = None,
+        telegram_user_id: int | None = None,
+    ) -> SignIn:
+        """Check a typed code; on success sign in (creating the user on a first sign-in)."""
+        phone = normalize_phone(phone_raw)
+        await self._limit(
+            self._verify_rate,
+            "otp_verify",
+            phone=phone,
+            client_address=client_address,
+            telegram_user_id=telegram_user_id,
+        )
+        code = normalize_code(code_raw)
+        if code is None:
+            raise InvalidInput("invalid_code_format")
+        now = self._clock.now()
+        otp = await self._live_code(phone)
+        if otp is None or otp.expires_at <= now:
+            raise InvalidInput("code_expired")
+        await self._count_attempt(otp, now)
+        if not await self._hasher.matches(code, otp.salt, otp.code_hash):
+            raise InvalidInput("invalid_code", remaining_attempts=await self._remaining(otp))
+        # Conditional too: of two concurrent right answers exactly one signs in.
+        consumed = await OtpCode.filter(id=otp.id, used_at=None, voided_at=None).update(used_at=now)
+        if not consumed:
+            raise InvalidInput("code_expired")
+        user, _ = await User.get_or_create(
+            phone_number=phone,
+            defaults={"language": self._language(language)},
+        )
+        if not user.is_active:
+            logger.info("sign-in refused: user %s is inactive", user.id)
+            raise Unauthenticated("user_inactive")
+        user.last_login_at = now
+        await user.save(update_fields=["last_login_at"])
+        logger.info("user %s signed in", user.id)
+        return SignIn(user=user, tokens=await self._tokens.issue(user.id))
+
+    # Sessions -------------------------------------------------------------------------------
+
+    async def issue_tokens(self, user: User) -> TokenPair:
+        """A new session (family) for an active user; used by sign-in and by tests."""
+        if not user.is_active:
+            raise Unauthenticated("user_inactive")
+        return await self._tokens.issue(user.id)
+
+    async def refresh(self, refresh_token: object) -> TokenPair:
+        """Rotate a refresh token; a reused one revokes its family (401)."""
+        claims = await self._tokens.consume_refresh(refresh_token)
+        user = await User.get_or_none(id=claims.user_id)
+        if user is None or not user.is_active:
+            await self._tokens.revoke_family(claims.family_id)
+            raise Unauthenticated("user_inactive")
+        return await self._tokens.issue(user.id, family_id=claims.family_id, parent_jti=claims.jti)
+
+    async def logout(self, refresh_token: object, *, actor: User) -> None:
+        """End the session ``refresh_token`` belongs to (idempotent for its owner)."""
+        claims = self._tokens.decode(refresh_token, expected_type=REFRESH)
+        if claims.user_id != actor.id:
+            raise Unauthenticated("invalid_token")
+        await self._tokens.revoke_family(claims.family_id)
+        logger.info("user %s logged out (family %s)", actor.id, claims.family_id)
+
+    async def authenticate(self, access_token: object) -> User:
+        """The active user an access token names; ``Unauthenticated`` otherwise."""
+        claims = self._tokens.decode(access_token, expected_type=ACCESS)
+        user = await User.get_or_none(id=claims.user_id)
+        if user is None:
+            raise Unauthenticated("invalid_token")
+        if not user.is_active:
+            raise Unauthenticated("user_inactive")
+        if await self._tokens.family_revoked(claims.family_id):
+            raise Unauthenticated("token_revoked")
+        return user
+
+    async def me(self, actor: User) -> Profile:
+        """The actor with the active organisations they belong to."""
+        rows = (
+            await Membership.filter(user_id=actor.id, organization__is_active=True)
+            .select_related("organization")
+            .order_by("organization_id")
+        )
+        memberships = [
+            MembershipSummary(
+                organization_id=row.organization.id,
+                organization_name=row.organization.name,
+                organization_slug=row.organization.slug,
+                role=Role(row.role),
+            )
+            for row in rows
+        ]
+        return Profile(user=actor, memberships=memberships)
+
+    async def aclose(self) -> None:
+        """Release the rate limiter and hashing threads (the SMS sender is the container's)."""
+        await self._limiter.aclose()
+        self._hasher.close()
+
+    # Internals ------------------------------------------------------------------------------
+
+    async def _limit(
+        self,
+        rate: RateLimitItem,
+        action: str,
+        *,
+        phone: PhoneE164,
+        client_address: str | None,
+        telegram_user_id: int | None,
+    ) -> None:
+        # The caller's own buckets first: a caller refused there does not use up the phone's.
+        keys = []
+        if client_address:
+            keys.append(f"{action}:address:{client_address}")
+        if telegram_user_id is not None:
+            keys.append(f"{action}:telegram:{telegram_user_id}")
+        keys.append(f"{action}:phone:{phone}")
+        refusal = await self._limiter.hit(rate, *keys)
+        if refusal is not None:
+            raise RateLimited("rate_limited", retry_after=refusal.retry_after)
+
+    async def _check_cooldown_and_cap(self, phone: PhoneE164) -> None:
+        now = self._clock.now()
+        latest = (
+            await OtpCode.filter(phone_number=phone, purpose=OtpPurpose.LOGIN)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if latest is not None:
+            ready_at = latest.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
+            if now < ready_at:
+                raise RateLimited("otp_cooldown", retry_after=_seconds(ready_at - now))
+        day_start, next_day = _local_day(now, self._settings)
+        sent_today = await OtpCode.filter(
+            phone_number=phone, purpose=OtpPurpose.LOGIN, created_at__gte=day_start
+        ).count()
+        if sent_today >= self._settings.otp_daily_cap:
+            raise RateLimited("otp_daily_cap", retry_after=_seconds(next_day - now))
+
+    async def _live_code(self, phone: PhoneE164) -> OtpCode | None:
+        return (
+            await OtpCode.filter(
+                phone_number=phone, purpose=OtpPurpose.LOGIN, used_at=None, voided_at=None
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+
+    async def _count_attempt(self, otp: OtpCode, now: datetime) -> None:
+        """Count one attempt atomically, or raise why none is left."""
+        limit = self._settings.otp_max_attempts
+        counted = await OtpCode.filter(
+            id=otp.id, attempts__lt=limit, used_at=None, voided_at=None, expires_at__gt=now
+        ).update(attempts=F("attempts") + 1)
+        if counted:
+            return
+        current = await OtpCode.get_or_none(id=otp.id)
+        if current is None or current.used_at or current.voided_at or current.expires_at <= now:
+            raise InvalidInput("code_expired")
+        # Out of attempts: a new code can be asked for once the resend cooldown has passed.
+        ready_at = current.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
+        raise RateLimited("too_many_attempts", retry_after=_seconds(ready_at - now))
+
+    def _language(self, language: str | None) -> Language:
+        if language in (Language.FA.value, Language.EN.value):
+            return Language(language)
+        return Language(self._settings.default_language)
+
+    async def _remaining(self, otp: OtpCode) -> int:
+        current = await OtpCode.get_or_none(id=otp.id)
+        attempts = current.attempts if current is not None else self._settings.otp_max_attempts
+        return max(0, self._settings.otp_max_attempts - attempts)
+
+
+def build_auth_service(
+    settings: Settings, *, clock: Clock, redis: Redis | None, sms: SmsSender
+) -> AuthService:
+    """The service with Redis-backed limits and claims when ``redis`` is given."""
+    limiter = RateLimiter.on_redis(redis) if redis is not None else RateLimiter.in_memory()
+    key = settings.signing_key()
+    return AuthService(
+        settings=settings,
+        clock=clock,
+        sms=sms,
+        limiter=limiter,
+        claims=ExclusiveClaims(redis, timeout_seconds=SEND_CLAIM_SECONDS),
+        tokens=TokenManager(
+            key=key,
+            clock=clock,
+            access_ttl=timedelta(minutes=settings.access_token_minutes),
+            refresh_ttl=timedelta(days=settings.refresh_token_days),
+        ),
+        hasher=OtpHasher(key),
+    )
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+def _local_day(now: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    """The start of today and of tomorrow in the configured time zone."""
+    today = now.astimezone(settings.zone).date()
+    start = datetime.combine(today, time(), tzinfo=settings.zone)
+    return start, datetime.combine(today + timedelta(days=1), time(), tzinfo=settings.zone)

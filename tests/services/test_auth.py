@@ -1,0 +1,383 @@
+"""The auth service: codes, cooldown, caps, attempts, concurrency, SMS failure, sign-in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from core.clock import FrozenClock
+from core.container import Services, build_services
+from core.errors import InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
+from core.services import auth as auth_module
+from core.settings import Environment, Settings, SmsBackend
+from core.sms.base import SmsFailed
+from db.models import Membership, Organization, OtpCode, RefreshToken, Role, User
+from tests.support.factories import add_member, make_org, make_user
+from tests.support.sms import last_code, sent_messages, wrong_code
+
+PHONE = "+989121234567"
+ADDRESS = "203.0.113.7"
+
+
+class ScriptedSms:
+    """An SMS sender that records codes and fails while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        self.codes: list[tuple[str, str]] = []
+        self.failing = False
+
+    async def send_otp(self, *, phone: str, code: str, language: str) -> None:
+        if self.failing:
+            raise SmsFailed(reason="gateway_error")
+        self.codes.append((phone, code))
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def request(services: Services, phone: str = PHONE, **kwargs) -> object:
+    kwargs.setdefault("client_address", ADDRESS)
+    kwargs.setdefault("language", "fa")
+    return await services.auth.request_code(phone, **kwargs)
+
+
+async def verify(services: Services, code: str, phone: str = PHONE, **kwargs):
+    kwargs.setdefault("client_address", ADDRESS)
+    return await services.auth.verify_code(phone, code, **kwargs)
+
+
+async def refusal(awaitable, kind: type[Exception] = InvalidInput):
+    with pytest.raises(kind) as caught:
+        await awaitable
+    return caught.value
+
+
+@pytest.fixture
+async def custom(settings: Settings, clock: FrozenClock, db: str, redis) -> AsyncIterator:
+    """``await custom(**setting_overrides, sms=...)``: a container on varied settings."""
+    built: list[Services] = []
+
+    async def build(sms=None, **overrides) -> Services:
+        services = build_services(settings.model_copy(update=overrides), clock=clock, sms=sms)
+        built.append(services)
+        return services
+
+    yield build
+    for services in built:
+        await services.aclose()
+
+
+# Issue and verify -----------------------------------------------------------------------------
+
+
+async def test_a_code_is_sent_and_stored_hashed(services: Services, settings: Settings) -> None:
+    sent = await request(services)
+    assert (sent.ttl, sent.resend_after) == (300, 60)
+    [message] = sent_messages(settings)
+    assert message["to"] == PHONE and message["code"] in message["text"]
+    row = await OtpCode.get(phone_number=PHONE)
+    assert message["code"] not in row.code_hash and len(row.salt) == 32
+    assert row.attempts == 0 and row.client_address == ADDRESS
+    assert (row.expires_at - row.created_at).total_seconds() == 300
+
+
+async def test_first_verify_creates_the_user_and_signs_in(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await request(services)
+    signed_in = await verify(services, last_code(settings, PHONE), language="en")
+    user = await User.get(phone_number=PHONE)
+    assert signed_in.user.id == user.id and user.last_login_at == clock.now()
+    assert user.language == "en"
+    assert (await services.auth.authenticate(signed_in.tokens.access)).id == user.id
+
+
+async def test_existing_user_signs_in_without_a_duplicate(
+    services: Services, settings: Settings
+) -> None:
+    existing = await make_user(phone=PHONE)
+    await request(services)
+    signed_in = await verify(services, last_code(settings, PHONE))
+    assert signed_in.user.id == existing.id
+    assert await User.filter(phone_number=PHONE).count() == 1
+
+
+async def test_typed_code_may_have_persian_digits_and_spaces(
+    services: Services, settings: Settings
+) -> None:
+    await request(services)
+    code = last_code(settings, PHONE)
+    persian = " ".join(code[:3].translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))) + code[3:]
+    assert (await verify(services, persian)).user.phone_number == PHONE
+
+
+async def test_used_code_never_verifies_again(services: Services, settings: Settings) -> None:
+    await request(services)
+    code = last_code(settings, PHONE)
+    await verify(services, code)
+    assert (await refusal(verify(services, code))).code == "code_expired"
+
+
+async def test_code_expires_after_the_ttl(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await request(services)
+    clock.advance(seconds=299)
+    code = last_code(settings, PHONE)
+    clock.advance(seconds=1)
+    assert (await refusal(verify(services, code))).code == "code_expired"
+
+
+async def test_verify_without_any_code_is_expired(services: Services) -> None:
+    assert (await refusal(verify(services, "123456"))).code == "code_expired"
+
+
+async def test_wrong_code_reports_remaining_attempts(
+    services: Services, settings: Settings
+) -> None:
+    await request(services)
+    error = await refusal(verify(services, wrong_code(last_code(settings, PHONE))))
+    assert error.code == "invalid_code" and error.params == {"remaining_attempts": 4}
+
+
+async def test_malformed_code_uses_no_attempt(services: Services, settings: Settings) -> None:
+    await request(services)
+    assert (await refusal(verify(services, "12ab"))).code == "invalid_code_format"
+    assert (await OtpCode.get(phone_number=PHONE)).attempts == 0
+    await verify(services, last_code(settings, PHONE))
+
+
+async def test_new_code_voids_the_earlier_one(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await request(services)
+    first = last_code(settings, PHONE)
+    clock.advance(seconds=60)
+    await request(services)
+    second = last_code(settings, PHONE)
+    if first != second:  # one in a million they are equal; then the check says nothing
+        assert (await refusal(verify(services, first))).code == "invalid_code"
+    assert (await verify(services, second)).user.phone_number == PHONE
+    assert await OtpCode.filter(voided_at__isnull=False).count() == 1
+
+
+async def test_inactive_user_gets_no_tokens(services: Services, settings: Settings) -> None:
+    await make_user(phone=PHONE, active=False)
+    await request(services)
+    error = await refusal(verify(services, last_code(settings, PHONE)), Unauthenticated)
+    assert error.code == "user_inactive"
+    assert await RefreshToken.all().count() == 0
+
+
+# Cooldown and caps ----------------------------------------------------------------------------
+
+
+async def test_resend_cooldown_follows_the_clock(services: Services, clock: FrozenClock) -> None:
+    await request(services)
+    error = await refusal(request(services), RateLimited)
+    assert error.code == "otp_cooldown" and error.retry_after == 60
+    clock.advance(seconds=45)
+    assert (await refusal(request(services), RateLimited)).retry_after == 15
+    clock.advance(seconds=15)
+    await request(services)
+
+
+async def test_every_phone_form_shares_one_bucket(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await request(services, "09121234567")
+    for form in ("+98 912 123 4567", "00989121234567", "۰۹۱۲۱۲۳۴۵۶۷", "912-123-4567"):
+        assert (await refusal(request(services, form), RateLimited)).code == "otp_cooldown"
+    code = last_code(settings, PHONE)
+    assert (await verify(services, code, "٠٩١٢١٢٣٤٥٦٧")).user.phone_number == PHONE
+
+
+async def test_per_phone_rate_limit_counts_every_form(custom) -> None:
+    services = await custom(otp_request_rate="2/minute", otp_resend_seconds=0)
+    await request(services, "09121234567", client_address="198.51.100.1")
+    await request(services, "+989121234567", client_address="198.51.100.2")
+    error = await refusal(
+        request(services, "989121234567", client_address="198.51.100.3"), RateLimited
+    )
+    assert error.code == "rate_limited" and 1 <= error.retry_after <= 60
+
+
+async def test_per_address_rate_limit_spans_phones(custom) -> None:
+    services = await custom(otp_request_rate="2/minute")
+    await request(services, "09121110001")
+    await request(services, "09121110002")
+    error = await refusal(request(services, "09121110003"), RateLimited)
+    assert error.code == "rate_limited"
+    await request(services, "09121110003", client_address="198.51.100.9")
+
+
+async def test_per_telegram_account_rate_limit(custom) -> None:
+    services = await custom(otp_request_rate="1/minute")
+    await request(services, "09121110001", client_address=None, telegram_user_id=42)
+    error = await refusal(
+        request(services, "09121110002", client_address=None, telegram_user_id=42), RateLimited
+    )
+    assert error.code == "rate_limited"
+    await request(services, "09121110003", client_address=None, telegram_user_id=43)
+
+
+async def test_verify_is_rate_limited_per_phone(custom, settings: Settings) -> None:
+    services = await custom(otp_verify_rate="2/minute")
+    await request(services)
+    code = last_code(settings, PHONE)
+    for address in ("198.51.100.1", "198.51.100.2"):
+        await refusal(verify(services, wrong_code(code), client_address=address))
+    error = await refusal(verify(services, code, client_address="198.51.100.3"), RateLimited)
+    assert error.code == "rate_limited"
+
+
+async def test_daily_cap_counts_codes_since_local_midnight(custom, clock: FrozenClock) -> None:
+    # TIMEZONE explicitly: Tortoise.init writes TIMEZONE=UTC into os.environ, which the
+    # settings fixture (built after the database) would otherwise pick up.
+    services = await custom(
+        timezone="Asia/Tehran",
+        otp_daily_cap=3,
+        otp_resend_seconds=0,
+        otp_request_rate="100/minute",
+    )
+    for _ in range(3):
+        await request(services)
+    error = await refusal(request(services), RateLimited)
+    # 08:00 UTC is 11:30 in Tehran: the next local midnight is 12.5 hours away.
+    assert error.code == "otp_daily_cap" and error.retry_after == 12 * 3600 + 1800
+    clock.advance(hours=12, minutes=29)
+    await refusal(request(services), RateLimited)
+    clock.advance(minutes=1)
+    await request(services)
+
+
+async def test_concurrent_requests_send_one_sms(custom, clock: FrozenClock) -> None:
+    sms = ScriptedSms()
+    services = await custom(sms=sms, otp_request_rate="100/minute")
+    results = await asyncio.gather(*(request(services) for _ in range(10)), return_exceptions=True)
+    assert len(sms.codes) == 1
+    assert sum(isinstance(r, RateLimited) and r.code == "otp_cooldown" for r in results) == 9
+    assert await OtpCode.all().count() == 1
+
+
+async def test_concurrent_requests_send_one_sms_without_redis(custom) -> None:
+    sms = ScriptedSms()
+    services = await custom(sms=sms, redis_url=None, otp_request_rate="100/minute")
+    assert services.redis is None
+    results = await asyncio.gather(*(request(services) for _ in range(10)), return_exceptions=True)
+    assert len(sms.codes) == 1
+    assert sum(isinstance(r, RateLimited) for r in results) == 9
+
+
+# Attempts ---------------------------------------------------------------------------------------
+
+
+async def test_attempts_run_out_and_then_even_the_right_code_is_refused(
+    services: Services, settings: Settings
+) -> None:
+    await request(services)
+    code = last_code(settings, PHONE)
+    remaining = []
+    for _ in range(5):
+        remaining.append((await refusal(verify(services, wrong_code(code)))).params)
+    assert [r["remaining_attempts"] for r in remaining] == [4, 3, 2, 1, 0]
+    error = await refusal(verify(services, code), RateLimited)
+    assert error.code == "too_many_attempts" and error.retry_after == 60
+
+
+async def test_fifty_concurrent_wrong_guesses_count_at_most_five(
+    custom, settings: Settings
+) -> None:
+    services = await custom(otp_verify_rate="1000/minute")
+    await request(services)
+    code = last_code(settings, PHONE)
+    results = await asyncio.gather(
+        *(verify(services, wrong_code(code)) for _ in range(50)), return_exceptions=True
+    )
+    assert all(isinstance(r, InvalidInput | RateLimited) for r in results), results
+    assert sum(isinstance(r, InvalidInput) and r.code == "invalid_code" for r in results) <= 5
+    assert (await OtpCode.get(phone_number=PHONE)).attempts == 5
+    assert (await refusal(verify(services, code), RateLimited)).code == "too_many_attempts"
+
+
+async def test_two_concurrent_right_answers_sign_in_once(
+    services: Services, settings: Settings
+) -> None:
+    await request(services)
+    code = last_code(settings, PHONE)
+    results = await asyncio.gather(
+        verify(services, code), verify(services, code), return_exceptions=True
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1 and getattr(failures[0], "code", None) == "code_expired"
+    assert await User.filter(phone_number=PHONE).count() == 1
+
+
+# SMS failures and secrecy ------------------------------------------------------------------------
+
+
+async def test_failed_send_keeps_the_previous_code_and_sets_no_cooldown(
+    custom, clock: FrozenClock
+) -> None:
+    sms = ScriptedSms()
+    services = await custom(sms=sms)
+    await request(services)
+    _, first = sms.codes[-1]
+    clock.advance(seconds=60)
+    sms.failing = True
+    error = await refusal(request(services), ServiceUnavailable)
+    assert error.code == "sms_failed"
+    assert await OtpCode.filter(voided_at=None).count() == 1
+    assert (await verify(services, first)).user.phone_number == PHONE
+
+
+async def test_failed_first_send_leaves_no_cooldown_and_no_cap_use(custom) -> None:
+    sms = ScriptedSms()
+    services = await custom(sms=sms, otp_daily_cap=1)
+    sms.failing = True
+    await refusal(request(services), ServiceUnavailable)
+    sms.failing = False
+    await request(services)  # neither the cooldown nor the cap of one was used up
+    assert len(sms.codes) == 1
+
+
+@pytest.mark.parametrize("production", [False, True])
+async def test_codes_are_never_logged_by_the_service(
+    custom, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, production: bool
+) -> None:
+    monkeypatch.setattr(auth_module, "generate_code", lambda: "493817")
+    overrides: dict[str, object] = {"sms_backend": SmsBackend.CONSOLE}
+    if production:
+        overrides |= {"contexor_env": Environment.PRODUCTION, "secret_key": SecretStr("p" * 64)}
+    services = await custom(**overrides)
+    with caplog.at_level(logging.DEBUG):
+        await request(services)
+        await verify(services, "493817")
+    assert "SMS to" in caplog.text  # the console backend did log the message
+    assert ("493817" in caplog.text) is (not production)  # only the dev console shows it
+    assert "493817" not in "".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("core.services")
+    )
+
+
+# The current user ---------------------------------------------------------------------------------
+
+
+async def test_me_lists_active_memberships(services: Services) -> None:
+    user = await make_user()
+    first, second, closed = await make_org(), await make_org(), await make_org()
+    await add_member(first, Role.ADMIN, user)
+    await add_member(second, Role.VIEWER, user)
+    await add_member(closed, Role.EDITOR, user)
+    await Organization.filter(id=closed.id).update(is_active=False)
+    profile = await services.auth.me(user)
+    assert profile.user.id == user.id
+    assert [(m.organization_id, m.organization_slug, m.role) for m in profile.memberships] == [
+        (first.id, first.slug, Role.ADMIN),
+        (second.id, second.slug, Role.VIEWER),
+    ]
+    assert await Membership.all().count() == 3
