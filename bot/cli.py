@@ -111,7 +111,17 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
         result = await bootstrap(
             phone=args.phone, org_name=args.org, full_name=args.name, clock=Clock()
         )
-        return json.dumps(result.as_dict(), ensure_ascii=False)
+        summary = {
+            "organization": {"id": result.organization.id, "slug": result.organization.slug},
+            "admin": {"id": result.admin.id, "phone_number": result.admin.phone_number},
+            "workspace": result.workspace.id,
+            "project": result.project.id,
+            "created_organization": result.created_organization,
+            "created_user": result.created_user,
+            "made_admin": result.made_admin,
+            "prompts_added": result.prompts_added,
+        }
+        return json.dumps(summary, ensure_ascii=False)
 
     print(await _with_database(settings, work))
     return EXIT_OK

@@ -19,7 +19,9 @@ FALLBACK = "item"
 
 def slugify(name: str) -> str:
     """Return a non-empty slug of at most ``MAX_LENGTH`` characters, words joined by "-"."""
-    folded = "".join(map(_fold, normalize_text(name)))
+    # NFKC first: presentation forms (ﻯ, ﻼ) become base letters that normalize_text then maps
+    # (ى -> ی), so a slug of a slug is the same slug.
+    folded = "".join(map(_fold, normalize_text(unicodedata.normalize("NFKC", name))))
     words = [word for word in folded.split("-") if word]
     return _join_within_limit(words) or FALLBACK
 

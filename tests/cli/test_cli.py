@@ -137,3 +137,38 @@ async def _listening_url(process: asyncio.subprocess.Process) -> str:
         if match:
             return match.group(1)
     raise AssertionError("the API never said where it listens")
+
+
+BOOTSTRAP_TABLES = ("organizations", "users", "memberships", "workspaces", "projects", "prompts")
+
+
+def _row_counts(sqlite_file: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(sqlite_file) as conn:
+        return {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in BOOTSTRAP_TABLES
+        }  # noqa: S608
+
+
+async def test_bootstrap_twice_leaves_the_same_rows(tmp_path: Path) -> None:
+    args = ("bootstrap", "--phone", "۰۹۱۲ ۱۲۳ ۴۵۶۷", "--org", "شرکت نمونه", "--name", "Admin")
+    status, first, err = await _contexor(tmp_path, *args)
+    assert status == 0, err
+    counts = _row_counts(tmp_path / "data" / "contexor.sqlite3")
+    status, second, err = await _contexor(tmp_path, *args)
+    assert status == 0, err
+    assert _row_counts(tmp_path / "data" / "contexor.sqlite3") == counts
+    assert counts["organizations"] == counts["users"] == counts["memberships"] == 1
+    assert counts["workspaces"] == counts["projects"] == 1
+    assert counts["prompts"] >= 12  # six built-ins, each in Persian and English
+    assert '"created_organization": true' in first
+    assert '"created_organization": false' in second
+    assert '"prompts_added": 0' in second
+    assert "+989121234567" in second
+
+
+async def test_bootstrap_refuses_a_landline_with_exit_2(tmp_path: Path) -> None:
+    status, _, err = await _contexor(tmp_path, "bootstrap", "--phone", "02112345678", "--org", "X")
+    assert status == 2
+    assert err.startswith("contexor: ")

@@ -1,0 +1,117 @@
+"""``contexor bootstrap``: the first organisation and its admin, idempotently (DESIGN §3.1).
+
+Running it again with the same arguments changes nothing and reports the same rows: the
+organisation is found by the slug of its name, the user by the normalised phone number, the
+default workspace and project by their fixed slug, and built-in prompts by key. Decisions:
+
+- A user who is already a member with another role is made admin: the operator said so, and
+  this is also how an operator restores admin access to an organisation.
+- An existing user's full name is replaced only when ``full_name`` is given.
+- A retired (inactive) organisation, default workspace or project is reactivated.
+- Built-in prompts an organisation already has are left as they are (see core/prompt_library.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from core.clock import Clock
+from core.prompt_library import seed_prompt_library
+from core.services.catalog import ensure_default_catalog
+from core.services.common import clean_name
+from core.text.slug import slugify
+from core.validators.phone import normalize_phone
+from db.models import Membership, Organization, Project, Role, User, Workspace
+
+ATTEMPTS = 2  # a concurrent bootstrap can win a unique race once; the retry then finds its rows
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapResult:
+    """What bootstrap left in place, and what this run had to create or change."""
+
+    organization: Organization
+    admin: User
+    workspace: Workspace
+    project: Project
+    created_organization: bool
+    created_user: bool
+    made_admin: bool  # the user was not an admin of the organisation before this run
+    prompts_added: int
+    finished_at: datetime
+
+    @property
+    def changed_anything(self) -> bool:
+        return (
+            self.created_organization
+            or self.created_user
+            or self.made_admin
+            or self.prompts_added > 0
+        )
+
+
+async def bootstrap(
+    *, phone: str, org_name: str, full_name: str | None, clock: Clock
+) -> BootstrapResult:
+    """Create or find the organisation, its admin, defaults and prompt library, in one
+    transaction; ``InvalidInput`` for a bad phone number or name."""
+    e164 = normalize_phone(phone)
+    name = clean_name(org_name, field="org")
+    clean_full_name = None if full_name is None else clean_name(full_name, field="name")
+    for attempt in range(ATTEMPTS):
+        try:
+            return await _bootstrap_once(e164, name, clean_full_name, clock)
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _bootstrap_once(
+    phone: str, name: str, full_name: str | None, clock: Clock
+) -> BootstrapResult:
+    async with in_transaction() as conn:
+        organization, created_org = await Organization.get_or_create(
+            slug=slugify(name), defaults={"name": name}, using_db=conn
+        )
+        if not organization.is_active:
+            organization.is_active = True
+            await organization.save(update_fields=["is_active"], using_db=conn)
+
+        user, created_user = await User.get_or_create(
+            phone_number=phone,
+            defaults={"full_name": full_name, "language": organization.language},
+            using_db=conn,
+        )
+        if full_name is not None and user.full_name != full_name:
+            user.full_name = full_name
+            await user.save(update_fields=["full_name"], using_db=conn)
+
+        membership, created_membership = await Membership.get_or_create(
+            user_id=user.id,
+            organization_id=organization.id,
+            defaults={"role": Role.ADMIN},
+            using_db=conn,
+        )
+        made_admin = created_membership
+        if membership.role != Role.ADMIN:
+            await Membership.filter(id=membership.id).using_db(conn).update(role=Role.ADMIN)
+            made_admin = True
+
+        defaults = await ensure_default_catalog(organization, connection=conn, creator=user)
+        added = await seed_prompt_library(organization.id, connection=conn)
+    return BootstrapResult(
+        organization=organization,
+        admin=user,
+        workspace=defaults.workspace,
+        project=defaults.project,
+        created_organization=created_org,
+        created_user=created_user,
+        made_admin=made_admin,
+        prompts_added=added,
+        finished_at=clock.now(),
+    )

@@ -1,0 +1,130 @@
+"""What the tenancy services share: paged listings, slug-keyed inserts, names, ``UNSET``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, Generic, Literal, TypeAlias, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from core.errors import Conflict, InvalidInput
+from core.services.permissions import organization_ids_of
+from core.text.slug import slugify, unique_slug
+from db.models import User
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+MAX_LIMIT = 100
+NAME_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 2000
+SLUG_ATTEMPTS = 5
+
+# C0 control characters other than tab, newline and carriage return. PostgreSQL cannot store NUL
+# in text or JSONB at all (the insert would fail with a 500), and the rest never belong in text
+# a person typed. TEXT_PATTERN says the same to pydantic, and so to the OpenAPI document.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+"""Default of an update argument that was not given (``None`` may be a real value)."""
+Unset: TypeAlias = Literal[_Unset.UNSET]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """One page of a list: ``count`` is the total over all pages."""
+
+    count: int
+    items: list[T]
+
+
+async def fetch_listing(
+    query: QuerySet[M],
+    *,
+    offset: int,
+    limit: int,
+    order_by: Sequence[str] = ("id",),
+    related: Sequence[str] = (),
+) -> Listing[M]:
+    """Count ``query`` and fetch one ordered page of it in two queries, whatever the page size."""
+    offset = max(0, offset)
+    limit = max(1, min(limit, MAX_LIMIT))
+    count = await query.count()
+    if count <= offset:
+        return Listing(count=count, items=[])
+    page = query.order_by(*order_by).offset(offset).limit(limit)
+    if related:
+        page = page.select_related(*related)
+    return Listing(count=count, items=list(await page))
+
+
+async def create_with_unique_slug(
+    name: str,
+    *,
+    taken: Callable[[str], Awaitable[bool]],
+    create: Callable[[str], Awaitable[T]],
+) -> T:
+    """Run ``create(slug)`` with a free slug derived from ``name``, retrying on a collision.
+
+    ``create`` must run in its own transaction (or savepoint): two callers may pick the same
+    slug at once, and the loser's ``IntegrityError`` rolls its insert back before the retry.
+    """
+    for _ in range(SLUG_ATTEMPTS):
+        slug = await unique_slug(name, taken)
+        try:
+            return await create(slug)
+        except IntegrityError:
+            continue
+    raise Conflict("slug_unavailable", slug=slugify(name))
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character other than tab, newline and carriage return."""
+    return _CONTROL.search(text) is not None
+
+
+def check_characters(text: str, *, field: str) -> str:
+    """``text`` itself, or ``InvalidInput("invalid_characters")`` naming ``field``."""
+    if has_control_characters(text):
+        raise InvalidInput("invalid_characters", field=field)
+    return text
+
+
+def clean_name(value: object, *, field: str = "name") -> str:
+    """A display name stripped of surrounding space; ``InvalidInput`` when empty or too long."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("name_required", field=field)
+    name = check_characters(value.strip(), field=field)
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidInput("too_long", field=field, max_length=NAME_MAX_LENGTH)
+    return name
+
+
+def clean_description(value: object) -> str:
+    """A free-text description (may be empty); ``InvalidInput`` when too long."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("invalid_input", field="description")
+    text = check_characters(value.strip(), field="description")
+    if len(text) > DESCRIPTION_MAX_LENGTH:
+        raise InvalidInput("too_long", field="description", max_length=DESCRIPTION_MAX_LENGTH)
+    return text
+
+
+async def readable_organization_ids(actor: User) -> list[int]:
+    """The organisations whose lists the actor sees: all of theirs, none for an inactive user."""
+    if not actor.is_active:
+        return []
+    return await organization_ids_of(actor)

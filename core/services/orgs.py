@@ -1,0 +1,310 @@
+"""Organisations and their members: creation, invitations by phone, roles, removal.
+
+Whoever creates an organisation becomes its admin, and an organisation never loses its last
+admin: every role change and removal runs in a transaction that first locks the organisation's
+admin memberships (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs one transaction at a
+time anyway), so two admins demoting each other at once leave exactly one admin. Members of any
+role read the organisation and its member list; only admins change them (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from core.errors import Conflict, NotFound, PermissionDenied
+from core.notify import Notifier
+from core.prompt_library import seed_prompt_library
+from core.services.audit import AuditService
+from core.services.catalog import ensure_default_catalog
+from core.services.common import (
+    UNSET,
+    Listing,
+    Unset,
+    clean_name,
+    create_with_unique_slug,
+    fetch_listing,
+    readable_organization_ids,
+)
+from core.services.permissions import Action, authorize
+from core.validators.phone import normalize_phone
+from db.models import Language, Membership, Organization, Role, User
+
+logger = logging.getLogger(__name__)
+
+
+async def provision_organization(
+    organization: Organization, *, connection: BaseDBAsyncClient, creator: User | None
+) -> None:
+    """Give a new organisation what it needs to start: default workspace and project, and the
+    built-in prompt library (idempotent; inside the caller's transaction)."""
+    await ensure_default_catalog(organization, connection=connection, creator=creator)
+    await seed_prompt_library(organization.id, connection=connection)
+
+
+class OrganizationService:
+    """Organisations and memberships under the role matrix of DESIGN §1."""
+
+    def __init__(
+        self, *, notifier: Notifier, audit: AuditService, default_language: Language = Language.FA
+    ) -> None:
+        self._notifier = notifier
+        self._audit = audit
+        self._default_language = Language(default_language)
+
+    # -- organisations -------------------------------------------------------------------
+
+    async def create_organization(
+        self, *, actor: User, name: str, language: Language | None = None
+    ) -> Organization:
+        """A new organisation with the actor as its admin, a default workspace and project,
+        and the built-in prompt library."""
+        if not actor.is_active:
+            raise PermissionDenied()
+        name = clean_name(name)
+        language = Language(language or self._default_language)
+
+        async def taken(slug: str) -> bool:
+            return await Organization.exists(slug=slug)
+
+        async def create(slug: str) -> Organization:
+            async with in_transaction() as conn:
+                org = await Organization.create(
+                    name=name, slug=slug, language=language, using_db=conn
+                )
+                await Membership.create(
+                    user_id=actor.id, organization_id=org.id, role=Role.ADMIN, using_db=conn
+                )
+                await provision_organization(org, connection=conn, creator=actor)
+                await self._record(conn, org.id, actor, "organization_created", "organization")
+                return org
+
+        return await create_with_unique_slug(name, taken=taken, create=create)
+
+    async def list_organizations(
+        self, *, actor: User, offset: int = 0, limit: int = 20
+    ) -> Listing[Organization]:
+        """The active organisations the actor belongs to, and no other."""
+        ids = await readable_organization_ids(actor)
+        query = Organization.filter(id__in=ids, is_active=True)
+        return await fetch_listing(query, offset=offset, limit=limit)
+
+    async def get_organization(self, *, actor: User, organization_id: int) -> Organization:
+        """One organisation of the actor's; any other is ``NotFound``."""
+        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        return await _organization(organization_id)
+
+    async def update_organization(
+        self,
+        *,
+        actor: User,
+        organization_id: int,
+        name: str | Unset = UNSET,
+        language: Language | Unset = UNSET,
+    ) -> Organization:
+        """Rename the organisation or change its language (the slug stays); admins only."""
+        await authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
+        changes: dict[str, Any] = {}
+        if name is not UNSET:
+            changes["name"] = clean_name(name)
+        if language is not UNSET:
+            changes["language"] = Language(language)
+        if changes:
+            async with in_transaction() as conn:
+                updated = (
+                    await Organization.filter(id=organization_id, is_active=True)
+                    .using_db(conn)
+                    .update(**changes)
+                )
+                if not updated:
+                    raise NotFound()
+                await self._record(
+                    conn,
+                    organization_id,
+                    actor,
+                    "organization_updated",
+                    "organization",
+                    changes={k: str(v) for k, v in changes.items()},
+                )
+        return await _organization(organization_id)
+
+    # -- members -------------------------------------------------------------------------
+
+    async def list_members(
+        self, *, actor: User, organization_id: int, offset: int = 0, limit: int = 20
+    ) -> Listing[Membership]:
+        """The organisation's memberships with ``user`` loaded (one query for the page)."""
+        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        query = Membership.filter(organization_id=organization_id)
+        return await fetch_listing(query, offset=offset, limit=limit, related=("user",))
+
+    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> Membership:
+        """One membership of the organisation, ``user`` loaded; ``NotFound`` for a non-member."""
+        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        return await _membership(organization_id, user_id)
+
+    async def invite_member(
+        self,
+        *,
+        actor: User,
+        organization_id: int,
+        phone_number: str,
+        role: Role,
+        language: Language | None = None,
+        full_name: str | None = None,
+    ) -> Membership:
+        """Give the person with this phone number ``role``, creating their user if needed.
+
+        An existing member is ``Conflict("already_member")`` (change their role instead). The
+        notifier hears of the invitation after the transaction commits.
+        """
+        phone = normalize_phone(phone_number)
+        role = Role(role)
+        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        organization = await _organization(organization_id)
+        defaults: dict[str, Any] = {"language": Language(language or organization.language)}
+        if full_name is not None:
+            defaults["full_name"] = clean_name(full_name, field="full_name")
+        try:
+            async with in_transaction() as conn:
+                # get_or_create is race-safe here: users.phone_number is unique.
+                user, _ = await User.get_or_create(
+                    phone_number=phone, defaults=defaults, using_db=conn
+                )
+                membership = await Membership.create(
+                    user_id=user.id, organization_id=organization_id, role=role, using_db=conn
+                )
+                await self._record(
+                    conn,
+                    organization_id,
+                    actor,
+                    "member_invited",
+                    "user",
+                    target_id=user.id,
+                    changes={"role": role.value},
+                )
+        except IntegrityError as exc:  # unique (user, organization): already a member
+            raise Conflict("already_member") from exc
+        membership.user = user
+        await self._notify_invited(organization, user, role)
+        return membership
+
+    async def change_role(
+        self, *, actor: User, organization_id: int, user_id: int, role: Role
+    ) -> Membership:
+        """Give a member another role; demoting the last admin is ``Conflict("last_admin")``."""
+        role = Role(role)
+        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        async with in_transaction() as conn:
+            admin_ids = await self._lock_admins(conn, organization_id, actor)
+            membership = await _membership(organization_id, user_id, connection=conn)
+            old_role = Role(membership.role)
+            if old_role is role:
+                return membership
+            if old_role is Role.ADMIN and admin_ids == [user_id]:
+                raise Conflict("last_admin")
+            await Membership.filter(id=membership.id).using_db(conn).update(role=role)
+            await self._record(
+                conn,
+                organization_id,
+                actor,
+                "member_role_changed",
+                "user",
+                target_id=user_id,
+                changes={"role": [old_role.value, role.value]},
+            )
+            membership.role = role
+        return membership
+
+    async def remove_member(self, *, actor: User, organization_id: int, user_id: int) -> None:
+        """Take a member out of the organisation; the last admin cannot be removed."""
+        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        async with in_transaction() as conn:
+            admin_ids = await self._lock_admins(conn, organization_id, actor)
+            membership = await _membership(organization_id, user_id, connection=conn)
+            if membership.role == Role.ADMIN and admin_ids == [user_id]:
+                raise Conflict("last_admin")
+            await Membership.filter(id=membership.id).using_db(conn).delete()
+            await self._record(
+                conn,
+                organization_id,
+                actor,
+                "member_removed",
+                "user",
+                target_id=user_id,
+                changes={"role": Role(membership.role).value},
+            )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _lock_admins(
+        self, conn: BaseDBAsyncClient, organization_id: int, actor: User
+    ) -> list[int]:
+        """Lock the organisation's admin memberships (in id order, so lockers never deadlock)
+        and return their user ids; the actor must still be one of them.
+
+        A concurrent role change waits here until the first commits, then sees the admin set
+        as that one left it: the check that keeps one admin is made on current rows.
+        """
+        admins = (
+            await Membership.filter(organization_id=organization_id, role=Role.ADMIN)
+            .select_for_update()
+            .order_by("id")
+            .using_db(conn)
+        )
+        admin_ids = [m.user_id for m in admins]
+        if actor.id not in admin_ids:  # demoted while waiting for the lock
+            raise PermissionDenied(action=Action.MANAGE_MEMBERS.value)
+        return admin_ids
+
+    async def _record(
+        self,
+        conn: BaseDBAsyncClient,
+        organization_id: int,
+        actor: User,
+        action: str,
+        target_type: str,
+        *,
+        target_id: int | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        await self._audit.record(
+            connection=conn,
+            organization_id=organization_id,
+            actor_id=actor.id,
+            action=action,
+            target_type=target_type,
+            target_id=organization_id if target_id is None else target_id,
+            changes=changes,
+        )
+
+    async def _notify_invited(self, organization: Organization, user: User, role: Role) -> None:
+        # The membership is committed; a notifier failure must not turn it into an error reply
+        # (the client would retry and get "already_member").
+        try:
+            await self._notifier.member_invited(organization=organization, user=user, role=role)
+        except Exception:
+            logger.exception("notifier failed: member_invited")
+
+
+async def _organization(organization_id: int) -> Organization:
+    organization = await Organization.get_or_none(id=organization_id, is_active=True)
+    if organization is None:
+        raise NotFound()
+    return organization
+
+
+async def _membership(
+    organization_id: int, user_id: int, *, connection: BaseDBAsyncClient | None = None
+) -> Membership:
+    query = Membership.filter(organization_id=organization_id, user_id=user_id)
+    if connection is not None:
+        query = query.using_db(connection)
+    membership = await query.select_related("user").get_or_none()
+    if membership is None:
+        raise NotFound()
+    return membership

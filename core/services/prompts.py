@@ -1,0 +1,499 @@
+"""Prompt templates with typed variables: validated on save, values checked before rendering.
+
+A prompt belongs to an organisation and optionally to one of its workspaces (``workspace`` null
+means usable everywhere in the organisation). Its ``variables`` are stored as JSON in the shape
+of DESIGN §3.3 (``{name, label, type, required, default, choices, max_length, help}``) after
+:class:`PromptVariable` accepted them, and its template may reference only declared names, so a
+saved prompt always renders. Editors and admins write prompts; every member reads them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from core.errors import InvalidInput, NotFound
+from core.services.common import (
+    TEXT_PATTERN,
+    UNSET,
+    Listing,
+    Unset,
+    check_characters,
+    clean_name,
+    fetch_listing,
+    has_control_characters,
+    readable_organization_ids,
+)
+from core.services.permissions import Action, authorize
+from core.text.normalize import normalize_digits, normalize_text
+from core.text.templating import placeholders, render, undeclared_references
+from db.models import GenerationKind, Language, Prompt, PromptCategory, User, Workspace
+
+MAX_VARIABLES = 30
+MAX_NAME_LENGTH = 64
+MAX_TEMPLATE_LENGTH = 20_000
+MAX_CHOICES = 50
+MAX_CHOICE_LENGTH = 200
+MAX_NUMBER_LENGTH = 30
+
+
+class VariableType(StrEnum):
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    NUMBER = "number"
+    CHOICE = "choice"
+
+
+# The longest value each text type accepts; ``max_length`` may only lower it.
+TEXT_LIMITS = {VariableType.TEXT: 1_000, VariableType.LONG_TEXT: 20_000}
+
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=TEXT_PATTERN),
+]
+HelpText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=TEXT_PATTERN),
+]
+
+
+class LocalizedText(BaseModel):
+    """A text in Persian and/or English; at least one of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fa: ShortText | None = None
+    en: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _one_language_at_least(self) -> LocalizedText:
+        if self.fa is None and self.en is None:
+            raise ValueError("give the text in fa, en or both")
+        return self
+
+
+class LocalizedHelp(LocalizedText):
+    fa: HelpText | None = None
+    en: HelpText | None = None
+
+
+class PromptVariable(BaseModel):
+    """One declared variable of a prompt (DESIGN §3.3), checked as a whole."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    label: ShortText | LocalizedText
+    type: VariableType = VariableType.TEXT
+    required: bool = False
+    default: str | None = None
+    choices: list[str] | None = Field(default=None, max_length=MAX_CHOICES)
+    max_length: int | None = Field(default=None, ge=1, le=TEXT_LIMITS[VariableType.LONG_TEXT])
+    help: HelpText | LocalizedHelp | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_placeholder_name(cls, name: str) -> str:
+        # The templating module decides what a placeholder is; a name it cannot find would
+        # be declared but never substituted.
+        if placeholders("{" + name + "}") != [name]:
+            raise ValueError(
+                "a name is letters (Persian included), digits and underscores, "
+                "not starting with a digit"
+            )
+        return name
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: object) -> object:
+        # A number default may come as a JSON number; values are rendered as text anyway.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _clean_choices(cls, choices: list[str] | None) -> list[str] | None:
+        if choices is None:
+            return None
+        cleaned = [choice.strip() for choice in choices]
+        if any(not c or len(c) > MAX_CHOICE_LENGTH or has_control_characters(c) for c in cleaned):
+            raise ValueError(f"each choice is 1 to {MAX_CHOICE_LENGTH} characters")
+        if len({normalize_text(c) for c in cleaned}) != len(cleaned):
+            raise ValueError("choices must differ from each other")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromptVariable:
+        if self.type is VariableType.CHOICE and not self.choices:
+            raise ValueError("a choice variable needs choices")
+        if self.type is not VariableType.CHOICE and self.choices is not None:
+            raise ValueError("only a choice variable has choices")
+        if self.max_length is not None:
+            if self.type not in TEXT_LIMITS:
+                raise ValueError("only text and long_text variables have a max_length")
+            if self.max_length > TEXT_LIMITS[self.type]:
+                raise ValueError(f"max_length of {self.type} is at most {TEXT_LIMITS[self.type]}")
+        if self.default is not None:
+            try:
+                _checked_value(self, self.default)
+            except _BadValue as problem:
+                raise ValueError(f"default: {problem.code}") from None
+        return self
+
+    @property
+    def limit(self) -> int | None:
+        """The longest text value accepted, or ``None`` for numbers and choices."""
+        if self.type not in TEXT_LIMITS:
+            return None
+        return self.max_length or TEXT_LIMITS[self.type]
+
+
+_VARIABLES = TypeAdapter(list[PromptVariable])
+_NOT_A_LIST = {"field": "variables", "problem": "must be a list of objects"}
+
+
+def parse_variables(raw: object) -> list[PromptVariable]:
+    """Declared variables from JSON-like data or models; ``InvalidInput`` naming each problem."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list | tuple):
+        raise InvalidInput("invalid_variables", fields=[_NOT_A_LIST])
+    data = [v.model_dump() if isinstance(v, PromptVariable) else v for v in raw]
+    try:
+        variables = _VARIABLES.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidInput("invalid_variables", fields=_problems(exc)) from exc
+    if len(variables) > MAX_VARIABLES:
+        raise InvalidInput("too_many_variables", max_count=MAX_VARIABLES)
+    seen: set[str] = set()
+    for variable in variables:
+        if variable.name in seen:
+            raise InvalidInput("duplicate_variable", name=variable.name)
+        seen.add(variable.name)
+    return variables
+
+
+def check_template(template: object, variables: Iterable[PromptVariable]) -> str:
+    """The template, if it is non-empty text that references only declared variables."""
+    if not isinstance(template, str) or not template.strip():
+        raise InvalidInput("template_required")
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        raise InvalidInput("too_long", field="template", max_length=MAX_TEMPLATE_LENGTH)
+    check_characters(template, field="template")
+    undeclared = undeclared_references(template, [v.name for v in variables])
+    if undeclared:
+        raise InvalidInput(
+            "undeclared_variables", names=", ".join(undeclared), variables=undeclared
+        )
+    return template
+
+
+def validate_values(prompt: Prompt, values: Mapping[str, object] | None) -> dict[str, str]:
+    """Check ``values`` against the prompt's variables; return a text value for every variable.
+
+    Missing or blank values take the variable's default, or ``""`` when it is optional;
+    a required one without a value, an unknown name, a value of the wrong type, a choice not
+    offered and a text over its length raise ``InvalidInput`` naming the variable. Numbers
+    may be written with Persian digits and separators and come back in ASCII. Running the
+    result through this function again returns it unchanged.
+    """
+    variables = parse_variables(prompt.variables)
+    values = values or {}
+    declared = {v.name for v in variables}
+    for name in values:
+        if name not in declared:
+            raise InvalidInput("unknown_variable", name=str(name)[:MAX_NAME_LENGTH])
+    checked: dict[str, str] = {}
+    for variable in variables:
+        raw = values.get(variable.name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if variable.default is not None:
+                raw = variable.default
+            elif variable.required:
+                raise InvalidInput("variable_required", name=variable.name)
+            else:
+                checked[variable.name] = ""
+                continue
+        try:
+            checked[variable.name] = _checked_value(variable, raw)
+        except _BadValue as problem:
+            raise InvalidInput(problem.code, name=variable.name, **problem.params) from None
+    return checked
+
+
+def render_prompt(prompt: Prompt, values: Mapping[str, object] | None) -> str:
+    """The prompt's template with ``values`` checked by :func:`validate_values` substituted."""
+    checked = validate_values(prompt, values)
+    return render(prompt.template, checked, checked.keys())
+
+
+class _BadValue(Exception):
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)", re.ASCII)
+# Persian decimal separator, then thousands separators (Persian, Arabic comma, ASCII comma).
+_NUMBER_MARKS = str.maketrans({"\u066b": ".", "\u066c": None, "\u060c": None, ",": None})
+
+
+def _checked_value(variable: PromptVariable, raw: object) -> str:
+    """The text to render for one non-blank value of ``variable``, or ``_BadValue``."""
+    if variable.type is VariableType.NUMBER:
+        return _checked_number(raw)
+    if not isinstance(raw, str):
+        raise _BadValue("variable_not_text")
+    if has_control_characters(raw):
+        raise _BadValue("variable_invalid_characters")
+    value = raw.strip()
+    if variable.type is VariableType.CHOICE:
+        return _checked_choice(value, variable.choices or [])
+    limit = variable.limit
+    if limit is not None and len(value) > limit:
+        raise _BadValue("variable_too_long", max_length=limit)
+    return value
+
+
+def _checked_number(raw: object) -> str:
+    if isinstance(raw, bool):
+        raise _BadValue("variable_not_a_number")
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise _BadValue("variable_not_a_number")
+        return repr(raw)
+    if not isinstance(raw, str):
+        raise _BadValue("variable_not_a_number")
+    text = normalize_digits(raw).strip().translate(_NUMBER_MARKS)
+    if len(text) > MAX_NUMBER_LENGTH or not _NUMBER.fullmatch(text):
+        raise _BadValue("variable_not_a_number")
+    return text
+
+
+def _checked_choice(value: str, choices: list[str]) -> str:
+    # Compare normalised forms so "علي" typed on an Arabic keyboard still picks "علی".
+    wanted = normalize_text(value)
+    for choice in choices:
+        if normalize_text(choice) == wanted:
+            return choice
+    raise _BadValue("variable_not_a_choice", choices=", ".join(choices))
+
+
+def _problems(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {
+            "field": ".".join(["variables", *(str(p) for p in err["loc"])]),
+            "problem": err["msg"],
+        }
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def dump_variables(variables: Iterable[PromptVariable]) -> list[dict[str, Any]]:
+    """The JSON stored in ``Prompt.variables``: every key of the DESIGN shape, always."""
+    return [v.model_dump(mode="json") for v in variables]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFilters:
+    """What a prompt list may be narrowed to (``None`` means any)."""
+
+    organization_id: int | None = None
+    workspace_id: int | None = None
+    category: PromptCategory | None = None
+    kind: GenerationKind | None = None
+    language: Language | None = None
+
+
+def visible_prompts() -> QuerySet[Prompt]:
+    """Active prompts whose workspace, if any, is active too."""
+    return Prompt.filter(is_active=True).filter(
+        Q(workspace_id__isnull=True) | Q(workspace__is_active=True)
+    )
+
+
+class PromptService:
+    """Prompt library of each organisation, under the role matrix of DESIGN §1."""
+
+    async def create_prompt(
+        self,
+        *,
+        actor: User,
+        organization_id: int,
+        title: str,
+        template: str,
+        variables: object = None,
+        category: PromptCategory = PromptCategory.OTHER,
+        kind: GenerationKind = GenerationKind.DRAFT,
+        language: Language = Language.FA,
+        workspace_id: int | None = None,
+    ) -> Prompt:
+        """A new prompt of the organisation (or of one of its workspaces); editors and admins."""
+        await authorize(actor, organization_id, Action.MANAGE_PROMPTS)
+        if workspace_id is not None:
+            await _workspace_of(organization_id, workspace_id)
+        declared = parse_variables(variables)
+        return await Prompt.create(
+            organization_id=organization_id,
+            workspace_id=workspace_id,
+            title=clean_name(title, field="title"),
+            template=check_template(template, declared),
+            variables=dump_variables(declared),
+            category=PromptCategory(category),
+            kind=GenerationKind(kind),
+            language=Language(language),
+            created_by_id=actor.id,
+        )
+
+    async def list_prompts(
+        self,
+        *,
+        actor: User,
+        filters: PromptFilters = PromptFilters(),
+        offset: int = 0,
+        limit: int = 20,
+    ) -> Listing[Prompt]:
+        """Prompts the actor may read; ``workspace_id`` means usable there (its own and org-wide).
+
+        A filter on an organisation or workspace the actor cannot see is ``NotFound``.
+        """
+        query = visible_prompts()
+        if filters.workspace_id is not None:
+            workspace = await Workspace.get_or_none(id=filters.workspace_id, is_active=True)
+            if workspace is None or filters.organization_id not in (
+                None,
+                workspace.organization_id,
+            ):
+                raise NotFound()
+            await authorize(actor, workspace.organization_id, Action.READ_CATALOG)
+            query = query.filter(organization_id=workspace.organization_id).filter(
+                Q(workspace_id__isnull=True) | Q(workspace_id=workspace.id)
+            )
+        elif filters.organization_id is not None:
+            await authorize(actor, filters.organization_id, Action.READ_CATALOG)
+            query = query.filter(organization_id=filters.organization_id)
+        else:
+            query = query.filter(organization_id__in=await readable_organization_ids(actor))
+        if filters.category is not None:
+            query = query.filter(category=filters.category)
+        if filters.kind is not None:
+            query = query.filter(kind=filters.kind)
+        if filters.language is not None:
+            query = query.filter(language=filters.language)
+        return await fetch_listing(query, offset=offset, limit=limit)
+
+    async def get_prompt(self, *, actor: User, prompt_id: int) -> Prompt:
+        """One prompt the actor may read; ``NotFound`` for another tenant's."""
+        return await _prompt_for(actor, prompt_id, Action.READ_CATALOG)
+
+    async def usable_prompt(
+        self, *, actor: User, prompt_id: int, organization_id: int, workspace_id: int
+    ) -> Prompt:
+        """The prompt if content in ``workspace_id`` may use it (same organisation, org-wide or
+        that workspace's own) and the actor may read it; ``NotFound`` otherwise."""
+        prompt = await visible_prompts().get_or_none(id=prompt_id)
+        if (
+            prompt is None
+            or prompt.organization_id != organization_id
+            or prompt.workspace_id not in (None, workspace_id)
+        ):
+            raise NotFound()
+        await authorize(actor, organization_id, Action.READ_CATALOG)
+        return prompt
+
+    async def update_prompt(
+        self,
+        *,
+        actor: User,
+        prompt_id: int,
+        title: str | Unset = UNSET,
+        template: str | Unset = UNSET,
+        variables: object = UNSET,
+        category: PromptCategory | Unset = UNSET,
+        kind: GenerationKind | Unset = UNSET,
+        language: Language | Unset = UNSET,
+        workspace_id: int | Unset | None = UNSET,
+    ) -> Prompt:
+        """Change the given fields; the template and variables are checked together."""
+        prompt = await _prompt_for(actor, prompt_id, Action.MANAGE_PROMPTS)
+        changes: dict[str, Any] = {}
+        if title is not UNSET:
+            changes["title"] = clean_name(title, field="title")
+        if category is not UNSET:
+            changes["category"] = PromptCategory(category)
+        if kind is not UNSET:
+            changes["kind"] = GenerationKind(kind)
+        if language is not UNSET:
+            changes["language"] = Language(language)
+        if workspace_id is not UNSET:
+            if workspace_id is not None:
+                await _workspace_of(prompt.organization_id, workspace_id)
+            changes["workspace_id"] = workspace_id
+        # Template and variables must agree, so when either changes the pair is read and written
+        # under a row lock: two editors changing one each cannot combine into a template that
+        # references a variable the other removed.
+        async with in_transaction() as conn:
+            locked = (
+                await Prompt.filter(id=prompt.id, is_active=True)
+                .select_for_update()
+                .using_db(conn)
+                .get_or_none()
+            )
+            if locked is None:
+                raise NotFound()
+            if template is not UNSET or variables is not UNSET:
+                declared = parse_variables(locked.variables if variables is UNSET else variables)
+                changes["template"] = check_template(
+                    locked.template if template is UNSET else template, declared
+                )
+                changes["variables"] = dump_variables(declared)
+            if changes:
+                await Prompt.filter(id=prompt.id).using_db(conn).update(**changes)
+            return await Prompt.get(id=prompt.id, using_db=conn)
+
+    async def delete_prompt(self, *, actor: User, prompt_id: int) -> None:
+        """Retire a prompt (soft: contents keep pointing at it); editors and admins."""
+        prompt = await _prompt_for(actor, prompt_id, Action.MANAGE_PROMPTS)
+        if not await Prompt.filter(id=prompt.id, is_active=True).update(is_active=False):
+            raise NotFound()
+
+
+async def _prompt_for(actor: User, prompt_id: int, action: Action) -> Prompt:
+    """A visible prompt if the actor's role allows ``action``; another tenant's is ``NotFound``."""
+    prompt = await visible_prompts().get_or_none(id=prompt_id)
+    if prompt is None:
+        raise NotFound()
+    await authorize(actor, prompt.organization_id, action)
+    return prompt
+
+
+async def _workspace_of(organization_id: int, workspace_id: int) -> Workspace:
+    """The organisation's active workspace ``workspace_id``; another tenant's is ``NotFound``."""
+    workspace = await Workspace.get_or_none(
+        id=workspace_id, organization_id=organization_id, is_active=True
+    )
+    if workspace is None:
+        raise NotFound()
+    return workspace

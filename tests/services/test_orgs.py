@@ -1,0 +1,327 @@
+"""Organisations and memberships: creation, invitations, roles, and the last admin."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.clock import FrozenClock
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.notify import InMemoryNotifier
+from core.prompt_library import builtin_prompts
+from core.services.audit import AuditService
+from core.services.catalog import DEFAULT_SLUG
+from core.services.orgs import OrganizationService
+from db.models import (
+    AuditLog,
+    Language,
+    Membership,
+    Organization,
+    Project,
+    Prompt,
+    Role,
+    User,
+    Workspace,
+)
+from tests.support.factories import add_member, make_org, make_user, org_with_roles
+
+
+@pytest.fixture
+def notifier() -> InMemoryNotifier:
+    return InMemoryNotifier()
+
+
+@pytest.fixture
+def service(notifier: InMemoryNotifier, clock: FrozenClock) -> OrganizationService:
+    return OrganizationService(notifier=notifier, audit=AuditService(clock=clock))
+
+
+async def admins_of(org: Organization) -> list[int]:
+    return sorted(
+        await Membership.filter(organization_id=org.id, role=Role.ADMIN).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
+# -- organisations ------------------------------------------------------------------------
+
+
+async def test_the_creator_becomes_admin_of_a_ready_organisation(
+    db: str, service: OrganizationService
+) -> None:
+    user = await make_user()
+    org = await service.create_organization(actor=user, name="  آژانس محتوای نوآ  ")
+    assert (org.name, org.slug, org.language) == ("آژانس محتوای نوآ", "آژانس-محتوای-نوآ", "fa")
+    assert await admins_of(org) == [user.id]
+    workspace = await Workspace.get(organization_id=org.id)
+    assert (workspace.slug, workspace.name) == (DEFAULT_SLUG, "فضای کار اصلی")
+    assert await Project.filter(workspace_id=workspace.id, slug=DEFAULT_SLUG).count() == 1
+    keys = set(await Prompt.filter(organization_id=org.id).values_list("key", flat=True))
+    assert keys == {p.key for p in builtin_prompts()}
+    assert await AuditLog.filter(organization_id=org.id, action="organization_created").count()
+
+
+async def test_same_names_get_distinct_slugs_even_when_created_at_once(
+    db: str, service: OrganizationService
+) -> None:
+    user = await make_user()
+    first = await service.create_organization(actor=user, name="Acme", language=Language.EN)
+    assert first.slug == "acme"
+    assert (await Workspace.get(organization_id=first.id)).name == "Main workspace"
+    racing = await asyncio.gather(
+        *(service.create_organization(actor=user, name="ACME!") for _ in range(4))
+    )
+    assert sorted(org.slug for org in racing) == ["acme-2", "acme-3", "acme-4", "acme-5"]
+
+
+async def test_organisations_are_listed_and_read_by_their_members_only(
+    db: str, service: OrganizationService
+) -> None:
+    org, members = await org_with_roles()
+    second = await make_org()
+    await add_member(second, Role.VIEWER, members[Role.WRITER])
+    for _ in range(3):
+        await make_org()  # nobody's
+    listing = await service.list_organizations(actor=members[Role.WRITER])
+    assert (listing.count, [o.id for o in listing.items]) == (2, [org.id, second.id])
+    assert (await service.list_organizations(actor=members[Role.VIEWER])).count == 1
+    outsider = await make_user()
+    assert (await service.list_organizations(actor=outsider)).count == 0
+    with pytest.raises(NotFound):
+        await service.get_organization(actor=outsider, organization_id=org.id)
+    got = await service.get_organization(actor=members[Role.VIEWER], organization_id=org.id)
+    assert got.id == org.id
+
+
+async def test_only_admins_update_and_the_slug_stays(db: str, service: OrganizationService) -> None:
+    org, members = await org_with_roles()
+    for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
+        with pytest.raises(PermissionDenied):
+            await service.update_organization(
+                actor=members[role], organization_id=org.id, name="Mine"
+            )
+    updated = await service.update_organization(
+        actor=members[Role.ADMIN], organization_id=org.id, name="نام تازه", language=Language.EN
+    )
+    assert (updated.name, updated.slug, updated.language) == ("نام تازه", org.slug, "en")
+    with pytest.raises(InvalidInput, match="name_required"):
+        await service.update_organization(
+            actor=members[Role.ADMIN], organization_id=org.id, name="   "
+        )
+
+
+# -- invitations --------------------------------------------------------------------------
+
+
+async def test_invite_creates_the_user_from_any_phone_form_and_notifies(
+    db: str, service: OrganizationService, notifier: InMemoryNotifier
+) -> None:
+    org, members = await org_with_roles()
+    membership = await service.invite_member(
+        actor=members[Role.ADMIN],
+        organization_id=org.id,
+        phone_number="۰۹۳۵ ۱۲۳ ۴۵۶۷",
+        role=Role.WRITER,
+        full_name="سارا",
+    )
+    user = await User.get(phone_number="+989351234567")
+    assert (membership.user_id, membership.role, user.full_name) == (user.id, "writer", "سارا")
+    assert notifier.events == [
+        ("member_invited", {"organization": org.id, "user": user.id, "role": "writer"})
+    ]
+    entry = await AuditLog.get(organization_id=org.id, action="member_invited")
+    assert (entry.actor_id, entry.target_id) == (members[Role.ADMIN].id, user.id)
+
+
+async def test_invite_reuses_an_existing_user_and_refuses_a_second_membership(
+    db: str, service: OrganizationService, notifier: InMemoryNotifier
+) -> None:
+    org, members = await org_with_roles()
+    elsewhere = await make_user(phone="+989121110000", full_name="Old name")
+    await service.invite_member(
+        actor=members[Role.ADMIN],
+        organization_id=org.id,
+        phone_number="00989121110000",
+        role=Role.EDITOR,
+        full_name="ignored for an existing user",
+    )
+    assert (await User.get(id=elsewhere.id)).full_name == "Old name"
+    assert await User.filter(phone_number="+989121110000").count() == 1
+    with pytest.raises(Conflict) as caught:
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number=members[Role.VIEWER].phone_number,
+            role=Role.ADMIN,
+        )
+    assert caught.value.code == "already_member"
+    assert (await Membership.get(user_id=members[Role.VIEWER].id)).role == Role.VIEWER
+    assert len(notifier.events) == 1
+
+
+async def test_invite_is_for_admins_of_the_organisation(
+    db: str, service: OrganizationService, notifier: InMemoryNotifier
+) -> None:
+    org, members = await org_with_roles()
+    for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
+        with pytest.raises(PermissionDenied):
+            await service.invite_member(
+                actor=members[role],
+                organization_id=org.id,
+                phone_number="09351234567",
+                role=Role.ADMIN,
+            )
+    with pytest.raises(NotFound):
+        await service.invite_member(
+            actor=await make_user(),
+            organization_id=org.id,
+            phone_number="09351234567",
+            role=Role.ADMIN,
+        )
+    for bad in ("021 1234 5678", "hello", ""):
+        with pytest.raises(InvalidInput):
+            await service.invite_member(
+                actor=members[Role.ADMIN],
+                organization_id=org.id,
+                phone_number=bad,
+                role=Role.WRITER,
+            )
+    with pytest.raises(ValueError, match="owner"):
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number="09351234567",
+            role="owner",  # type: ignore[arg-type]
+        )
+    assert not await User.filter(phone_number="+989351234567").exists()
+    assert notifier.events == []
+
+
+async def test_a_failing_notifier_does_not_undo_or_fail_the_invitation(
+    db: str, clock: FrozenClock
+) -> None:
+    class Broken(InMemoryNotifier):
+        async def member_invited(self, **_: object) -> None:
+            raise RuntimeError("telegram is down")
+
+    service = OrganizationService(notifier=Broken(), audit=AuditService(clock=clock))
+    org, members = await org_with_roles()
+    membership = await service.invite_member(
+        actor=members[Role.ADMIN], organization_id=org.id, phone_number="09351234567", role="writer"
+    )
+    assert await Membership.filter(id=membership.id).exists()
+
+
+# -- roles and removal --------------------------------------------------------------------
+
+
+async def test_members_are_listed_with_their_users_for_every_member(
+    db: str, service: OrganizationService
+) -> None:
+    org, members = await org_with_roles()
+    await org_with_roles()  # another tenant's members never show
+    listing = await service.list_members(actor=members[Role.VIEWER], organization_id=org.id)
+    assert listing.count == 4
+    assert {(m.user.phone_number, m.role) for m in listing.items} == {
+        (user.phone_number, role) for role, user in members.items()
+    }
+    one = await service.get_member(
+        actor=members[Role.WRITER], organization_id=org.id, user_id=members[Role.EDITOR].id
+    )
+    assert one.user.id == members[Role.EDITOR].id
+    with pytest.raises(NotFound):
+        await service.list_members(actor=await make_user(), organization_id=org.id)
+    with pytest.raises(NotFound):
+        await service.get_member(
+            actor=members[Role.ADMIN], organization_id=org.id, user_id=(await make_user()).id
+        )
+
+
+async def test_admins_change_roles_and_remove_members(
+    db: str, service: OrganizationService
+) -> None:
+    org, members = await org_with_roles()
+    admin = members[Role.ADMIN]
+    changed = await service.change_role(
+        actor=admin, organization_id=org.id, user_id=members[Role.WRITER].id, role=Role.ADMIN
+    )
+    assert changed.role == Role.ADMIN and changed.user.id == members[Role.WRITER].id
+    assert await admins_of(org) == sorted([admin.id, members[Role.WRITER].id])
+    await service.remove_member(
+        actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
+    )
+    assert not await Membership.filter(user_id=members[Role.VIEWER].id).exists()
+    with pytest.raises(NotFound):
+        await service.remove_member(
+            actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
+        )
+    for role in (Role.EDITOR,):
+        with pytest.raises(PermissionDenied):
+            await service.change_role(
+                actor=members[role], organization_id=org.id, user_id=admin.id, role=Role.VIEWER
+            )
+        with pytest.raises(PermissionDenied):
+            await service.remove_member(
+                actor=members[role], organization_id=org.id, user_id=admin.id
+            )
+    actions = await AuditLog.filter(organization_id=org.id).values_list("action", flat=True)
+    assert sorted(actions) == ["member_removed", "member_role_changed"]
+
+
+async def test_the_last_admin_can_be_neither_demoted_nor_removed(
+    db: str, service: OrganizationService
+) -> None:
+    org, members = await org_with_roles()
+    admin = members[Role.ADMIN]
+    for call in (
+        service.change_role(actor=admin, organization_id=org.id, user_id=admin.id, role="editor"),
+        service.remove_member(actor=admin, organization_id=org.id, user_id=admin.id),
+    ):
+        with pytest.raises(Conflict) as caught:
+            await call
+        assert caught.value.code == "last_admin"
+    assert await admins_of(org) == [admin.id]
+    # With a second admin, an admin may step down.
+    await service.change_role(
+        actor=admin, organization_id=org.id, user_id=members[Role.EDITOR].id, role=Role.ADMIN
+    )
+    await service.change_role(actor=admin, organization_id=org.id, user_id=admin.id, role="viewer")
+    assert await admins_of(org) == [members[Role.EDITOR].id]
+    with pytest.raises(PermissionDenied):  # no longer an admin
+        await service.change_role(
+            actor=admin, organization_id=org.id, user_id=admin.id, role=Role.ADMIN
+        )
+
+
+@pytest.mark.parametrize("attempt", range(5))
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    db: str, service: OrganizationService, attempt: int
+) -> None:
+    org = await make_org()
+    first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
+    results = await asyncio.gather(
+        service.change_role(actor=first, organization_id=org.id, user_id=second.id, role="editor"),
+        service.change_role(actor=second, organization_id=org.id, user_id=first.id, role="editor"),
+        return_exceptions=True,
+    )
+    succeeded = [r for r in results if isinstance(r, Membership)]
+    refused = [r for r in results if isinstance(r, PermissionDenied | Conflict)]
+    assert (len(succeeded), len(refused)) == (1, 1), results
+    assert len(await admins_of(org)) == 1
+
+
+@pytest.mark.parametrize("attempt", range(3))
+async def test_two_admins_removing_each_other_at_once_leave_one_admin(
+    db: str, service: OrganizationService, attempt: int
+) -> None:
+    org = await make_org()
+    first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
+    results = await asyncio.gather(
+        service.remove_member(actor=first, organization_id=org.id, user_id=second.id),
+        service.remove_member(actor=second, organization_id=org.id, user_id=first.id),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 1, results
+    assert len(await admins_of(org)) == 1
