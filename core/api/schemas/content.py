@@ -1,0 +1,188 @@
+"""Bodies, queries and answers of ``/api/contents*`` and ``/api/audit-logs`` (DESIGN §3.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+
+from core.api.http import MAX_ID
+from core.api.pagination import PageQuery
+from core.services.content import (
+    MAX_BODY_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_VARIABLE_NAME_CHARS,
+    MAX_VARIABLE_VALUE_CHARS,
+    MAX_VARIABLES,
+)
+from db.models import AuditLog, Content, ContentStatus, ContentVersion, VersionSource
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+VariableName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)]
+VariableValue = (
+    Annotated[str, StringConstraints(max_length=MAX_VARIABLE_VALUE_CHARS, strict=True)]
+    | StrictBool
+    | StrictInt
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | None
+)
+Variables = Annotated[dict[VariableName, VariableValue], Field(max_length=MAX_VARIABLES)]
+Title = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+Body = Annotated[StrictStr, Field(max_length=MAX_BODY_CHARS)]
+
+
+class ContentCreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: Id
+    title: Title
+    body: Body = ""
+    prompt: Id | None = None
+    variables: Variables = Field(default_factory=dict)
+
+
+class ContentUpdateIn(BaseModel):
+    """Only the fields given change; status and decisions are never writable here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    body: Body | None = None
+    variables: Variables | None = None
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[StrictStr, Field(max_length=MAX_NOTE_CHARS)] | None = None
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NOTE_CHARS)]
+
+
+class ContentListQuery(PageQuery):
+    organization: Id | None = None
+    workspace: Id | None = None
+    project: Id | None = None
+    status: ContentStatus | None = None
+    search: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None, description="Words in the title or body (Persian and ASCII digits match)"
+    )
+
+
+class AuditListQuery(PageQuery):
+    content: Id | None = Field(default=None, description="Entries of one content item")
+    organization: Id | None = None
+
+
+class ContentOut(BaseModel):
+    id: int
+    project: int
+    prompt: int | None
+    title: str
+    body: str
+    status: ContentStatus
+    variables: dict[str, Any]
+    word_count: int
+    has_pii: bool
+    pii_findings: dict[str, int] = Field(description="PII types found and their counts")
+    created_by: int | None
+    decided_by: int | None
+    decided_at: datetime | None
+    rejection_reason: str | None
+    approved_version: int | None = Field(description="Number of the version that was approved")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_domain(cls, content: Content) -> ContentOut:
+        """The wire shape of a content row (ids only: no query per row)."""
+        return cls(
+            id=content.id,
+            project=content.project_id,
+            prompt=content.prompt_id,
+            title=content.title,
+            body=content.body,
+            status=content.status,
+            variables=content.variables,
+            word_count=content.word_count,
+            has_pii=content.has_pii,
+            pii_findings=content.pii_findings,
+            created_by=content.created_by_id,
+            decided_by=content.decided_by_id,
+            decided_at=content.decided_at,
+            rejection_reason=content.rejection_reason,
+            approved_version=content.approved_version,
+            created_at=content.created_at,
+            updated_at=content.updated_at,
+        )
+
+
+class VersionOut(BaseModel):
+    id: int
+    number: int
+    title: str
+    body: str
+    source: VersionSource
+    created_by: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, version: ContentVersion) -> VersionOut:
+        """The wire shape of a version row."""
+        return cls(
+            id=version.id,
+            number=version.number,
+            title=version.title,
+            body=version.body,
+            source=version.source,
+            created_by=version.created_by_id,
+            created_at=version.created_at,
+        )
+
+
+class AuditLogOut(BaseModel):
+    id: int
+    organization: int
+    actor: int | None
+    action: str
+    target_type: str
+    target_id: int | None
+    content: int | None = Field(description="The content's id; it may have been deleted since")
+    old_status: str | None
+    new_status: str | None
+    changes: dict[str, Any]
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, entry: AuditLog) -> AuditLogOut:
+        """The wire shape of an audit entry."""
+        return cls(
+            id=entry.id,
+            organization=entry.organization_id,
+            actor=entry.actor_id,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            content=entry.content_ref,
+            old_status=entry.old_status,
+            new_status=entry.new_status,
+            changes=entry.changes,
+            note=entry.note,
+            created_at=entry.created_at,
+        )

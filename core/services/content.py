@@ -1,0 +1,901 @@
+"""Contents, their numbered versions and the review workflow (DESIGN §1 and §4).
+
+Who may see a content item (anything else answers ``NotFound``, exactly like an unknown id or
+another tenant's, so nobody learns that it exists):
+
+* admin and editor: every content item of the organisation;
+* writer: their own content, and approved content;
+* viewer: approved content.
+
+Checks run in one order, so an answer never depends on the state of something hidden: visible
+(else 404), then role (``PermissionDenied``, 403), then input (400), then state (``Conflict``, 409).
+
+Status machine, each transition one conditional ``UPDATE … WHERE status = expected`` whose row
+count is checked, and one audit entry in the same transaction::
+
+    draft --submit--> review --approve--> approved      (frozen: edits answer 409)
+      ^  \\                   \\--reject--> rejected --edit or generation--> draft
+      |   \\--begin_generation--> generating --finish--> draft (new version)
+      |                                     \\--abort--> the status it came from
+
+Decisions taken here (not spelled out by DESIGN):
+
+* Approved content is frozen: an edit, submit or generation answers 409 ``content_approved``;
+  only an editor or admin may delete it. A new revision is a new content item.
+* While content is in review its author cannot edit it (409 ``content_in_review``); an editor can
+  (to fix a typo before approving), and approval records the version current at that instant.
+* A rejection's reason, decider and time stay on the content after the edit that returns it to
+  draft, so the writer sees why; submitting again clears them.
+* Version history (``list_versions``) is for those who may edit the content, not for every reader.
+
+For the generation service: :meth:`ContentService.begin_generation`, ``finish_generation``,
+``abort_generation`` (status and audit), and ``add_version`` (the bare numbering primitive).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from core.clock import Clock
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.llm.pii import scan
+from core.notify import Notifier
+from core.services.audit import AuditAction, AuditService
+from core.services.permissions import Action, authorize, may, membership_of
+from core.text.normalize import normalize_text
+from db.models import (
+    Content,
+    ContentStatus,
+    ContentVersion,
+    Membership,
+    Project,
+    Prompt,
+    Role,
+    User,
+    VersionSource,
+)
+
+logger = logging.getLogger(__name__)
+
+TARGET = "content"
+MAX_TITLE_CHARS = 500
+MAX_BODY_CHARS = 100_000
+MAX_NOTE_CHARS = 2_000
+MAX_VARIABLES = 50
+MAX_VARIABLE_NAME_CHARS = 64
+MAX_VARIABLE_VALUE_CHARS = 5_000
+EDITABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED, ContentStatus.REVIEW)
+GENERATABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED)
+DECIDED = (ContentStatus.APPROVED, ContentStatus.REJECTED)
+
+_ASCII_TO_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
+def _prose_table() -> dict[int, str | None]:
+    """``normalize_text``'s letter and mark fixes without its digit folding.
+
+    Derived from ``normalize_text`` itself so the two never drift apart. Published prose keeps
+    the digits its author wrote (۱۴۰۳ stays Persian); search matches both digit forms instead.
+    """
+    table: dict[int, str | None] = {}
+    for code in [*range(0x0600, 0x0700), *range(0x2000, 0x2070), 0xFEFF]:
+        char = chr(code)
+        fixed = normalize_text(char)
+        if fixed != char and not char.isdigit():
+            table[code] = fixed or None
+    return table
+
+
+# NUL too: PostgreSQL refuses it in text and JSON, and no one means to write it.
+_PROSE = {**_prose_table(), 0: None}
+
+
+def normalize_prose(text: str) -> str:
+    """``text`` with Persian yeh and kaf and without stray direction marks; digits untouched."""
+    return text.translate(_PROSE)
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens with a letter or digit (ZWNJ keeps می‌خواهم one word)."""
+    return sum(1 for token in text.split() if any(char.isalnum() for char in token))
+
+
+def display_name(user: User | None) -> str:
+    """A person's name for other members: full name, else the phone with its middle masked."""
+    if user is None:
+        return "?"
+    if user.full_name:
+        return user.full_name
+    phone = user.phone_number
+    return f"{phone[:-7]}***{phone[-4:]}" if len(phone) > 8 else "***"
+
+
+def search_terms(search: str) -> list[str]:
+    """The normalised term, and its Persian-digit spelling when it has digits (bodies keep both)."""
+    term = normalize_text(search).replace("\x00", "").strip()
+    if not term:
+        return []
+    persian = term.translate(_ASCII_TO_PERSIAN_DIGITS)
+    return [term] if persian == term else [term, persian]
+
+
+@dataclass(frozen=True)
+class GenerationTicket:
+    """What ``begin_generation`` hands back: the content (now generating) and where it came from.
+
+    Keep ``previous_status`` with the job (e.g. in ``GenerationJob.params``): ``abort_generation``
+    needs it to put the content back, also from a reaper in another process.
+    """
+
+    content: Content
+    previous_status: ContentStatus
+
+
+class ContentService:
+    """Every read and write of content, with the role matrix and tenant check inside."""
+
+    def __init__(self, *, clock: Clock, notifier: Notifier, audit: AuditService) -> None:
+        self._clock = clock
+        self._notifier = notifier
+        self._audit = audit
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def get(self, *, actor: User, content_id: int) -> Content:
+        """The content if the actor may see it; ``NotFound`` otherwise."""
+        content, _ = await self._visible(actor, content_id)
+        return content
+
+    async def list_contents(
+        self,
+        *,
+        actor: User,
+        organization_id: int | None = None,
+        workspace_id: int | None = None,
+        project_id: int | None = None,
+        status: ContentStatus | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[Content]]:
+        """(count, newest-first page) of what the actor may see, in all their organisations."""
+        visible = await self._visibility_filter(actor)
+        if visible is None:
+            return 0, []
+        query = Content.filter(visible, deleted_at=None)
+        if organization_id is not None:
+            query = query.filter(organization_id=organization_id)
+        if workspace_id is not None:
+            query = query.filter(workspace_id=workspace_id)
+        if project_id is not None:
+            query = query.filter(project_id=project_id)
+        if status is not None:
+            query = query.filter(status=status)
+        terms = search_terms(search or "")
+        if terms:
+            matches = [Q(title__icontains=t) | Q(body__icontains=t) for t in terms]
+            query = query.filter(Q(*matches, join_type="OR"))
+        count = await query.count()
+        # Newest first by id: the primary key index serves it; created_at can tie.
+        page = await query.order_by("-id").offset(offset).limit(limit)
+        return count, page
+
+    async def list_versions(
+        self, *, actor: User, content_id: int, offset: int = 0, limit: int = 20
+    ) -> tuple[int, list[ContentVersion]]:
+        """(count, newest-first page) of the content's versions, for those who may edit it."""
+        content, role = await self._visible(actor, content_id)
+        _require_edit(role, actor, content)
+        query = ContentVersion.filter(content_id=content.id)
+        count = await query.count()
+        return count, await query.order_by("-number").offset(offset).limit(limit)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        actor: User,
+        project_id: int,
+        title: str,
+        body: str = "",
+        prompt_id: int | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Content:
+        """A draft in ``project`` with version 1 (writer+ of the project's organisation)."""
+        project = (
+            await Project.filter(id=project_id, is_active=True, workspace__is_active=True)
+            .select_related("workspace")
+            .first()
+        )
+        if project is None:
+            raise NotFound()
+        organization_id = project.workspace.organization_id
+        await authorize(actor, organization_id, Action.CREATE_CONTENT)
+        title, body = _clean_title(title), _clean_body(body)
+        variables = _clean_variables(variables or {})
+        if prompt_id is not None:
+            await _require_prompt(prompt_id, organization_id, project.workspace_id)
+        findings = _pii(title, body)
+        now = self._clock.now()
+        async with in_transaction() as conn:
+            content = await Content.create(
+                using_db=conn,
+                organization_id=organization_id,
+                workspace_id=project.workspace_id,
+                project_id=project.id,
+                prompt_id=prompt_id,
+                title=title,
+                body=body,
+                status=ContentStatus.DRAFT,
+                variables=variables,
+                word_count=count_words(body),
+                has_pii=bool(findings),
+                pii_findings=findings,
+                version_count=1,
+                created_by_id=actor.id,
+                created_at=now,
+            )
+            await ContentVersion.create(
+                using_db=conn,
+                content_id=content.id,
+                number=1,
+                title=title,
+                body=body,
+                source=VersionSource.CREATED,
+                created_by_id=actor.id,
+                created_at=now,
+            )
+            await self._record(
+                conn,
+                content,
+                actor_id=actor.id,
+                action=AuditAction.CREATED,
+                new_status=ContentStatus.DRAFT,
+                changes={"version": 1},
+            )
+        return content
+
+    async def update(
+        self,
+        *,
+        actor: User,
+        content_id: int,
+        title: str | None = None,
+        body: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Content:
+        """Edit title, body or variables (``None`` keeps one); a text change adds a version.
+
+        Rejected content returns to draft. An edit that changes nothing writes nothing.
+        """
+        content, role = await self._visible(actor, content_id)
+        _require_edit(role, actor, content)
+        new_title = None if title is None else _clean_title(title)
+        new_body = None if body is None else _clean_body(body)
+        new_variables = None if variables is None else _clean_variables(variables)
+        async with in_transaction() as conn:
+            # The row lock makes the state check, the old values in the audit entry and the
+            # version number exact under concurrent edits (SQLite serialises transactions).
+            current = await _locked(conn, content_id)
+            _require_editable(current, role)
+            # Field names only: the text itself is in the versions, and values may hold PII.
+            fields = [
+                name
+                for name, new, old in (
+                    ("title", new_title, current.title),
+                    ("body", new_body, current.body),
+                    ("variables", new_variables, current.variables),
+                )
+                if new is not None and new != old
+            ]
+            if not fields:
+                return current
+            changes: dict[str, Any] = {"fields": fields}
+            new_status = (
+                ContentStatus.DRAFT if current.status == ContentStatus.REJECTED else current.status
+            )
+            extra: dict[str, Any] = {"status": new_status}
+            if new_variables is not None:
+                extra["variables"] = new_variables
+            if "title" in fields or "body" in fields:
+                version = await self._write_version(
+                    conn,
+                    current,
+                    title=new_title,
+                    body=new_body if new_body is not None else current.body,
+                    source=VersionSource.EDIT,
+                    actor_id=actor.id,
+                    job_id=None,
+                    extra=extra,
+                )
+                changes["version"] = version.number
+            else:
+                await _conditional_update(
+                    conn, content_id, current.status, updated_at=self._clock.now(), **extra
+                )
+            await self._record(
+                conn,
+                current,
+                actor_id=actor.id,
+                action=AuditAction.UPDATED,
+                old_status=current.status,
+                new_status=new_status,
+                changes=changes,
+            )
+        return await Content.get(id=content_id)
+
+    async def delete(self, *, actor: User, content_id: int) -> None:
+        """Soft-delete: the content disappears for everyone; its audit trail stays."""
+        content, role = await self._visible(actor, content_id)
+        _require_edit(role, actor, content)
+        async with in_transaction() as conn:
+            current = await _locked(conn, content_id)
+            if current.status == ContentStatus.GENERATING:
+                raise Conflict("content_generating", current_status=current.status.value)
+            if current.status == ContentStatus.APPROVED and not may(role, Action.EDIT_ANY_CONTENT):
+                raise PermissionDenied(action="delete_approved_content")
+            now = self._clock.now()
+            await _conditional_update(
+                conn, content_id, current.status, deleted_at=now, updated_at=now
+            )
+            await self._record(
+                conn,
+                current,
+                actor_id=actor.id,
+                action=AuditAction.DELETED,
+                old_status=current.status,
+            )
+
+    async def submit(self, *, actor: User, content_id: int) -> Content:
+        """Draft -> review (its author or an editor+); editors are notified after commit."""
+        content, role = await self._visible(actor, content_id)
+        _require_edit(role, actor, content)
+        now = self._clock.now()
+        async with in_transaction() as conn:
+            # word_count > 0 in the same WHERE: an empty draft cannot slip into review.
+            done = (
+                await Content.filter(
+                    id=content_id, deleted_at=None, status=ContentStatus.DRAFT, word_count__gt=0
+                )
+                .using_db(conn)
+                .update(
+                    status=ContentStatus.REVIEW,
+                    decided_by_id=None,
+                    decided_at=None,
+                    rejection_reason=None,
+                    updated_at=now,
+                )
+            )
+            if done:
+                await self._record(
+                    conn,
+                    content,
+                    actor_id=actor.id,
+                    action=AuditAction.SUBMITTED,
+                    old_status=ContentStatus.DRAFT,
+                    new_status=ContentStatus.REVIEW,
+                )
+        if not done:
+            current = await _current(content_id)
+            if current.status == ContentStatus.DRAFT:
+                raise Conflict("content_empty", current_status=current.status.value)
+            raise _state_conflict(current)
+        submitted = await Content.get(id=content_id)
+        await self._notify(self._notifier.content_submitted, content=submitted, by=actor)
+        return submitted
+
+    async def approve(self, *, actor: User, content_id: int, note: str | None = None) -> Content:
+        """Review -> approved (editor+), recording the version approved, who and when."""
+        content, role = await self._visible(actor, content_id)
+        if not may(role, Action.DECIDE_CONTENT):
+            raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
+        note = _clean_note(note)
+        return await self._decide(
+            actor,
+            content,
+            AuditAction.APPROVED,
+            note=note,
+            status=ContentStatus.APPROVED,
+            approved_version=F("version_count"),
+            rejection_reason=None,
+        )
+
+    async def reject(self, *, actor: User, content_id: int, reason: str) -> Content:
+        """Review -> rejected (editor+) with a non-empty reason the author will see."""
+        content, role = await self._visible(actor, content_id)
+        if not may(role, Action.DECIDE_CONTENT):
+            raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
+        reason = _clean_note(reason) or ""
+        if not reason:
+            raise InvalidInput("reason_required", field="reason")
+        return await self._decide(
+            actor,
+            content,
+            AuditAction.REJECTED,
+            note=reason,
+            status=ContentStatus.REJECTED,
+            approved_version=None,
+            rejection_reason=reason,
+        )
+
+    # --- generation (called by the generation service) -----------------------------------------
+
+    async def begin_generation(
+        self, *, actor: User, content_id: int, connection: BaseDBAsyncClient | None = None
+    ) -> GenerationTicket:
+        """Draft or rejected -> generating, after the same checks as an edit (writer own, editor+).
+
+        Pass ``connection`` to make it part of your transaction (e.g. with the job row and the
+        usage reservation); a 409 ``content_generating`` means a job already runs for it.
+        """
+        content, role = await self._visible(actor, content_id)
+        _require_edit(role, actor, content)
+        if not may(role, Action.GENERATE):
+            raise PermissionDenied(action=Action.GENERATE.value)
+        now = self._clock.now()
+        async with _transaction(connection) as conn:
+            # Try each status it may start from, so the one it left is known exactly.
+            for previous in GENERATABLE_FROM:
+                done = await _conditional_update(
+                    conn, content_id, previous, status=ContentStatus.GENERATING, updated_at=now
+                )
+                if done:
+                    await self._record(
+                        conn,
+                        content,
+                        actor_id=actor.id,
+                        action=AuditAction.GENERATION_STARTED,
+                        old_status=previous,
+                        new_status=ContentStatus.GENERATING,
+                    )
+                    started = await Content.get(id=content_id).using_db(conn)
+                    return GenerationTicket(content=started, previous_status=previous)
+        raise _state_conflict(await _current(content_id))
+
+    async def finish_generation(
+        self,
+        *,
+        content_id: int,
+        job_id: int | None,
+        actor_id: int | None,
+        body: str,
+        title: str | None = None,
+        connection: BaseDBAsyncClient | None = None,
+    ) -> ContentVersion:
+        """Generating -> draft with the generated text as a new version (source ``generation``).
+
+        No permission check: ``begin_generation`` did it. ``Conflict("content_not_generating")``
+        when the content is no longer generating (e.g. a reaper aborted it meanwhile).
+        """
+        new_title = None if title is None else _clean_title(title)
+        new_body = _clean_body(body)
+        async with _transaction(connection) as conn:
+            current = await _locked(conn, content_id)
+            if current.status != ContentStatus.GENERATING:
+                raise Conflict("content_not_generating", current_status=current.status.value)
+            version = await self._write_version(
+                conn,
+                current,
+                title=new_title,
+                body=new_body,
+                source=VersionSource.GENERATION,
+                actor_id=actor_id,
+                job_id=job_id,
+                extra={"status": ContentStatus.DRAFT},
+            )
+            await self._record(
+                conn,
+                current,
+                actor_id=actor_id,
+                action=AuditAction.GENERATED,
+                old_status=ContentStatus.GENERATING,
+                new_status=ContentStatus.DRAFT,
+                changes={"version": version.number, "job": job_id},
+            )
+        return version
+
+    async def abort_generation(
+        self,
+        *,
+        content_id: int,
+        previous_status: ContentStatus,
+        actor_id: int | None = None,
+        job_id: int | None = None,
+        error: str | None = None,
+        connection: BaseDBAsyncClient | None = None,
+    ) -> bool:
+        """Generating -> ``previous_status`` (draft or rejected); False if it was not generating.
+
+        ``error`` (a DomainError code) goes into the audit entry's note.
+        """
+        if previous_status not in GENERATABLE_FROM:
+            raise ValueError(f"cannot return to {previous_status!r}")
+        async with _transaction(connection) as conn:
+            done = await _conditional_update(
+                conn,
+                content_id,
+                ContentStatus.GENERATING,
+                status=previous_status,
+                updated_at=self._clock.now(),
+            )
+            if not done:
+                return False
+            await self._audit.record(
+                connection=conn,
+                organization_id=await _organization_of(conn, content_id),
+                actor_id=actor_id,
+                action=AuditAction.GENERATION_FAILED,
+                target_type=TARGET,
+                target_id=content_id,
+                content_ref=content_id,
+                old_status=ContentStatus.GENERATING,
+                new_status=previous_status,
+                changes={"job": job_id},
+                note=error,
+            )
+        return True
+
+    async def add_version(
+        self,
+        *,
+        content_id: int,
+        title: str | None,
+        body: str,
+        source: VersionSource,
+        actor_id: int | None,
+        job_id: int | None = None,
+        connection: BaseDBAsyncClient | None = None,
+    ) -> ContentVersion:
+        """Append the next numbered version and make it the current text (``title`` None: keep).
+
+        The bare primitive: no permission, status or audit; prefer ``finish_generation``. The
+        content row is locked and ``version_count`` incremented inside the transaction, so
+        concurrent callers get distinct consecutive numbers. ``NotFound`` if deleted.
+        """
+        new_title = None if title is None else _clean_title(title)
+        new_body = _clean_body(body)
+        async with _transaction(connection) as conn:
+            current = await _locked(conn, content_id)
+            return await self._write_version(
+                conn,
+                current,
+                title=new_title,
+                body=new_body,
+                source=source,
+                actor_id=actor_id,
+                job_id=job_id,
+                extra={},
+            )
+
+    # --- internals -----------------------------------------------------------------------------
+
+    async def _visible(self, actor: User, content_id: int) -> tuple[Content, Role]:
+        """The live content and the actor's role in its organisation, or ``NotFound``."""
+        content = await Content.get_or_none(id=content_id, deleted_at=None)
+        if content is None:
+            raise NotFound()
+        membership = await membership_of(actor, content.organization_id)
+        if not _can_read(membership.role, actor, content):
+            raise NotFound()
+        return content, membership.role
+
+    async def _visibility_filter(self, actor: User) -> Q | None:
+        """One ``Q`` for everything the actor may see across their organisations (None: nothing)."""
+        if not actor.is_active:
+            return None
+        rows = await Membership.filter(user_id=actor.id, organization__is_active=True).values_list(
+            "organization_id", "role"
+        )
+        everything = [org for org, role in rows if may(role, Action.READ_ANY_CONTENT)]
+        writers = [
+            org
+            for org, role in rows
+            if may(role, Action.CREATE_CONTENT) and not may(role, Action.READ_ANY_CONTENT)
+        ]
+        viewers = [org for org, role in rows if not may(role, Action.CREATE_CONTENT)]
+        clauses = []
+        if everything:
+            clauses.append(Q(organization_id__in=everything))
+        if writers:
+            mine_or_approved = Q(created_by_id=actor.id) | Q(status=ContentStatus.APPROVED)
+            clauses.append(Q(organization_id__in=writers) & mine_or_approved)
+        if viewers:
+            clauses.append(Q(organization_id__in=viewers, status=ContentStatus.APPROVED))
+        return Q(*clauses, join_type="OR") if clauses else None
+
+    async def _decide(
+        self,
+        actor: User,
+        content: Content,
+        action: AuditAction,
+        *,
+        note: str | None,
+        status: ContentStatus,
+        **fields: Any,
+    ) -> Content:
+        """Review -> ``status`` as one conditional update; the loser of a race learns who won."""
+        now = self._clock.now()
+        async with in_transaction() as conn:
+            done = (
+                await Content.filter(id=content.id, deleted_at=None, status=ContentStatus.REVIEW)
+                .using_db(conn)
+                .update(
+                    status=status, decided_by_id=actor.id, decided_at=now, updated_at=now, **fields
+                )
+            )
+            if done:
+                # Our UPDATE holds the row lock, so this reads exactly what we decided.
+                decided = await Content.get(id=content.id).using_db(conn)
+                await self._record(
+                    conn,
+                    decided,
+                    actor_id=actor.id,
+                    action=action,
+                    old_status=ContentStatus.REVIEW,
+                    new_status=status,
+                    changes={"version": decided.version_count},
+                    note=note,
+                )
+        if not done:
+            raise await _decision_conflict(content.id)
+        await self._notify(self._notifier.content_decided, content=decided, by=actor)
+        return decided
+
+    async def _write_version(
+        self,
+        conn: BaseDBAsyncClient,
+        current: Content,
+        *,
+        title: str | None,
+        body: str,
+        source: VersionSource,
+        actor_id: int | None,
+        job_id: int | None,
+        extra: dict[str, Any],
+    ) -> ContentVersion:
+        """Make ``title`` (None: keep) and ``body`` current and record them as the next version.
+
+        ``current`` must be the row locked by the caller's transaction (``_locked``), so its
+        ``version_count`` is exact; the WHERE repeats it as a guard and the unique (content,
+        number) constraint backs both.
+        """
+        now = self._clock.now()
+        title = current.title if title is None else title
+        number = current.version_count + 1
+        findings = _pii(title, body)
+        done = (
+            await Content.filter(
+                id=current.id, deleted_at=None, version_count=current.version_count
+            )
+            .using_db(conn)
+            .update(
+                title=title,
+                body=body,
+                word_count=count_words(body),
+                has_pii=bool(findings),
+                pii_findings=findings,
+                version_count=number,
+                updated_at=now,
+                **extra,
+            )
+        )
+        if not done:  # only without the row lock, i.e. a caller that skipped _locked
+            raise Conflict("content_changed")
+        return await ContentVersion.create(
+            using_db=conn,
+            content_id=current.id,
+            number=number,
+            title=title,
+            body=body,
+            source=source,
+            job_id=job_id,
+            created_by_id=actor_id,
+            created_at=now,
+        )
+
+    async def _record(
+        self,
+        conn: BaseDBAsyncClient,
+        content: Content,
+        *,
+        actor_id: int | None,
+        action: AuditAction,
+        old_status: ContentStatus | None = None,
+        new_status: ContentStatus | None = None,
+        changes: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> None:
+        await self._audit.record(
+            connection=conn,
+            organization_id=content.organization_id,
+            actor_id=actor_id,
+            action=action,
+            target_type=TARGET,
+            target_id=content.id,
+            content_ref=content.id,
+            old_status=old_status,
+            new_status=new_status,
+            changes=changes,
+            note=note,
+        )
+
+    async def _notify(self, send: Callable[..., Awaitable[None]], **kwargs: Any) -> None:
+        # The change is committed: a failing notifier must not turn it into an error answer.
+        try:
+            await send(**kwargs)
+        except Exception:
+            logger.exception("notifier %s failed", getattr(send, "__name__", send))
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def _can_read(role: Role, actor: User, content: Content) -> bool:
+    if may(role, Action.READ_ANY_CONTENT) or content.status == ContentStatus.APPROVED:
+        return True
+    return may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.id
+
+
+def _require_edit(role: Role, actor: User, content: Content) -> None:
+    """Editors edit anything; writers only their own content."""
+    if may(role, Action.EDIT_ANY_CONTENT):
+        return
+    if may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.id:
+        return
+    raise PermissionDenied(action=Action.EDIT_ANY_CONTENT.value)
+
+
+def _require_editable(content: Content, role: Role) -> None:
+    """Frozen when approved or generating; in review only an editor+ may touch the text."""
+    if content.status not in EDITABLE_FROM:
+        raise _state_conflict(content)
+    if content.status == ContentStatus.REVIEW and not may(role, Action.EDIT_ANY_CONTENT):
+        raise _state_conflict(content)
+
+
+def _state_conflict(content: Content) -> Conflict:
+    """The 409 that says what state the content is in."""
+    codes = {
+        ContentStatus.DRAFT: "content_not_in_review",
+        ContentStatus.GENERATING: "content_generating",
+        ContentStatus.REVIEW: "content_in_review",
+        ContentStatus.APPROVED: "content_approved",
+        ContentStatus.REJECTED: "content_rejected",
+    }
+    return Conflict(codes[content.status], current_status=content.status.value)
+
+
+async def _decision_conflict(content_id: int) -> Conflict:
+    """Why a decision matched no row: someone decided first (and who), or it is not in review."""
+    current = await _current(content_id)
+    if current.status in DECIDED:
+        decider = (
+            await User.get_or_none(id=current.decided_by_id) if current.decided_by_id else None
+        )
+        return Conflict(
+            "already_decided", decided_by=display_name(decider), current_status=current.status.value
+        )
+    return _state_conflict(current)
+
+
+async def _current(content_id: int) -> Content:
+    """A fresh read after a conditional update missed; deleted meanwhile is ``NotFound``."""
+    content = await Content.get_or_none(id=content_id, deleted_at=None)
+    if content is None:
+        raise NotFound()
+    return content
+
+
+async def _locked(conn: BaseDBAsyncClient, content_id: int) -> Content:
+    content = (
+        await Content.filter(id=content_id, deleted_at=None)
+        .select_for_update()
+        .using_db(conn)
+        .first()
+    )
+    if content is None:
+        raise NotFound()
+    return content
+
+
+async def _conditional_update(
+    conn: BaseDBAsyncClient, content_id: int, expected: ContentStatus, **fields: Any
+) -> int:
+    return (
+        await Content.filter(id=content_id, deleted_at=None, status=expected)
+        .using_db(conn)
+        .update(**fields)
+    )
+
+
+async def _organization_of(conn: BaseDBAsyncClient, content_id: int) -> int:
+    rows = (
+        await Content.filter(id=content_id).using_db(conn).values_list("organization_id", flat=True)
+    )
+    return rows[0]
+
+
+async def _require_prompt(prompt_id: int, organization_id: int, workspace_id: int) -> None:
+    """The prompt must belong to the organisation (or this workspace); otherwise 400, never 404."""
+    usable = await Prompt.filter(
+        Q(workspace_id=None) | Q(workspace_id=workspace_id),
+        id=prompt_id,
+        organization_id=organization_id,
+        is_active=True,
+    ).exists()
+    if not usable:
+        raise InvalidInput("unknown_prompt", field="prompt")
+
+
+@asynccontextmanager
+async def _transaction(connection: BaseDBAsyncClient | None) -> AsyncIterator[BaseDBAsyncClient]:
+    """The caller's transaction when given, else a new one."""
+    if connection is not None:
+        yield connection
+        return
+    async with in_transaction() as conn:
+        yield conn
+
+
+def _pii(title: str, body: str) -> dict[str, int]:
+    return scan(f"{title}\n{body}")
+
+
+def _clean_title(title: str) -> str:
+    cleaned = " ".join(normalize_prose(title).split())
+    if not cleaned:
+        raise InvalidInput("title_required", field="title")
+    if len(cleaned) > MAX_TITLE_CHARS:
+        raise InvalidInput("title_too_long", field="title", max_length=MAX_TITLE_CHARS)
+    return cleaned
+
+
+def _clean_body(body: str) -> str:
+    if len(body) > MAX_BODY_CHARS:
+        raise InvalidInput("body_too_long", field="body", max_length=MAX_BODY_CHARS)
+    return normalize_prose(body).strip()
+
+
+def _clean_note(note: str | None) -> str | None:
+    if note is None:
+        return None
+    cleaned = normalize_prose(note).strip()
+    if len(cleaned) > MAX_NOTE_CHARS:
+        raise InvalidInput("note_too_long", max_length=MAX_NOTE_CHARS)
+    return cleaned or None
+
+
+def _clean_variables(variables: dict[str, Any]) -> dict[str, Any]:
+    """Flat name -> scalar values (typed checks against the prompt happen at generation)."""
+    if not isinstance(variables, dict) or len(variables) > MAX_VARIABLES:
+        raise InvalidInput("invalid_content_variables", field="variables")
+    cleaned: dict[str, Any] = {}
+    for raw_name, value in variables.items():
+        name = normalize_prose(raw_name).strip() if isinstance(raw_name, str) else ""
+        if not 0 < len(name) <= MAX_VARIABLE_NAME_CHARS:
+            raise InvalidInput("invalid_content_variables", field="variables")
+        if isinstance(value, str):
+            if len(value) > MAX_VARIABLE_VALUE_CHARS:
+                raise InvalidInput("invalid_content_variables", field=f"variables.{name}")
+            value = normalize_prose(value)
+        elif not _is_json_scalar(value):
+            raise InvalidInput("invalid_content_variables", field=f"variables.{name}")
+        cleaned[name] = value
+    return cleaned
+
+
+def _is_json_scalar(value: object) -> bool:
+    """None, a bool, an int or a finite float (JSONB refuses NaN and infinities)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, bool | int)
