@@ -40,18 +40,18 @@ def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
     return validate(model, data)
 
 
-def _refuse_nul(data: Any) -> None:
-    """PostgreSQL cannot store U+0000 in text: refuse it here rather than fail in the driver."""
+def _refuse_nul(data: Any, field: str = "body") -> None:
+    """PostgreSQL cannot store U+0000 in text: refuse it here, naming the field, not in the driver."""
     if isinstance(data, str):
         if "\x00" in data:
-            raise InvalidInput("invalid_characters")
+            raise InvalidInput("invalid_characters", field=field)
     elif isinstance(data, dict):
         for key, value in data.items():
-            _refuse_nul(key)
-            _refuse_nul(value)
+            _refuse_nul(key, field)
+            _refuse_nul(value, str(key).replace("\x00", ""))
     elif isinstance(data, list):
         for item in data:
-            _refuse_nul(item)
+            _refuse_nul(item, field)
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

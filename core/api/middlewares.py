@@ -56,8 +56,15 @@ def request_language(request: web.Request) -> str:
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **details: Any
+    status: int,
+    code: str,
+    message: str,
+    /,
+    *,
+    headers: dict[str, str] | None = None,
+    **details: Any,
 ) -> web.Response:
+    """The envelope; positional-only names leave ``status``, ``code``… free as detail keys."""
     body = {"error": {"code": code, "message": message, **details}}
     return web.json_response(body, status=status, headers=headers)
 

@@ -478,7 +478,8 @@ async def test_workspace_and_project_shapes_and_slugs(api, world: World) -> None
     nul = await api.post(
         "/api/workspaces", json={"organization": world.own.id, "name": "a\x00b"}, headers=admin
     )
-    await assert_error(nul, 400, "invalid_input")  # PostgreSQL cannot store NUL: never a 500
+    error = await assert_error(nul, 400, "invalid_characters")  # never a 500 from PostgreSQL
+    assert error["field"] == "name"
 
 
 async def test_prompts_are_validated_and_keep_the_design_shape(api, world: World) -> None:
@@ -520,7 +521,7 @@ async def test_prompts_are_validated_and_keep_the_design_shape(api, world: World
     assert any(f["field"].startswith("variables.0.type") for f in error["fields"])
     nul_label = {**body, "variables": [{**VARIABLES[0], "label": {"fa": "\x00"}}]}
     await assert_error(
-        await api.post("/api/prompts", json=nul_label, headers=editor), 400, "invalid_input"
+        await api.post("/api/prompts", json=nul_label, headers=editor), 400, "invalid_characters"
     )
 
     path = f"/api/prompts/{prompt['id']}"
