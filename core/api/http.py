@@ -41,7 +41,7 @@ def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def _refuse_nul(data: Any, field: str = "body") -> None:
-    """PostgreSQL cannot store U+0000 in text: refuse it here, naming the field, not in the driver."""
+    """PostgreSQL cannot store U+0000 in text: refuse it here, naming the field."""
     if isinstance(data, str):
         if "\x00" in data:
             raise InvalidInput("invalid_characters", field=field)
