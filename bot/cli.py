@@ -104,7 +104,6 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     from core.bootstrap import bootstrap  # the CLI's other commands need none of it
-
     from core.clock import Clock
 
     async def work() -> str:

@@ -14,6 +14,14 @@ from core.clock import Clock
 from core.llm.base import LlmClient
 from core.llm.factory import build_llm_client
 from core.notify import Notifier, NullNotifier
+from core.services.audit import AuditService
+from core.services.auth import AuthService, build_auth_service
+from core.services.catalog import CatalogService
+from core.services.content import ContentService
+from core.services.generation import GenerationService
+from core.services.orgs import OrganizationService
+from core.services.prompts import PromptService
+from core.services.usage import UsageService
 from core.settings import Settings
 from core.sms.base import SmsSender
 from core.sms.factory import build_sms_sender
@@ -30,9 +38,19 @@ class Services:
     llm: LlmClient
     notifier: Notifier
     # Domain services (one line each; keep this list in the order of DESIGN §2):
+    auth: AuthService
+    organizations: OrganizationService
+    catalog: CatalogService
+    prompts: PromptService
+    content: ContentService
+    generation: GenerationService
+    usage: UsageService
+    audit: AuditService
 
     async def aclose(self) -> None:
         """Close every client this container opened, newest first."""
+        await self.generation.aclose()  # its jobs still settle through the DB and the model
+        await self.auth.aclose()
         await self.llm.aclose()
         await self.sms.aclose()
         if self.redis is not None:
@@ -50,11 +68,34 @@ def build_services(
     """Everything the adapters need; tests pass their own clock or clients."""
     clock = clock or Clock()
     redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    sms = sms or build_sms_sender(settings, clock=clock)
+    notifier = notifier or NullNotifier()
+    audit = AuditService(clock=clock)
+    llm = llm or build_llm_client(settings)
+    content = ContentService(clock=clock, notifier=notifier, audit=audit)
+    usage = UsageService(settings=settings, clock=clock)
     return Services(
         settings=settings,
         clock=clock,
         redis=redis,
-        sms=sms or build_sms_sender(settings, clock=clock),
-        llm=llm or build_llm_client(settings),
-        notifier=notifier or NullNotifier(),
+        sms=sms,
+        llm=llm,
+        notifier=notifier,
+        auth=build_auth_service(settings, clock=clock, redis=redis, sms=sms),
+        organizations=OrganizationService(
+            notifier=notifier, audit=audit, default_language=settings.default_language
+        ),
+        catalog=CatalogService(),
+        prompts=PromptService(),
+        content=content,
+        generation=GenerationService(
+            settings=settings,
+            clock=clock,
+            llm=llm,
+            notifier=notifier,
+            usage=usage,
+            content=content,
+        ),
+        usage=usage,
+        audit=audit,
     )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from core.api.routes import health
+from core.api.routes import auth, catalog, content, generation, health, orgs, usage
 from core.api.routing import ApiRoutes
 
 ROUTE_TABLES: list[ApiRoutes] = [
     health.api,
+    auth.api,
+    orgs.api,
+    catalog.api,
+    content.api,
+    generation.api,
+    usage.api,
 ]

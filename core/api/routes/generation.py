@@ -1,0 +1,44 @@
+"""Generation: start a job for a content item, and read a job's status."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.api.auth import current_user
+from core.api.http import json_response, parse_body, path_id
+from core.api.keys import SERVICES_KEY
+from core.api.routing import ApiRoutes
+from core.api.schemas.generation import GenerateIn, JobEnvelope, JobOut
+from core.services.generation import JobView
+
+api = ApiRoutes(tag="generation")
+
+
+@api.post(
+    "/api/contents/{id}/generate",
+    summary="Generate text for a content item (a background job)",
+    body=GenerateIn,
+    response=JobEnvelope,
+    status=202,
+    errors=(402, 403, 409, 503),
+)
+async def generate(request: web.Request) -> web.Response:
+    """202 ``{"job"}``; 402 ``usage_limit_exceeded``; 409 unless draft or rejected."""
+    actor = await current_user(request)
+    body = await parse_body(request, GenerateIn)
+    job = await request.app[SERVICES_KEY].generation.start(
+        actor=actor,
+        content_id=path_id(request),
+        kind=body.kind,
+        instructions=body.instructions,
+        variables=body.variables,
+    )
+    return json_response(JobEnvelope(job=JobOut.from_view(JobView(job=job, usage=None))), 202)
+
+
+@api.get("/api/jobs/{id}", summary="A generation job's status", response=JobOut)
+async def get_job(request: web.Request) -> web.Response:
+    """The job for its requester or an editor+ of its organisation."""
+    actor = await current_user(request)
+    view = await request.app[SERVICES_KEY].generation.get_job(actor=actor, job_id=path_id(request))
+    return json_response(JobOut.from_view(view))

@@ -1,0 +1,112 @@
+"""Bodies of ``/api/usage/summary`` and ``/api/usage/limits`` (DESIGN §3.3); money as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from core.api.http import MAX_ID
+from core.api.pagination import PageQuery
+from core.services.usage import MAX_COST_USD, UsageSummary, format_money
+from db.models import UsageLimit, UsagePeriod, UsageScope
+
+MAX_REQUESTS_LIMIT = 2**31 - 1  # an INTEGER column
+MAX_TOKENS_LIMIT = 2**62  # a BIGINT column, with room for what is added to it
+
+
+class SummaryQuery(BaseModel):
+    scope: UsageScope
+    id: int = Field(ge=1, le=MAX_ID, description="Id of the organisation, workspace or user")
+    period: UsagePeriod = UsagePeriod.MONTHLY
+
+
+class ModelUsageOut(BaseModel):
+    model: str
+    requests: int
+    total_tokens: int
+    cost_usd: str
+
+
+class UsageSummaryOut(BaseModel):
+    scope: UsageScope
+    id: int
+    period: UsagePeriod
+    start: datetime = Field(description="Start of the current period, in the configured zone")
+    end: datetime = Field(description="End of the period (exclusive)")
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: str
+    by_model: list[ModelUsageOut]
+
+    @classmethod
+    def from_domain(cls, summary: UsageSummary) -> UsageSummaryOut:
+        return cls(
+            scope=summary.scope,
+            id=summary.scope_id,
+            period=summary.period,
+            start=summary.start,
+            end=summary.end,
+            requests=summary.requests,
+            prompt_tokens=summary.prompt_tokens,
+            completion_tokens=summary.completion_tokens,
+            total_tokens=summary.total_tokens,
+            cost_usd=format_money(summary.cost_usd),
+            by_model=[
+                ModelUsageOut(
+                    model=m.model,
+                    requests=m.requests,
+                    total_tokens=m.total_tokens,
+                    cost_usd=format_money(m.cost_usd),
+                )
+                for m in summary.by_model
+            ],
+        )
+
+
+class LimitsQuery(PageQuery):
+    organization: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class LimitIn(BaseModel):
+    """One limit; null is no cap, 0 none allowed.
+
+    Omitting ``cost_limit_usd`` on a workspace or user monthly limit keeps the default budget
+    (``DEFAULT_*_MONTHLY_BUDGET_USD``); send ``null`` to lift it.
+    """
+
+    scope: UsageScope
+    scope_id: int = Field(ge=1, le=MAX_ID)
+    period: UsagePeriod
+    requests_limit: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_LIMIT)
+    tokens_limit: int | None = Field(default=None, ge=0, le=MAX_TOKENS_LIMIT)
+    cost_limit_usd: Decimal | None = Field(
+        default=None, ge=0, le=MAX_COST_USD, decimal_places=6, allow_inf_nan=False
+    )
+
+
+class LimitOut(BaseModel):
+    id: int
+    scope: UsageScope
+    scope_id: int
+    period: UsagePeriod
+    requests_limit: int | None
+    tokens_limit: int | None
+    cost_limit_usd: str | None
+
+    @classmethod
+    def from_model(cls, limit: UsageLimit) -> LimitOut:
+        return cls(
+            id=limit.id,
+            scope=limit.scope,
+            scope_id=limit.scope_id,
+            period=limit.period,
+            requests_limit=limit.requests_limit,
+            tokens_limit=limit.tokens_limit,
+            cost_limit_usd=None
+            if limit.cost_limit_usd is None
+            else format_money(limit.cost_limit_usd),
+        )

@@ -1,0 +1,621 @@
+"""Generation jobs: prompt assembly, PII redaction, reservation, the model call, settlement.
+
+:meth:`GenerationService.start` does everything that can refuse before a model is touched, in
+the order the content service uses (visible 404, role 403, input 400), then the price (503
+``model_not_priced`` before anything is reserved), and then, in ONE transaction: content draft or
+rejected -> generating (409 otherwise), a pending ``GenerationJob``, and the usage reservation in
+every scope (402 ``usage_limit_exceeded``, which rolls the other two back). It returns the
+pending job at once; the model call runs as an asyncio task held by the service.
+
+Everything sent (title, rendered prompt, variables, instructions, the body for rewrite and
+caption) is one user message redacted with one shared :class:`~core.llm.pii.Redaction`, so the
+same value has the same placeholder everywhere and the answer is restored with one mapping.
+
+How a job ends (nothing is ever left ``generating`` by a live process):
+
+* the stream ends with text: a new version (source ``generation``) with the restored answer,
+  content back to draft, job succeeded, usage settled and logged; PII findings on the content
+  are the larger count per type of what was redacted from the request and what the answer
+  holds;
+* it fails before the first token (``LlmUnavailable``: 5xx, timeout, ...): job failed with the
+  error code, content back to its previous status, the reservation released;
+* it breaks after some text (``LlmStreamBroken``) or ends empty: as above but what arrived is
+  charged: the backend's usage report when it came, else the reserved prompt estimate plus the
+  received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
+  reservation.
+
+A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
+:meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
+their reservations (what the dead call consumed is unknown, so it is not guessed at).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core.clock import Clock
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from core.llm import instructions as llm_instructions
+from core.llm.base import LlmClient, LlmStream, LlmStreamBroken, Usage
+from core.llm.offline import detect_language
+from core.llm.pii import Redaction, redact, restore, scan
+from core.llm.pricing import (
+    cost,
+    estimate_prompt_tokens,
+    estimate_tokens,
+    price_for,
+    worst_case_cost,
+)
+from core.notify import Notifier
+from core.services.content import ContentService
+from core.services.permissions import Action, authorize, may, membership_of
+from core.services.prompts import render_prompt, visible_prompts
+from core.services.usage import UsageScopes, UsageService
+from core.settings import Settings
+from db.models import (
+    Content,
+    ContentStatus,
+    GenerationJob,
+    GenerationKind,
+    JobStatus,
+    Language,
+    Prompt,
+    UsageLog,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_INSTRUCTIONS_CHARS = 4_000
+HEARTBEAT_SECONDS = 10.0
+# Jobs doing database bookkeeping at once (starting, finishing). Model calls are not limited;
+# this keeps a burst of jobs from taking every pooled connection (Tortoise's default pool
+# holds 5) so the rest of the app, /healthz included, still gets one.
+BOOKKEEPING_SLOTS = 3
+ERROR_EMPTY_ANSWER = "llm_empty_answer"
+ERROR_INTERNAL = "generation_failed"
+ERROR_CANCELLED = "generation_cancelled"
+ERROR_ABANDONED = "job_abandoned"
+ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job with its usage log (``None`` until something was charged)."""
+
+    job: GenerationJob
+    usage: UsageLog | None
+
+
+@dataclass(slots=True)
+class _Run:
+    """Everything the background task needs; the redaction mapping never leaves memory."""
+
+    job: GenerationJob
+    stream: LlmStream
+    redaction: Redaction
+    model: str
+    prompt_tokens: int
+    max_tokens: int
+    reserved_at: datetime
+    previous_status: ContentStatus
+    received: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How the call ended: ``text`` when it succeeded, else ``error``; ``usage`` when charged."""
+
+    text: str | None
+    usage: Usage | None
+    error: str | None = None
+    reason: str | None = None
+
+
+class GenerationService:
+    """Starts generation jobs and runs them as tasks of this process."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        llm: LlmClient,
+        notifier: Notifier,
+        usage: UsageService,
+        content: ContentService,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        bookkeeping_slots: int = BOOKKEEPING_SLOTS,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._llm = llm
+        self._notifier = notifier
+        self._usage = usage
+        self._content = content
+        self._heartbeat_seconds = heartbeat_seconds
+        self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
+        # Strong references: the loop keeps only weak ones, and a collected task dies silently.
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    # --- starting ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        actor: User,
+        content_id: int,
+        kind: GenerationKind | None = None,
+        instructions: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> GenerationJob:
+        """Reserve usage and start generating for ``content_id``; the pending job at once."""
+        async with self._bookkeeping:
+            run = await self._begin(
+                actor=actor,
+                content_id=content_id,
+                kind=kind,
+                instructions=instructions,
+                variables=variables,
+            )
+        job = run.job
+        task = asyncio.create_task(self._run(run), name=f"generation-job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+        return job
+
+    async def _begin(
+        self,
+        *,
+        actor: User,
+        content_id: int,
+        kind: GenerationKind | None,
+        instructions: str | None,
+        variables: dict[str, Any] | None,
+    ) -> _Run:
+        """Every check, then the pending job with its reservation; what the task will need."""
+        content = await self._content.get(actor=actor, content_id=content_id)
+        await self._require_generate(actor, content)
+        prompt = await _prompt_of(content)
+        request = _request(content, prompt, kind, instructions, variables)
+        redaction = redact(llm_instructions.user_message(request))
+        messages = llm_instructions.messages_for(request, user_text=redaction.text)
+        max_tokens = min(
+            self._settings.llm_max_output_tokens, llm_instructions.MAX_OUTPUT_TOKENS[request.kind]
+        )
+        stream = self._llm.stream(
+            messages=messages, model=self._settings.openai_model, max_tokens=max_tokens
+        )
+        try:
+            # Before anything is reserved: an unpriced model is a configuration error, never free.
+            price_for(stream.model)
+            prompt_tokens = estimate_prompt_tokens(messages)
+            job = await self._open_job(
+                actor=actor,
+                content=content,
+                request=request,
+                model=stream.model,
+                prompt_tokens=prompt_tokens,
+                max_tokens=max_tokens,
+                pii_sent=redaction.findings,
+                has_instructions=bool(instructions and instructions.strip()),
+                variable_names=sorted((variables or {}).keys()),
+            )
+        except BaseException:
+            await stream.aclose()  # never iterated: nothing was sent
+            raise
+        return _Run(
+            job=job,
+            stream=stream,
+            redaction=redaction,
+            model=stream.model,
+            prompt_tokens=prompt_tokens,
+            max_tokens=max_tokens,
+            reserved_at=job.heartbeat_at,
+            previous_status=ContentStatus(job.params["previous_status"]),
+        )
+
+    async def _require_generate(self, actor: User, content: Content) -> None:
+        """Writers generate for their own content, editors and admins for any (else 403)."""
+        membership = await authorize(actor, content.organization_id, Action.GENERATE)
+        own = content.created_by_id == actor.id
+        if not own and not may(membership.role, Action.EDIT_ANY_CONTENT):
+            raise PermissionDenied(action=Action.GENERATE.value)
+
+    async def _open_job(
+        self,
+        *,
+        actor: User,
+        content: Content,
+        request: llm_instructions.Request,
+        model: str,
+        prompt_tokens: int,
+        max_tokens: int,
+        pii_sent: dict[str, int],
+        has_instructions: bool,
+        variable_names: list[str],
+    ) -> GenerationJob:
+        """Content -> generating, the pending job and the reservation, all or nothing."""
+        now = self._clock.now()
+        worst_cost = worst_case_cost(model, prompt_tokens, max_tokens)
+        async with in_transaction() as conn:
+            ticket = await self._content.begin_generation(
+                actor=actor, content_id=content.id, connection=conn
+            )
+            job = await GenerationJob.create(
+                using_db=conn,
+                organization_id=content.organization_id,
+                workspace_id=content.workspace_id,
+                content_id=content.id,
+                user_id=actor.id,
+                kind=request.kind,
+                status=JobStatus.PENDING,
+                model=model,
+                params={
+                    "previous_status": ticket.previous_status.value,
+                    "language": request.language.value,
+                    "max_tokens": max_tokens,
+                    "prompt_tokens_estimate": prompt_tokens,
+                    "instructions": has_instructions,
+                    "variables": variable_names,  # names only: values may hold PII
+                    "pii_sent": pii_sent,
+                },
+                heartbeat_at=now,
+            )
+            await self._usage.reserve(
+                connection=conn,
+                job_id=job.id,
+                scopes=UsageScopes(
+                    organization_id=content.organization_id,
+                    workspace_id=content.workspace_id,
+                    user_id=actor.id,
+                ),
+                tokens=prompt_tokens + max_tokens,
+                cost_usd=worst_cost,
+                at=now,
+            )
+        return job
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def get_job(self, *, actor: User, job_id: int) -> JobView:
+        """The job for its requester or an editor+ of its organisation; ``NotFound`` otherwise."""
+        job = await GenerationJob.get_or_none(id=job_id)
+        if job is None:
+            raise NotFound()
+        membership = await membership_of(actor, job.organization_id)
+        if job.user_id != actor.id and not may(membership.role, Action.READ_ANY_CONTENT):
+            raise NotFound()
+        usage = await UsageLog.filter(job_id=job.id).order_by("-id").first()
+        return JobView(job=job, usage=usage)
+
+    # --- running -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        """How many jobs this process is running now."""
+        return len(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every job started so far (and any started meanwhile) has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel running jobs (each fails cleanly, settling what it consumed) and wait."""
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await self.drain()
+
+    async def _run(self, run: _Run) -> None:
+        started = asyncio.get_running_loop().time()
+        outcome = await self._call(run)
+        duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
+        try:
+            async with self._bookkeeping:
+                await self._finish(run, outcome, duration_ms)
+        except asyncio.CancelledError:
+            # Shut down before the job was concluded: fail it, charging what was consumed.
+            await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
+            raise
+
+    async def _finish(self, run: _Run, outcome: _Outcome, duration_ms: int) -> None:
+        try:
+            ok = await self._conclude(run, outcome, duration_ms)
+        except Exception:
+            logger.exception("generation job %s could not be concluded", run.job.id)
+            ok = False
+            try:
+                failed = _Outcome(text=None, usage=outcome.usage, error=ERROR_INTERNAL)
+                await self._fail(run, failed, duration_ms)
+            except Exception:
+                # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
+                logger.exception("generation job %s left for the reaper", run.job.id)
+                return
+        await self._notify(run, ok=ok)
+
+    async def _call(self, run: _Run) -> _Outcome:
+        """Stream the answer; classify the ending. Never raises except on cancellation."""
+        job_id = run.job.id
+        loop = asyncio.get_running_loop()
+        last_beat = loop.time()
+        try:
+            try:
+                async with self._bookkeeping:
+                    now = self._clock.now()
+                    await GenerationJob.filter(id=job_id, status=JobStatus.PENDING).update(
+                        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+                    )
+                async for delta in run.stream:
+                    run.received.append(delta)
+                    if loop.time() - last_beat >= self._heartbeat_seconds:
+                        last_beat = loop.time()
+                        await self._beat(job_id)
+            finally:
+                await run.stream.aclose()
+        except asyncio.CancelledError:
+            # Shutting down: settle what arrived, then let the cancellation go on.
+            consumed = self._charged(run, "".join(run.received)) if run.received else None
+            await asyncio.shield(self._conclude_cancelled(run, consumed))
+            raise
+        except LlmStreamBroken as exc:
+            text = exc.received_text or "".join(run.received)
+            return _Outcome(None, self._charged(run, text), exc.code, exc.reason)
+        except DomainError as exc:
+            consumed = self._charged(run, "".join(run.received)) if run.received else None
+            return _Outcome(None, consumed, exc.code, getattr(exc, "reason", None))
+        except Exception as exc:
+            logger.exception("generation job %s: model call failed", job_id)
+            consumed = self._charged(run, "".join(run.received)) if run.received else None
+            return _Outcome(None, consumed, ERROR_INTERNAL, type(exc).__name__)
+        text = "".join(run.received)
+        usage = self._charged(run, text)
+        if not text.strip():
+            return _Outcome(None, usage, ERROR_EMPTY_ANSWER)
+        return _Outcome(text, usage)
+
+    def _charged(self, run: _Run, text: str) -> Usage:
+        """The backend's usage report, else an estimate that never exceeds the reservation."""
+        if run.stream.usage is not None:
+            return run.stream.usage
+        return Usage(
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=min(estimate_tokens(text), run.max_tokens),
+        )
+
+    async def _beat(self, job_id: int) -> None:
+        async with self._bookkeeping:
+            await GenerationJob.filter(id=job_id, status=JobStatus.RUNNING).update(
+                heartbeat_at=self._clock.now()
+            )
+
+    async def _conclude(self, run: _Run, outcome: _Outcome, duration_ms: int) -> bool:
+        if outcome.text is None:
+            await self._fail(run, outcome, duration_ms)
+            return False
+        answer = restore(outcome.text, run.redaction)
+        try:
+            await self._succeed(run, outcome, answer, duration_ms)
+        except Conflict:
+            # Reaped meanwhile (content no longer generating): the tokens were still consumed.
+            logger.warning("generation job %s finished after it was reaped", run.job.id)
+            await self._fail(run, _Outcome(None, outcome.usage, ERROR_ABANDONED), duration_ms)
+            return False
+        return True
+
+    async def _succeed(self, run: _Run, outcome: _Outcome, answer: str, duration_ms: int) -> None:
+        job = run.job
+        assert outcome.usage is not None
+        now = self._clock.now()
+        async with in_transaction() as conn:
+            version = await self._content.finish_generation(
+                content_id=job.content_id,
+                job_id=job.id,
+                actor_id=job.user_id,
+                body=answer,
+                connection=conn,
+            )
+            # DESIGN §4: findings of what was sent, and of the answer, stored on the content.
+            # finish_generation stored the answer's own; add what only the request had.
+            in_answer = scan(f"{version.title}\n{version.body}")
+            findings = _merged(run.redaction.findings, in_answer)
+            if findings != in_answer:
+                await (
+                    Content.filter(id=job.content_id)
+                    .using_db(conn)
+                    .update(pii_findings=findings, has_pii=bool(findings))
+                )
+            done = await (
+                GenerationJob.filter(id=job.id, status__in=ACTIVE)
+                .using_db(conn)
+                .update(
+                    status=JobStatus.SUCCEEDED,
+                    version_number=version.number,
+                    error=None,
+                    finished_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            if not done:
+                raise Conflict("job_not_running")
+            await self._usage.settle(
+                connection=conn,
+                job=job,
+                model=run.model,
+                usage=outcome.usage,
+                cost_usd=cost(outcome.usage, run.model),
+                success=True,
+                duration_ms=duration_ms,
+                at=run.reserved_at,
+            )
+
+    async def _fail(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> None:
+        job = run.job
+        now = self._clock.now()
+        params = {**job.params, "error_reason": outcome.reason} if outcome.reason else job.params
+        async with in_transaction() as conn:
+            await (
+                GenerationJob.filter(id=job.id, status__in=ACTIVE)
+                .using_db(conn)
+                .update(
+                    status=JobStatus.FAILED,
+                    error=outcome.error,
+                    params=params,
+                    finished_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            await self._content.abort_generation(
+                content_id=job.content_id,
+                previous_status=run.previous_status,
+                actor_id=job.user_id,
+                job_id=job.id,
+                error=outcome.error,
+                connection=conn,
+            )
+            if outcome.usage is None:
+                await self._usage.release(connection=conn, job_id=job.id)
+            else:
+                await self._usage.settle(
+                    connection=conn,
+                    job=job,
+                    model=run.model,
+                    usage=outcome.usage,
+                    cost_usd=cost(outcome.usage, run.model),
+                    success=False,
+                    error=outcome.error,
+                    duration_ms=duration_ms,
+                    at=run.reserved_at,
+                )
+
+    async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
+        """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
+        try:
+            async with self._bookkeeping:
+                await self._fail(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
+        except Exception:
+            logger.exception("generation job %s left for the reaper", run.job.id)
+
+    async def _notify(self, run: _Run, *, ok: bool) -> None:
+        # After commit; a failing notifier never changes the job's outcome.
+        try:
+            content = await Content.get(id=run.job.content_id)
+            await self._notifier.generation_finished(content=content, job_id=run.job.id, ok=ok)
+        except Exception:
+            logger.exception("notifying the end of generation job %s failed", run.job.id)
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    async def reap_stale_jobs(self, *, older_than: timedelta) -> int:
+        """Fail jobs whose heartbeat is older than ``older_than`` (their process died).
+
+        Jobs this process is running are skipped. ``older_than`` should exceed the model's
+        time to the first token (the heartbeat moves with the stream). Returns how many were
+        reaped; each one's content goes back to its previous status and its reservation is
+        released.
+        """
+        cutoff = self._clock.now() - older_than
+        stale = await GenerationJob.filter(status__in=ACTIVE, heartbeat_at__lt=cutoff).exclude(
+            id__in=list(self._tasks)
+        )
+        reaped = 0
+        for job in stale:
+            async with self._bookkeeping:
+                reaped_this = await self._reap(job, cutoff)
+            if reaped_this:
+                reaped += 1
+                content = await Content.get_or_none(id=job.content_id)
+                if content is not None:
+                    try:
+                        await self._notifier.generation_finished(
+                            content=content, job_id=job.id, ok=False
+                        )
+                    except Exception:
+                        logger.exception("notifying reaped job %s failed", job.id)
+        return reaped
+
+    async def _reap(self, job: GenerationJob, cutoff: datetime) -> bool:
+        now = self._clock.now()
+        async with in_transaction() as conn:
+            # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
+            done = await (
+                GenerationJob.filter(id=job.id, status__in=ACTIVE, heartbeat_at__lt=cutoff)
+                .using_db(conn)
+                .update(status=JobStatus.FAILED, error=ERROR_ABANDONED, finished_at=now)
+            )
+            if not done:
+                return False
+            previous = ContentStatus(job.params.get("previous_status", ContentStatus.DRAFT))
+            await self._content.abort_generation(
+                content_id=job.content_id,
+                previous_status=previous,
+                actor_id=None,
+                job_id=job.id,
+                error=ERROR_ABANDONED,
+                connection=conn,
+            )
+            await self._usage.release(connection=conn, job_id=job.id)
+        logger.warning("reaped generation job %s (no heartbeat since %s)", job.id, cutoff)
+        return True
+
+
+# --- request assembly ----------------------------------------------------------------------
+
+
+async def _prompt_of(content: Content) -> Prompt | None:
+    """The content's prompt if it is still in the library (a deleted one is simply not used)."""
+    if content.prompt_id is None:
+        return None
+    return await visible_prompts().get_or_none(id=content.prompt_id)
+
+
+def _request(
+    content: Content,
+    prompt: Prompt | None,
+    kind: GenerationKind | None,
+    instructions: str | None,
+    variables: dict[str, Any] | None,
+) -> llm_instructions.Request:
+    """The validated request: kind, language, rendered prompt, instructions (400 if invalid)."""
+    instructions = (instructions or "").strip()
+    if len(instructions) > MAX_INSTRUCTIONS_CHARS:
+        raise InvalidInput("too_long", field="instructions", max_length=MAX_INSTRUCTIONS_CHARS)
+    chosen = kind or (prompt.kind if prompt is not None else GenerationKind.DRAFT)
+    if chosen is GenerationKind.REWRITE and not content.body.strip():
+        raise InvalidInput("nothing_to_rewrite", field="kind")
+    brief, details = "", None
+    if prompt is not None:
+        declared = {v.get("name") for v in prompt.variables if isinstance(v, dict)}
+        # Stored values of names the prompt no longer declares are ignored; given ones are checked.
+        stored = {k: v for k, v in (content.variables or {}).items() if k in declared}
+        brief = render_prompt(prompt, {**stored, **(variables or {})})
+        language = Language(prompt.language)
+    else:
+        merged = {**(content.variables or {}), **(variables or {})}
+        details = {str(k): str(v) for k, v in merged.items() if v not in (None, "")}
+        sample = " ".join([content.title, content.body, instructions, *details.values()])
+        language = Language(detect_language(sample))
+    return llm_instructions.Request(
+        kind=chosen,
+        language=language,
+        title=content.title,
+        brief=brief,
+        details=details,
+        body=content.body,
+        instructions=instructions,
+    )
+
+
+def _merged(*findings: dict[str, int]) -> dict[str, int]:
+    """The larger count per PII type (the same phone sent and restored is one phone)."""
+    merged: dict[str, int] = {}
+    for found in findings:
+        for kind, count in found.items():
+            merged[kind] = max(merged.get(kind, 0), count)
+    return merged

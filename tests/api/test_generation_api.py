@@ -1,0 +1,177 @@
+"""``POST /api/contents/{id}/generate`` and ``GET /api/jobs/{id}``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from core.container import Services
+from db.models import (
+    Content,
+    ContentStatus,
+    GenerationJob,
+    Role,
+    UsageLimit,
+    UsagePeriod,
+    UsageScope,
+    User,
+)
+from tests.support.api_checks import assert_error
+from tests.support.auth import auth_headers
+from tests.support.factories import add_member, make_org, make_project, make_workspace
+
+BODY = "متن نمونه برای آزمون تولید"
+
+pytestmark = pytest.mark.sqlite
+
+
+@dataclass
+class Team:
+    users: dict[str, User]
+    headers: dict[str, dict[str, str]]
+    content: Content
+    foreign_content: Content
+
+
+@pytest.fixture
+async def team(services: Services) -> Team:
+    org, foreign = await make_org(), await make_org()
+    users = {
+        "admin": await add_member(org, Role.ADMIN),
+        "editor": await add_member(org, Role.EDITOR),
+        "writer": await add_member(org, Role.WRITER),
+        "other_writer": await add_member(org, Role.WRITER),
+        "viewer": await add_member(org, Role.VIEWER),
+        "foreign_admin": await add_member(foreign, Role.ADMIN),
+    }
+    project = await make_project(await make_workspace(org))
+    foreign_project = await make_project(await make_workspace(foreign))
+    content = await services.content.create(
+        actor=users["writer"], project_id=project.id, title="عنوان", body=BODY
+    )
+    foreign_content = await services.content.create(
+        actor=users["foreign_admin"], project_id=foreign_project.id, title="عنوان", body=BODY
+    )
+    return Team(
+        users=users,
+        headers={name: await auth_headers(services, user) for name, user in users.items()},
+        content=content,
+        foreign_content=foreign_content,
+    )
+
+
+async def test_generate_answers_202_with_the_job_and_the_job_then_succeeds(
+    api, services: Services, team: Team
+) -> None:
+    response = await api.post(
+        f"/api/contents/{team.content.id}/generate",
+        json={"kind": "caption", "instructions": "کوتاه"},
+        headers=team.headers["writer"],
+    )
+
+    body = await response.json()
+    assert response.status == 202, body
+    job = body["job"]
+    assert {k: job[k] for k in ("content", "status", "kind", "error", "usage")} == {
+        "content": team.content.id,
+        "status": "pending",
+        "kind": "caption",
+        "error": None,
+        "usage": None,
+    }
+    await services.generation.drain()
+    response = await api.get(f"/api/jobs/{job['id']}/", headers=team.headers["writer"])
+    done = await response.json()
+    assert response.status == 200, done
+    assert (done["status"], done["version"], done["model"]) == ("succeeded", 2, "offline")
+    assert done["usage"]["cost_usd"] == "0.000000"
+    assert done["usage"]["total_tokens"] > 0
+    assert (await Content.get(id=team.content.id)).status == ContentStatus.DRAFT
+
+
+async def test_generate_over_a_limit_is_402_naming_the_limit_in_the_users_language(
+    api, team: Team
+) -> None:
+    await UsageLimit.create(
+        organization_id=team.content.organization_id,
+        scope=UsageScope.USER,
+        scope_id=team.users["writer"].id,
+        period=UsagePeriod.DAILY,
+        requests_limit=0,
+    )
+
+    response = await api.post(
+        f"/api/contents/{team.content.id}/generate",
+        json={},
+        headers={**team.headers["writer"], "Accept-Language": "fa"},
+    )
+
+    error = await assert_error(response, 402, "usage_limit_exceeded")
+    assert (error["scope"], error["period"], error["kind"], error["limit"]) == (
+        "user",
+        "daily",
+        "requests",
+        0,
+    )
+    assert error["message"] == "تعداد درخواست‌های روزانهٔ حساب شما (۰ درخواست) به سقف رسیده است."
+    assert await GenerationJob.all().count() == 0
+    assert (await Content.get(id=team.content.id)).status == ContentStatus.DRAFT
+
+
+async def test_generate_refusals(api, services: Services, team: Team) -> None:
+    url = f"/api/contents/{team.content.id}/generate"
+    await assert_error(await api.post(url, json={}), 401, "not_authenticated")
+    foreign_url = f"/api/contents/{team.foreign_content.id}/generate"
+    await assert_error(
+        await api.post(foreign_url, json={}, headers=team.headers["writer"]), 404, "not_found"
+    )
+    await assert_error(
+        await api.post(url, json={}, headers=team.headers["foreign_admin"]), 404, "not_found"
+    )
+    await assert_error(
+        await api.post(url, json={"kind": "poem"}, headers=team.headers["writer"]),
+        400,
+        "invalid_input",
+    )
+    await assert_error(
+        await api.post(url, json={"variables": {"x": {"y": 1}}}, headers=team.headers["writer"]),
+        400,
+        "invalid_input",
+    )
+    # Approved content: the viewer sees it but may not generate; nobody may regenerate it.
+    await services.content.submit(actor=team.users["writer"], content_id=team.content.id)
+    await assert_error(
+        await api.post(url, json={}, headers=team.headers["writer"]), 409, "content_in_review"
+    )
+    await services.content.approve(actor=team.users["editor"], content_id=team.content.id)
+    await assert_error(
+        await api.post(url, json={}, headers=team.headers["viewer"]), 403, "permission_denied"
+    )
+    await assert_error(
+        await api.post(url, json={}, headers=team.headers["editor"]), 409, "content_approved"
+    )
+    assert await GenerationJob.all().count() == 0
+
+
+async def test_a_job_is_visible_to_its_requester_and_editors(
+    api, services: Services, team: Team
+) -> None:
+    response = await api.post(
+        f"/api/contents/{team.content.id}/generate", json={}, headers=team.headers["writer"]
+    )
+    job_id = (await response.json())["job"]["id"]
+    await services.generation.drain()
+
+    for name in ("writer", "editor", "admin"):
+        response = await api.get(f"/api/jobs/{job_id}", headers=team.headers[name])
+        assert response.status == 200, name
+    for name in ("other_writer", "viewer", "foreign_admin"):
+        await assert_error(
+            await api.get(f"/api/jobs/{job_id}", headers=team.headers[name]), 404, "not_found"
+        )
+    for bad in (str(job_id + 1), "abc", "0"):
+        await assert_error(
+            await api.get(f"/api/jobs/{bad}", headers=team.headers["admin"]), 404, "not_found"
+        )
+    await assert_error(await api.get(f"/api/jobs/{job_id}"), 401, "not_authenticated")
