@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.support.databases import create_scratch_database, drop_scratch_database
 
@@ -78,10 +77,12 @@ async def test_migrate_creates_a_fresh_sqlite_file_twice(tmp_path: Path) -> None
     assert (tmp_path / "data" / "contexor.sqlite3").stat().st_size > 0
 
 
-async def test_migrate_on_an_empty_postgres_database(tmp_path: Path, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("this test needs the PostgreSQL server of TEST_DATABASE_URL")
-    url = database_url + "_cli"
+async def test_migrate_on_an_empty_postgres_database(tmp_path: Path) -> None:
+    # Always PostgreSQL (the server of TEST_DATABASE_URL, or the default test server), even
+    # when the rest of the session runs on SQLite.
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    server = base if base.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/x"
+    url = server.rsplit("/", 1)[0] + f"/contexor_cli_{os.getpid()}"
     await create_scratch_database(url)
     try:
         status, _, err = await _contexor(tmp_path, "migrate", DATABASE_URL=url)
