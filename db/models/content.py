@@ -51,6 +51,8 @@ class Content(Model):
         table = "contents"
         indexes = (
             Index(fields=("organization_id", "status"), name="content_org_status_idx"),
+            # Lists count the live rows of an organisation: an index-only scan, not the heap.
+            Index(fields=("organization_id", "deleted_at"), name="content_org_deleted_idx"),
             Index(fields=("project_id", "created_at"), name="content_project_created_idx"),
             Index(fields=("created_by_id",), name="content_created_by_idx"),
         )
