@@ -32,6 +32,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 import db as database
+from bench.measure import LoopLag, p99
 from core.api.app import create_app
 from core.container import Services, build_services
 from core.settings import LlmBackend, Settings
@@ -65,34 +66,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
-
-
-class LoopLag:
-    """Samples how late a 5 ms timer fires: time the loop spent unable to run callbacks."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LoopLag:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        for _ in range(1_000_000):  # bounded; cancelled long before
-            started = time.perf_counter()
-            await asyncio.sleep(0.005)
-            self.samples.append(time.perf_counter() - started - 0.005)
 
 
 def memory_kib() -> dict[str, int]:

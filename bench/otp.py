@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 
 import db as database
+from bench.measure import LoopLag, p99
 from core.api.app import create_app
 from core.container import Services, build_services
 from core.security.otp import OtpHasher, new_salt
@@ -58,10 +59,6 @@ class CapturingSms:
 
 def phone(n: int) -> str:
     return f"+98912{n:07d}"
-
-
-def p99(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[98]
 
 
 async def issue_codes(services: Services, phones: list[str]) -> None:
@@ -102,30 +99,6 @@ async def sample_health(session: aiohttp.ClientSession, base: str) -> list[float
         latencies.append(time.perf_counter() - started)
         await asyncio.sleep(HEALTH_PAUSE_SECONDS)
     return latencies
-
-
-class LoopLag:
-    """Samples how late a 5 ms timer fires: time the loop spent unable to run callbacks."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LoopLag:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        for _ in range(100_000):  # bounded; cancelled long before
-            started = time.perf_counter()
-            await asyncio.sleep(0.005)
-            self.samples.append(time.perf_counter() - started - 0.005)
 
 
 async def health_under_load(
