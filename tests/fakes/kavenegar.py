@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from types import TracebackType
 
 from aiohttp import web
+
+from tests.fakes.server import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -27,23 +28,17 @@ class KavenegarRequest:
     form: dict[str, str]
 
 
-class FakeKavenegar:
+class FakeKavenegar(LoopbackServer):
     """A real aiohttp server answering like Kavenegar's REST API."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[KavenegarRequest] = []
         self.delay = 0.0
         self._http_status = 200
         self._body = _answer(200, "تایید شد")
         self._content_type = "application/json"
         self._headers: dict[str, str] = {}
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the value of ``KAVENEGAR_BASE_URL``."""
-        return f"http://127.0.0.1:{self._port}"
 
     def respond(self, *, return_status: int, http_status: int | None = None) -> None:
         """Answer with Kavenegar's JSON envelope; HTTP status defaults to Kavenegar's habit."""
@@ -66,28 +61,8 @@ class FakeKavenegar:
         self._content_type = content_type
         self._headers = headers or {}
 
-    async def __aenter__(self) -> FakeKavenegar:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/{api_key}/{service}/{action}.json", self._handle)
-        # access_log=None: the key is in the path and must not reach the captured test logs.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site.port
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         form = await request.post()

@@ -22,18 +22,20 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import LoopbackServer
+
 Answer = str | Callable[[dict[str, Any]], str]
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """A real aiohttp server speaking the chat-completions wire format."""
 
     def __init__(self, *, answer: Answer = "Hello from the fake model.") -> None:
+        super().__init__()
         self.answer: Answer = answer
         self.chunk_chars = 4
         self.chunk_delay = 0.0
@@ -44,13 +46,6 @@ class FakeOpenAI:
         self.retry_after: str | None = None
         self.requests: list[dict[str, Any]] = []
         self._failures: list[int] = []
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
@@ -61,29 +56,8 @@ class FakeOpenAI:
         """Answer the next ``count`` requests with HTTP ``status`` and an error body."""
         self._failures.extend([status] * count)
 
-    async def __aenter__(self) -> FakeOpenAI:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._completions)
-        # handler_cancellation: a client that gives up (timeout) cancels the delayed handler,
-        # so shutdown does not wait for it; access_log=None keeps test logs clean.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site.port
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
