@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from core.clock import Clock
+from core.i18n import LANGUAGES, catalog
 from core.llm.base import LlmClient
 from core.llm.factory import build_llm_client
+from core.llm.pricing import price_table
 from core.notify import Notifier, NullNotifier
+from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
@@ -66,6 +69,7 @@ def build_services(
     notifier: Notifier | None = None,
 ) -> Services:
     """Everything the adapters need; tests pass their own clock or clients."""
+    _load_data_files()
     clock = clock or Clock()
     redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     sms = sms or build_sms_sender(settings, clock=clock)
@@ -99,3 +103,12 @@ def build_services(
         usage=usage,
         audit=audit,
     )
+
+
+def _load_data_files() -> None:
+    """Read the cached data files (catalogs, prices, prompt library) now, at start-up, so no
+    request ever does that file I/O on the event loop."""
+    for language in LANGUAGES:
+        catalog(language)
+    price_table()
+    builtin_prompts()

@@ -48,7 +48,7 @@ class ModelPrice:
 
 def price_for(model: str) -> ModelPrice:
     """The price of ``model`` (or of the undated name of a dated snapshot)."""
-    table = _price_table()
+    table = price_table()
     if model in table:
         return table[model]
     base = _SNAPSHOT_SUFFIX.sub("", model)
@@ -98,7 +98,8 @@ def estimate_prompt_tokens(messages: Iterable[ChatMessage]) -> int:
 
 
 @cache
-def _price_table() -> Mapping[str, ModelPrice]:
+def price_table() -> Mapping[str, ModelPrice]:
+    """Every priced model, read once from prices.json."""
     data = json.loads(PRICES_FILE.read_text(encoding="utf-8"))
     return {name: _parse_price(name, entry) for name, entry in data["models"].items()}
 
