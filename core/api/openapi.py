@@ -66,8 +66,9 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     if op.auth:
         spec["security"] = [{"bearer": []}]
     if op.body is not None:
+        # The parser reads an empty body as {}: the body is optional when no field is required.
         spec["requestBody"] = {
-            "required": True,
+            "required": bool(op.body.model_json_schema().get("required")),
             "content": {"application/json": {"schema": _ref(op.body, schemas)}},
         }
     return spec

@@ -36,3 +36,11 @@ async def test_openapi_document_is_3_1(api) -> None:
 async def test_unknown_path_and_method_use_the_envelope(api) -> None:
     await assert_error(await api.get("/api/nothing-here"), 404, "not_found")
     await assert_error(await api.delete("/healthz"), 405, "method_not_allowed")
+
+
+async def test_a_body_is_required_in_the_spec_only_when_a_field_is(api) -> None:
+    spec = await (await api.get("/api/openapi.json")).json()
+    verify = spec["paths"]["/api/auth/otp/verify"]["post"]["requestBody"]
+    approve = spec["paths"]["/api/contents/{id}/approve"]["post"]["requestBody"]
+    assert verify["required"] is True
+    assert approve["required"] is False  # the note is optional; an empty body is accepted
