@@ -31,6 +31,12 @@ JOBS: tuple[JobSpec, ...] = (
         "delete one-time codes that expired over a day ago",
     ),
     JobSpec(
+        "reap_stale_generation_jobs",
+        jobs.reap_stale_generation_jobs,
+        {"minute": "*/5"},
+        "fail generation jobs whose process died and release their usage",
+    ),
+    JobSpec(
         "prune_refresh_tokens",
         jobs.prune_refresh_tokens,
         {"hour": "3", "minute": "15"},
