@@ -8,14 +8,17 @@ is logged once with the request id and answered 500 without internals.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from core import errors
 from core.api.keys import REQUEST_ID_KEY
 from core.api.routing import Handler
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +85,30 @@ def render_domain_error(request: web.Request, error: errors.DomainError) -> web.
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tag the request (and its response) with an id for the logs."""
-    request[REQUEST_ID_KEY] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
-    response = await handler(request)
-    response.headers["X-Request-ID"] = request[REQUEST_ID_KEY]
+    """Tag the request, its log lines and its response with an id; count and time it."""
+    request_id = _safe_request_id(request.headers.get("X-Request-ID", ""))
+    request[REQUEST_ID_KEY] = request_id
+    started = time.perf_counter()
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        response = await handler(request)
+    response.headers["X-Request-ID"] = request_id
+    route = _route_template(request)
+    HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
+    HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
     return response
+
+
+def _safe_request_id(offered: str) -> str:
+    """The client's id when it is short and printable (it lands in logs), else a fresh one."""
+    if offered and len(offered) <= 64 and offered.isascii() and offered.isprintable():
+        return offered
+    return uuid.uuid4().hex
+
+
+def _route_template(request: web.Request) -> str:
+    """``/api/contents/{id}``, not the raw path: metric labels must stay few."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware

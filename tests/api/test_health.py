@@ -44,3 +44,16 @@ async def test_a_body_is_required_in_the_spec_only_when_a_field_is(api) -> None:
     approve = spec["paths"]["/api/contents/{id}/approve"]["post"]["requestBody"]
     assert verify["required"] is True
     assert approve["required"] is False  # the note is optional; an empty body is accepted
+
+
+async def test_requests_are_counted_by_route_template_and_tagged_with_an_id(api) -> None:
+    await api.get("/api/contents/12345")
+    response = await api.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    too_long = "x" * 200  # it would land in every log line of the request
+    replaced = await api.get("/healthz", headers={"X-Request-ID": too_long})
+    assert len(replaced.headers["X-Request-ID"]) == 32
+    metrics = await (await api.get("/metrics")).text()
+    assert 'route="/api/contents/{id}"' in metrics
+    assert "/api/contents/12345" not in metrics
+    assert 'contexor_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
