@@ -34,6 +34,7 @@ For the generation service: :meth:`ContentService.begin_generation`, ``finish_ge
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -225,7 +226,7 @@ class ContentService:
         variables = _clean_variables(variables or {})
         if prompt_id is not None:
             await _require_prompt(prompt_id, organization_id, project.workspace_id)
-        findings = _pii(title, body)
+        findings = await _pii(title, body)
         now = self._clock.now()
         async with in_transaction() as conn:
             content = await Content.create(
@@ -672,7 +673,7 @@ class ContentService:
         now = self._clock.now()
         title = current.title if title is None else title
         number = current.version_count + 1
-        findings = _pii(title, body)
+        findings = await _pii(title, body)
         done = (
             await Content.filter(
                 id=current.id, deleted_at=None, version_count=current.version_count
@@ -847,8 +848,9 @@ async def _transaction(connection: BaseDBAsyncClient | None) -> AsyncIterator[Ba
         yield conn
 
 
-def _pii(title: str, body: str) -> dict[str, int]:
-    return scan(f"{title}\n{body}")
+async def _pii(title: str, body: str) -> dict[str, int]:
+    # A thread: a 100,000-character body full of digit runs takes the scanner seconds.
+    return await asyncio.to_thread(scan, f"{title}\n{body}")
 
 
 def _clean_title(title: str) -> str:

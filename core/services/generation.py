@@ -184,7 +184,8 @@ class GenerationService:
         await self._require_generate(actor, content)
         prompt = await _prompt_of(content)
         request = _request(content, prompt, kind, instructions, variables)
-        redaction = redact(llm_instructions.user_message(request))
+        # Threads for the PII scanner: long bodies full of digit runs take it seconds.
+        redaction = await asyncio.to_thread(redact, llm_instructions.user_message(request))
         messages = llm_instructions.messages_for(request, user_text=redaction.text)
         max_tokens = min(
             self._settings.llm_max_output_tokens, llm_instructions.MAX_OUTPUT_TOKENS[request.kind]
@@ -423,7 +424,7 @@ class GenerationService:
             )
             # DESIGN §4: findings of what was sent, and of the answer, stored on the content.
             # finish_generation stored the answer's own; add what only the request had.
-            in_answer = scan(f"{version.title}\n{version.body}")
+            in_answer = await asyncio.to_thread(scan, f"{version.title}\n{version.body}")
             findings = _merged(run.redaction.findings, in_answer)
             if findings != in_answer:
                 await (
