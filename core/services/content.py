@@ -52,7 +52,7 @@ from core.llm.pii import scan
 from core.notify import Notifier
 from core.services.audit import AuditAction, AuditService
 from core.services.permissions import Action, authorize, may, membership_of
-from core.text.normalize import normalize_text
+from core.text.normalize import normalize_prose, normalize_text
 from db.models import (
     Content,
     ContentStatus,
@@ -79,30 +79,6 @@ GENERATABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED)
 DECIDED = (ContentStatus.APPROVED, ContentStatus.REJECTED)
 
 _ASCII_TO_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
-def _prose_table() -> dict[int, str | None]:
-    """``normalize_text``'s letter and mark fixes without its digit folding.
-
-    Derived from ``normalize_text`` itself so the two never drift apart. Published prose keeps
-    the digits its author wrote (۱۴۰۳ stays Persian); search matches both digit forms instead.
-    """
-    table: dict[int, str | None] = {}
-    for code in [*range(0x0600, 0x0700), *range(0x2000, 0x2070), 0xFEFF]:
-        char = chr(code)
-        fixed = normalize_text(char)
-        if fixed != char and not char.isdigit():
-            table[code] = fixed or None
-    return table
-
-
-# NUL too: PostgreSQL refuses it in text and JSON, and no one means to write it.
-_PROSE = {**_prose_table(), 0: None}
-
-
-def normalize_prose(text: str) -> str:
-    """``text`` with Persian yeh and kaf and without stray direction marks; digits untouched."""
-    return text.translate(_PROSE)
 
 
 def count_words(text: str) -> int:

@@ -28,6 +28,9 @@ _STRAY_MARKS = (
 
 # A None value deletes the character.
 _TEXT = str.maketrans({**_DIGIT_MAP, **_LETTERS, **dict.fromkeys(_STRAY_MARKS)})
+# Prose keeps the digits its author wrote (۱۴۰۳ stays Persian); NUL goes too, since PostgreSQL
+# refuses it in text and JSON and no one means to write it.
+_PROSE = str.maketrans({**_LETTERS, **dict.fromkeys(_STRAY_MARKS + "\x00")})
 
 
 def normalize_digits(s: str) -> str:
@@ -38,3 +41,8 @@ def normalize_digits(s: str) -> str:
 def normalize_text(s: str) -> str:
     """Return ``s`` with ASCII digits, Persian yeh and kaf, and without stray direction marks."""
     return s.translate(_TEXT)
+
+
+def normalize_prose(s: str) -> str:
+    """Return ``s`` with Persian yeh and kaf and without stray marks or NUL; digits untouched."""
+    return s.translate(_PROSE)

@@ -76,3 +76,10 @@ def test_normalize_text_is_idempotent_and_clean(s: str) -> None:
     assert not set(out) & set(PERSIAN + ARABIC_INDIC + STRAY + ARABIC_LOOKALIKES)
     assert out.count(ZWNJ) == s.count(ZWNJ)
     assert len(out) == len(s) - sum(s.count(mark) for mark in STRAY + "\u200b\u061c")
+
+
+def test_prose_keeps_its_digits_but_fixes_letters_marks_and_nul() -> None:
+    from core.text.normalize import normalize_prose
+
+    assert normalize_prose("سال ۱۴۰۳ و 2024\u200f كتاب\x00 علي") == "سال ۱۴۰۳ و 2024 کتاب علی"
+    assert normalize_prose("می\u200cخواهم") == "می\u200cخواهم"  # ZWNJ is spelling
