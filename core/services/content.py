@@ -52,7 +52,7 @@ from core.llm.pii import scan
 from core.notify import Notifier
 from core.services.audit import AuditAction, AuditService
 from core.services.permissions import Action, authorize, may, membership_of
-from core.text.normalize import normalize_prose, normalize_text
+from core.text.normalize import normalize_prose, normalize_text, persian_digits
 from db.models import (
     Content,
     ContentStatus,
@@ -78,8 +78,6 @@ EDITABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED, ContentStatus.REVI
 GENERATABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED)
 DECIDED = (ContentStatus.APPROVED, ContentStatus.REJECTED)
 
-_ASCII_TO_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
 
 def count_words(text: str) -> int:
     """Whitespace-separated tokens with a letter or digit (ZWNJ keeps می‌خواهم one word)."""
@@ -101,7 +99,7 @@ def search_terms(search: str) -> list[str]:
     term = normalize_text(search).replace("\x00", "").strip()
     if not term:
         return []
-    persian = term.translate(_ASCII_TO_PERSIAN_DIGITS)
+    persian = persian_digits(term)
     return [term] if persian == term else [term, persian]
 
 

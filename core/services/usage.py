@@ -57,6 +57,7 @@ from core.i18n import translate
 from core.llm.base import Usage
 from core.services.permissions import Action, authorize, may
 from core.settings import BillingCalendar, Settings
+from core.text.normalize import persian_digits
 from db.models import (
     GenerationJob,
     Membership,
@@ -232,7 +233,8 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 # --- formatting -----------------------------------------------------------------------------
 
 # Digits plus the Persian decimal (U+066B) and thousands (U+066C) separators.
-_PERSIAN_NUMBERS = str.maketrans("0123456789.,", "۰۱۲۳۴۵۶۷۸۹\u066b\u066c")
+# Arabic decimal and thousands separators go with the Persian digits.
+_PERSIAN_SEPARATORS = str.maketrans(".,", "\u066b\u066c")
 
 
 def format_money(value: Decimal) -> str:
@@ -259,7 +261,7 @@ def _display_number(value: int | str, *, money: bool) -> str:
 
 def localized_digits(text: str, language: str) -> str:
     """``text`` (a short amount) with Persian digits and separators when ``language`` is fa."""
-    return text.translate(_PERSIAN_NUMBERS) if language == "fa" else text
+    return persian_digits(text).translate(_PERSIAN_SEPARATORS) if language == "fa" else text
 
 
 # --- the service ----------------------------------------------------------------------------

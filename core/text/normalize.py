@@ -12,6 +12,7 @@ _ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 # One character to one character: callers (the PII detector) rely on offsets staying valid.
 _DIGIT_MAP = dict(zip(_PERSIAN_DIGITS + _ARABIC_INDIC_DIGITS, "0123456789" * 2, strict=True))
 _DIGITS = str.maketrans(_DIGIT_MAP)
+_TO_PERSIAN_DIGITS = str.maketrans("0123456789", _PERSIAN_DIGITS)
 
 # Arabic keyboards and copy-pasted Arabic text give these look-alikes of Persian letters.
 _LETTERS = {"ي": "ی", "ى": "ی", "ك": "ک"}
@@ -36,6 +37,11 @@ _PROSE = str.maketrans({**_LETTERS, **dict.fromkeys(_STRAY_MARKS + "\x00")})
 def normalize_digits(s: str) -> str:
     """Return ``s`` with Persian and Arabic-Indic digits replaced by ASCII digits (same length)."""
     return s.translate(_DIGITS)
+
+
+def persian_digits(s: str) -> str:
+    """Return ``s`` with ASCII digits written as Persian digits (the reverse of the above)."""
+    return s.translate(_TO_PERSIAN_DIGITS)
 
 
 def normalize_text(s: str) -> str:

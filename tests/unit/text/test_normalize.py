@@ -83,3 +83,10 @@ def test_prose_keeps_its_digits_but_fixes_letters_marks_and_nul() -> None:
 
     assert normalize_prose("سال ۱۴۰۳ و 2024\u200f كتاب\x00 علي") == "سال ۱۴۰۳ و 2024 کتاب علی"
     assert normalize_prose("می\u200cخواهم") == "می\u200cخواهم"  # ZWNJ is spelling
+
+
+def test_persian_digits_reverses_normalize_digits() -> None:
+    from core.text.normalize import normalize_digits, persian_digits
+
+    assert persian_digits("1403-09") == "۱۴۰۳-۰۹"
+    assert normalize_digits(persian_digits("0123456789")) == "0123456789"
