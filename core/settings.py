@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = False
     redis_url: str | None = None
+    # Every key the product writes to Redis starts with this, so deployments (or test sessions)
+    # that share one Redis server never read each other's counters, claims or leases.
+    redis_key_prefix: str = Field(default="contexor:", min_length=1, max_length=64)
     secret_key: SecretStr | None = None
 
     telegram_bot_token: SecretStr | None = None

@@ -3,12 +3,14 @@
 The database is created once per test session (and per xdist worker) by running the committed
 migrations, so every test exercises the real schema; each test that asks for ``db`` starts from
 empty tables. ``TEST_DATABASE_URL`` chooses the server (``sqlite://…`` runs the embedded default);
-``TEST_REDIS_URL`` chooses the Redis server, whose database index is flushed per test.
+``TEST_REDIS_URL`` chooses the Redis server; every key a test session writes starts with that
+session's own prefix and is deleted before each test, so sessions sharing one Redis never collide.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,10 +35,6 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 
 
-def _worker_number() -> int:
-    return int(_worker().removeprefix("gw") or 0)
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """This process's own database (``…_<pid>``: parallel sessions never share one)."""
@@ -48,10 +46,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A Redis database index of this worker's own (15, 14, …), flushed before each test."""
-    base = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
-    prefix, _, index = base.rpartition("/")
-    return f"{prefix}/{int(index or 15) - _worker_number()}"
+    """The Redis server and index for tests; isolation comes from ``redis_key_prefix``."""
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+
+
+@pytest.fixture(scope="session")
+def redis_key_prefix() -> str:
+    """Keys of this process only: unique per session and xdist worker."""
+    return f"test:{uuid.uuid4().hex[:12]}:{_worker()}:"
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -73,12 +75,29 @@ async def db(_schema: str) -> AsyncIterator[str]:
     yield _schema
 
 
+async def _delete_keys(client: aioredis.Redis, prefix: str) -> None:
+    async for batch in _batched(client.scan_iter(match=f"{prefix}*", count=500), 500):
+        await client.delete(*batch)
+
+
+async def _batched(keys, size: int):
+    batch = []
+    async for key in keys:
+        batch.append(key)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 @pytest_asyncio.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """A flushed Redis database for this test."""
+async def redis(redis_url: str, redis_key_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client with none of this session's keys left from an earlier test."""
     client = aioredis.from_url(redis_url, decode_responses=False)
-    await client.flushdb()
+    await _delete_keys(client, redis_key_prefix)
     yield client
+    await _delete_keys(client, redis_key_prefix)
     await client.aclose()
 
 
@@ -105,13 +124,14 @@ async def api(aiohttp_client, services: Services):
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, redis_url: str, redis_key_prefix: str) -> Settings:
     """Settings for tests: real database and Redis, file SMS outbox, offline model."""
     return Settings(
         _env_file=None,
         data_dir=tmp_path / "data",
         database_url=database_url,
         redis_url=redis_url,
+        redis_key_prefix=redis_key_prefix,
         secret_key=TEST_SECRET,
         # Explicit: Tortoise.init writes TIMEZONE=UTC into os.environ (see db/__init__.py).
         timezone="Asia/Tehran",

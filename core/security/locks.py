@@ -16,14 +16,17 @@ from redis.exceptions import LockError, RedisError
 
 from core.errors import ServiceUnavailable
 
-KEY_PREFIX = "contexor-claim:"
+KEY_PREFIX = "claim:"
 
 
 class ExclusiveClaims:
     """``async with claims.hold(key) as held:``; ``held`` is False when another holds ``key``."""
 
-    def __init__(self, redis: aioredis.Redis | None, *, timeout_seconds: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis | None, *, timeout_seconds: float, namespace: str = ""
+    ) -> None:
         self._redis = redis
+        self._prefix = namespace + KEY_PREFIX
         self._timeout = timeout_seconds  # a crashed holder's claim lapses after this
         self._local: set[str] = set()
 
@@ -40,7 +43,7 @@ class ExclusiveClaims:
             finally:
                 self._local.discard(key)
             return
-        lock = self._redis.lock(KEY_PREFIX + key, timeout=self._timeout, blocking=False)
+        lock = self._redis.lock(self._prefix + key, timeout=self._timeout, blocking=False)
         try:
             acquired = await lock.acquire()
         except RedisError as exc:

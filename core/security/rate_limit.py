@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
 
-KEY_PREFIX = "contexor-limits"
+KEY_PREFIX = "limits"
 
 
 def parse_rate(rate: str) -> RateLimitItem:
@@ -49,14 +49,14 @@ class RateLimiter:
         return cls(MemoryStorage())
 
     @classmethod
-    def on_redis(cls, client: aioredis.Redis) -> RateLimiter:
-        """Limits shared by every process, on ``client``'s connection pool."""
+    def on_redis(cls, client: aioredis.Redis, *, namespace: str = "") -> RateLimiter:
+        """Limits shared by every process on ``client``'s pool, keys under ``namespace``."""
         # The pool carries the real address and options; the URI only picks limits' redis-py
         # bridge (a unix:// or rediss:// REDIS_URL would otherwise need rewriting).
         storage = RedisStorage(
             "async+redis://",
             implementation="redispy",
-            key_prefix=KEY_PREFIX,
+            key_prefix=namespace + KEY_PREFIX,
             connection_pool=client.connection_pool,
         )
         return cls(storage)

@@ -337,14 +337,19 @@ def build_auth_service(
     settings: Settings, *, clock: Clock, redis: Redis | None, sms: SmsSender
 ) -> AuthService:
     """The service with Redis-backed limits and claims when ``redis`` is given."""
-    limiter = RateLimiter.on_redis(redis) if redis is not None else RateLimiter.in_memory()
+    namespace = settings.redis_key_prefix
+    limiter = (
+        RateLimiter.on_redis(redis, namespace=namespace)
+        if redis is not None
+        else RateLimiter.in_memory()
+    )
     key = settings.signing_key()
     return AuthService(
         settings=settings,
         clock=clock,
         sms=sms,
         limiter=limiter,
-        claims=ExclusiveClaims(redis, timeout_seconds=SEND_CLAIM_SECONDS),
+        claims=ExclusiveClaims(redis, timeout_seconds=SEND_CLAIM_SECONDS, namespace=namespace),
         tokens=TokenManager(
             key=key,
             clock=clock,

@@ -15,8 +15,14 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def limiter(request, redis: aioredis.Redis) -> AsyncIterator[RateLimiter]:
-    built = RateLimiter.in_memory() if request.param == "memory" else RateLimiter.on_redis(redis)
+async def limiter(
+    request, redis: aioredis.Redis, redis_key_prefix: str
+) -> AsyncIterator[RateLimiter]:
+    built = (
+        RateLimiter.in_memory()
+        if request.param == "memory"
+        else RateLimiter.on_redis(redis, namespace=redis_key_prefix)
+    )
     yield built
     await built.aclose()
 
@@ -54,8 +60,9 @@ def test_malformed_rate_fails_early() -> None:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def claims(request, redis: aioredis.Redis) -> ExclusiveClaims:
-    return ExclusiveClaims(None if request.param == "memory" else redis, timeout_seconds=30)
+def claims(request, redis: aioredis.Redis, redis_key_prefix: str) -> ExclusiveClaims:
+    client = None if request.param == "memory" else redis
+    return ExclusiveClaims(client, timeout_seconds=30, namespace=redis_key_prefix)
 
 
 async def test_a_claim_is_exclusive_until_released(claims: ExclusiveClaims) -> None:
