@@ -1,4 +1,4 @@
-"""The operator command line (DESIGN §3.1): ``contexor run|migrate|bootstrap|jobs``.
+"""The operator command line (docs/architecture.md §3): ``contexor run|migrate|bootstrap|jobs``.
 
 Exit status: 0 success, 2 bad arguments, 1 failure; a one-line reason goes to stderr.
 """

@@ -1,6 +1,6 @@
 """The composition root: one asyncio task opens the database, then starts every part.
 
-Order matters (ecosystem.md §1.3): the ORM is initialised in this task before the aiohttp
+Order matters (see db/__init__.py): the ORM is initialised in this task before the aiohttp
 runner, the bot and the scheduler exist, so everything they spawn sees it. Shutdown runs in
 reverse on SIGINT or SIGTERM.
 """

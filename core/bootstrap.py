@@ -1,4 +1,4 @@
-"""``contexor bootstrap``: the first organisation and its admin, idempotently (DESIGN §3.1).
+"""``contexor bootstrap``: the first organisation and its admin, idempotently.
 
 Running it again with the same arguments changes nothing and reports the same rows: the
 organisation is found by the slug of its name, the user by the normalised phone number, the

@@ -40,7 +40,7 @@ class Services:
     sms: SmsSender
     llm: LlmClient
     notifier: Notifier
-    # Domain services (one line each; keep this list in the order of DESIGN §2):
+    # Domain services (one line each; keep this list in the order of docs/architecture.md §2):
     auth: AuthService
     organizations: OrganizationService
     catalog: CatalogService

@@ -1,4 +1,4 @@
-"""What ``core`` tells people, behind an interface the bot implements (DESIGN §2).
+"""What ``core`` tells people, behind an interface the bot implements (docs/architecture.md §2).
 
 Services call the notifier after their transaction commits; a failure to notify is logged by the
 implementation and never undoes the change. ``InMemoryNotifier`` records events for tests.

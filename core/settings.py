@@ -1,4 +1,4 @@
-"""Every setting of DESIGN §3.2, validated once at start-up and passed down explicitly.
+"""Every setting of docs/architecture.md §3, validated once at start-up and passed down explicitly.
 
 ``Settings()`` reads the environment and an optional ``.env`` file. In production
 (``CONTEXOR_ENV=production``) :func:`production_problems` lists every development default still

@@ -2,7 +2,7 @@
 
 Tortoise 1.x keeps its context in a ContextVar of the task that called ``init``; call
 :func:`init` from the composition root's main task before starting the bot, API or scheduler so
-every task they create sees the ORM (ecosystem.md §1.3).
+every task they create sees the ORM (see db/__init__.py).
 
 Tortoise.init also writes ``TIMEZONE=UTC`` and ``USE_TZ`` into ``os.environ`` (and reads them
 back for its own conversions). Our ``TIMEZONE`` setting shares that name, so ``Settings`` must be

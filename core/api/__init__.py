@@ -1,1 +1,1 @@
-"""The aiohttp REST sidecar: thin routes over the core services (DESIGN §3.3)."""
+"""The aiohttp REST sidecar: thin routes over the core services (docs/architecture.md §3)."""

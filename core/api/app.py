@@ -14,7 +14,7 @@ from core.container import Services
 
 
 def create_app(services: Services) -> web.Application:
-    """A ready ``web.Application`` serving DESIGN §3.3 (the bot may add its webhook route)."""
+    """A ready ``web.Application`` serving the REST API (the bot may add its webhook route)."""
     app = web.Application(middlewares=[request_id_middleware, error_middleware])
     app[SERVICES_KEY] = services
     for table in ROUTE_TABLES:

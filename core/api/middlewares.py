@@ -1,8 +1,8 @@
 """The sidecar's one error path and its request ids.
 
 Every failure leaves as ``{"error": {"code", "message", ...details}}`` with the status of
-DESIGN §3.3; messages follow the client's ``Accept-Language`` (fa or en). Anything unexpected
-is logged once with the request id and answered 500 without internals.
+docs/architecture.md §3; messages follow the client's ``Accept-Language`` (fa or en).
+Anything unexpected is logged once with the request id and answered 500 without internals.
 """
 
 from __future__ import annotations

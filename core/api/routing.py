@@ -1,7 +1,7 @@
 """Route tables that also describe themselves for OpenAPI.
 
 ``ApiRoutes`` wraps ``web.RouteTableDef``: each route is registered with and without a trailing
-slash (DESIGN §3.3: both answer directly, no redirect), and its pydantic models are recorded so
+slash (both answer directly, no redirect), and its pydantic models are recorded so
 ``core/api/openapi.py`` builds ``/api/openapi.json`` from the very models that validate requests.
 """
 

@@ -2,7 +2,7 @@
 
 The system this replaces sent one generic system line for every kind, never told the model
 what the kind was, and ``str.format``-ed a template full of literal braces, so its main
-prompt always crashed (original-system.md §3.9, Appendix A). Here each kind has its own
+prompt always crashed. Here each kind has its own
 system instruction per language, and the user message is assembled by joining labelled
 sections: no template is ever formatted, so braces in titles, values or bodies are just text.
 

@@ -1,11 +1,11 @@
-"""PII redaction before text leaves for the model, and restoration in its answer (DESIGN §4).
+"""PII redaction before text leaves for the model, and restoration in its answer.
 
 Detected: Iranian mobiles in every written form (Persian or Arabic-Indic digits; ``+98``,
 ``0098``, ``98`` or ``0`` prefixes; groups split by spaces, dashes, dots or parentheses) and any
 valid number written in international form; e-mails; IR IBANs (mod 97); national ids
 (checksum); 16-digit card numbers (Luhn).
 
-How the old redactor's bugs (original-system.md §3.10, §6.3) are avoided:
+How the old redactor's bugs are avoided:
 
 * Detectors run in a fixed order (e-mail, IBAN, card, phone, national id), and each one masks what
   it claimed before the next runs, so a phone can never be cut out of an IBAN or an e-mail.

@@ -1,8 +1,8 @@
 """The audit trail: who did what to which content, written inside the change's own transaction.
 
 Entries name content by plain id (``content_ref``), so they outlive the content they describe
-(original-system.md §6.5: the old trail was cascaded away with the content). Reading the trail is
-for editors and admins of the organisation (DESIGN §3.3), never across tenants.
+(the system Contexor replaces cascaded its trail away with the content). Reading the trail is
+for editors and admins of the organisation (docs/architecture.md §3), never across tenants.
 """
 
 from __future__ import annotations

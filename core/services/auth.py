@@ -1,4 +1,4 @@
-"""Phone sign-in: one-time codes by SMS, then JWT sessions (DESIGN §3.3 auth rows, §4 OTP).
+"""Phone sign-in: one-time codes by SMS, then JWT sessions (docs/architecture.md §3, §4).
 
 The one source of truth for identity: the REST sidecar and the bot's phone link both call
 this service. Decisions worth knowing:

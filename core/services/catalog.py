@@ -1,6 +1,6 @@
 """Workspaces and projects: what an organisation organises its writing into.
 
-Admins create, rename and retire them; every member reads them (DESIGN §1). Slugs come from
+Admins create, rename and retire them; every member reads them. Slugs come from
 the Persian or English name, are unique per parent (the database's ``unique_together`` decides
 a race) and stay put when the name changes, so links keep working. Deleting is soft
 (``is_active`` false): content and audit history keep their references, and a retired

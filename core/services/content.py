@@ -1,4 +1,4 @@
-"""Contents, their numbered versions and the review workflow (DESIGN §1 and §4).
+"""Contents, their numbered versions and the review workflow (docs/architecture.md §1 and §4).
 
 Who may see a content item (anything else answers ``NotFound``, exactly like an unknown id or
 another tenant's, so nobody learns that it exists):
@@ -18,7 +18,7 @@ count is checked, and one audit entry in the same transaction::
       |   \\--begin_generation--> generating --finish--> draft (new version)
       |                                     \\--abort--> the status it came from
 
-Decisions taken here (not spelled out by DESIGN):
+Decisions taken here (not spelled out by docs/architecture.md):
 
 * Approved content is frozen: an edit, submit or generation answers 409 ``content_approved``;
   only an editor or admin may delete it. A new revision is a new content item.

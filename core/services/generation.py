@@ -422,7 +422,7 @@ class GenerationService:
                 body=answer,
                 connection=conn,
             )
-            # DESIGN §4: findings of what was sent, and of the answer, stored on the content.
+            # Findings of what was sent, and of the answer, stored on the content.
             # finish_generation stored the answer's own; add what only the request had.
             in_answer = await asyncio.to_thread(scan, f"{version.title}\n{version.body}")
             findings = _merged(run.redaction.findings, in_answer)

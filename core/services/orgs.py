@@ -4,7 +4,7 @@ Whoever creates an organisation becomes its admin, and an organisation never los
 admin: every role change and removal runs in a transaction that first locks the organisation's
 admin memberships (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs one transaction at a
 time anyway), so two admins demoting each other at once leave exactly one admin. Members of any
-role read the organisation and its member list; only admins change them (DESIGN §1).
+role read the organisation and its member list; only admins change them (docs/architecture.md §1).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def provision_organization(
 
 
 class OrganizationService:
-    """Organisations and memberships under the role matrix of DESIGN §1."""
+    """Organisations and memberships under the role matrix of docs/architecture.md §1."""
 
     def __init__(
         self, *, notifier: Notifier, audit: AuditService, default_language: Language = Language.FA

@@ -1,4 +1,4 @@
-"""The role matrix of DESIGN §1 and the tenant check every service starts with.
+"""The role matrix of docs/architecture.md §1 and the tenant check every service starts with.
 
 A caller who is not a member of an organisation gets ``NotFound`` for anything in it, exactly
 as for an id that does not exist; a member whose role is too low gets ``PermissionDenied``.

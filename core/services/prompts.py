@@ -2,7 +2,7 @@
 
 A prompt belongs to an organisation and optionally to one of its workspaces (``workspace`` null
 means usable everywhere in the organisation). Its ``variables`` are stored as JSON in the shape
-of DESIGN §3.3 (``{name, label, type, required, default, choices, max_length, help}``) after
+of the REST contract (``{name, label, type, required, default, choices, max_length, help}``) after
 :class:`PromptVariable` accepted them, and its template may reference only declared names, so a
 saved prompt always renders. Editors and admins write prompts; every member reads them.
 """
@@ -96,7 +96,7 @@ class LocalizedHelp(LocalizedText):
 
 
 class PromptVariable(BaseModel):
-    """One declared variable of a prompt (DESIGN §3.3), checked as a whole."""
+    """One declared variable of a prompt (docs/architecture.md §3), checked as a whole."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -335,7 +335,7 @@ def visible_prompts() -> QuerySet[Prompt]:
 
 
 class PromptService:
-    """Prompt library of each organisation, under the role matrix of DESIGN §1."""
+    """Prompt library of each organisation, under the role matrix of docs/architecture.md §1."""
 
     async def create_prompt(
         self,

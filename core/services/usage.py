@@ -1,4 +1,4 @@
-"""Usage limits, atomic reservations and the usage summary (DESIGN §3.3, §4).
+"""Usage limits, atomic reservations and the usage summary (docs/architecture.md §3, §4).
 
 **Scopes and periods.** Every generation counts in six counters: its organisation, workspace and
 user, each daily and monthly. All six are kept even where no limit applies, so a limit added in
@@ -14,7 +14,7 @@ means none allowed. Where no row exists the defaults apply: a workspace's monthl
 nothing else is capped. A row replaces the defaults of its own scope and period only, and when a
 workspace or user *monthly* row is written without naming ``cost_limit_usd`` the default budget
 is written into it. So a row that sets only a token cap keeps the default cost budget (the system
-this replaces silently dropped it, original-system.md §6.4), while an explicit ``null`` still
+this replaces silently dropped it), while an explicit ``null`` still
 lifts the cap. A daily row never touches the monthly default.
 
 **User scope.** A user limit and counter belong to the person, across every organisation they

@@ -19,7 +19,7 @@ class ConsoleSmsSender:
 
     async def send_otp(self, *, phone: str, code: str, language: str) -> None:
         """Log the message a phone would have received."""
-        # Codes are never logged in production (DESIGN §4); the number is PII there too.
+        # Codes are never logged in production; the number is PII there too.
         if self._allow_code_in_logs:
             logger.info("SMS to %s: %s", phone, otp_text(code, language))
         else:

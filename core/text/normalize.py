@@ -1,4 +1,4 @@
-"""Persian input normalisation at the boundary (DESIGN §4): digits, Arabic letters, stray marks.
+"""Persian input normalisation at the boundary: digits, Arabic letters, stray marks.
 
 Every function here is pure and built on ``str.translate``, so it is cheap enough to run on
 every message, and safe to run twice (normalising normalised text changes nothing).

@@ -1,7 +1,7 @@
-"""Safe ``{name}`` prompt templates (DESIGN §4): one pass, declared names only, values verbatim.
+"""Safe ``{name}`` prompt templates: one pass, declared names only, values verbatim.
 
 The system this replaces called ``str.format`` on templates with free braces and crashed on every
-draft (original-system.md §6.3), and ``str.format`` on a user's template would also allow
+draft, and ``str.format`` on a user's template would also allow
 ``{x.__class__.__init__.__globals__[...]}``. Here a placeholder is exactly ``{name}``: a name is
 letters (Persian included), digits and underscores, not starting with a digit, and may hold a
 ZWNJ between letters (نام‌خانوادگی). Everything else stays literal text, namely ``{0}``,

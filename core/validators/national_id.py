@@ -1,4 +1,4 @@
-"""Iranian national id (کد ملی) checksum (ecosystem.md §9.4)."""
+"""Iranian national id (کد ملی) checksum."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Numbers are judged by ``phonenumbers`` (region IR), never by a hand-made pattern; this module
 only removes separators and fixes the two prefixes the library cannot guess. The system this
-replaces accepted landlines and read ``0098…`` and ``98…`` as ``+98989…`` (original-system.md
-§3.1); both are handled here.
+replaces accepted landlines and read ``0098…`` and ``98…`` as ``+98989…``;
+both are handled here.
 """
 
 from __future__ import annotations

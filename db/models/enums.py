@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    """A member's role in one organisation (DESIGN §1), from most to least powerful."""
+    """A member's role in one organisation, from most to least powerful."""
 
     ADMIN = "admin"
     EDITOR = "editor"

@@ -1,1 +1,1 @@
-"""HTTP fakes the real clients talk to (DESIGN §5): each is an aiohttp server on port 0."""
+"""HTTP fakes the real clients talk to: each is an aiohttp server on port 0."""

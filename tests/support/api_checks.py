@@ -6,7 +6,7 @@ from typing import Any
 
 
 async def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The response is the DESIGN §3.3 error envelope with ``status`` and ``code``."""
+    """The response is the docs/architecture.md §3 error envelope with ``status`` and ``code``."""
     body = await response.json()
     assert response.status == status, (response.status, body)
     assert body["error"]["code"] == code, body

@@ -1,4 +1,4 @@
-"""``/api/workspaces``, ``/api/projects`` and ``/api/prompts`` (DESIGN §3.3).
+"""``/api/workspaces``, ``/api/projects`` and ``/api/prompts`` (docs/architecture.md §3).
 
 Every member reads them; admins write workspaces and projects, editors and admins write
 prompts. Lists take ``?organization=`` (and ``?workspace=``, ``?category=`` …); naming an

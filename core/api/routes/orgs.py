@@ -1,4 +1,4 @@
-"""``/api/organizations`` and their ``/members``: members read, admins write (DESIGN §3.3)."""
+"""``/api/organizations`` and their ``/members``: members read, admins write."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bodies of the ``/api/auth/*`` routes (DESIGN §3.3)."""
+"""Bodies of the ``/api/auth/*`` routes (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

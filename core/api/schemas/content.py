@@ -1,4 +1,4 @@
-"""Bodies, queries and answers of ``/api/contents*`` and ``/api/audit-logs`` (DESIGN §3.3)."""
+"""Bodies, queries and answers of ``/api/contents*`` and ``/api/audit-logs``."""
 
 from __future__ import annotations
 

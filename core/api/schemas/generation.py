@@ -1,4 +1,4 @@
-"""Bodies of ``POST /api/contents/{id}/generate`` and ``GET /api/jobs/{id}`` (DESIGN §3.3)."""
+"""Bodies of ``POST /api/contents/{id}/generate`` and ``GET /api/jobs/{id}``."""
 
 from __future__ import annotations
 

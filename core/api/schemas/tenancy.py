@@ -1,6 +1,6 @@
 """Bodies, queries and answers of organisations, members, workspaces, projects and prompts.
 
-Shapes follow DESIGN §3.3; writes take a parent's id under the parent's name
+Shapes follow docs/architecture.md §3; writes take a parent's id under the parent's name
 (``{"organization": 3, ...}``). In the ``…UpdateIn`` bodies a field left out, or sent as null,
 stays as it is, except a prompt's ``workspace``, where null means "organisation-wide".
 """

@@ -1,4 +1,4 @@
-"""Bodies of ``/api/usage/summary`` and ``/api/usage/limits`` (DESIGN §3.3); money as strings."""
+"""Bodies of ``/api/usage/summary`` and ``/api/usage/limits``; money as strings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PII redaction and restoration (DESIGN §4; the old bugs: original-system.md §3.10)."""
+"""PII redaction and restoration (docs/architecture.md §4; and the old redactor's bugs)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def only(kind: str, count: int = 1) -> dict[str, int]:
     return {kind: count}
 
 
-# --- the old system's table (original-system.md §3.10) ---------------------------------------
+# --- the old system's table ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

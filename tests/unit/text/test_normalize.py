@@ -1,4 +1,4 @@
-"""Persian normalisation: digits, Arabic letters, stray marks (DESIGN §4)."""
+"""Persian normalisation: digits, Arabic letters, stray marks (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

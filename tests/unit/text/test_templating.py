@@ -1,4 +1,4 @@
-"""Safe ``{name}`` templates: declared names only, one pass, values verbatim (DESIGN §4)."""
+"""Safe ``{name}`` templates: declared names only, one pass, values verbatim."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Iranian national id checksum (ecosystem.md §9.4)."""
+"""Iranian national id checksum."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Phone normalisation to E.164 (ecosystem.md §9.3; the old bugs in original-system.md §3.1)."""
+"""Phone normalisation to E.164 (and the old system's bugs)."""
 
 from __future__ import annotations
 
