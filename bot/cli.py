@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -18,6 +19,10 @@ from bot.runtime import run_product
 from core.errors import DomainError, InvalidInput
 from core.logging import configure_logging
 from core.settings import Settings, production_problems
+
+if TYPE_CHECKING:
+    from db.models import JobRun
+    from scheduler.setup import JobSpec
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -127,28 +132,43 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from scheduler.setup import JOBS, job_named
+    from core.container import build_services
+    from scheduler.guard import last_runs
+    from scheduler.setup import JOBS, job_named, run_now
 
     if args.jobs_command == "list":
-        for job in JOBS:
-            schedule = " ".join(f"{k}={v}" for k, v in job.schedule.items())
-            print(f"{job.name:28} {schedule:24} {job.description}")
+
+        async def listing() -> str:
+            runs = await last_runs([job.name for job in JOBS])
+            return "\n".join(_job_line(job, runs.get(job.name)) for job in JOBS)
+
+        print(await _with_database(settings, listing))
         return EXIT_OK
     job = job_named(args.name)
     if job is None:
         raise CliError(f"no job named {args.name!r}; see 'contexor jobs list'", EXIT_USAGE)
 
     async def work() -> str:
-        from core.container import build_services
-
         services = build_services(settings)
         try:
-            return json.dumps(await job.function(services))
+            result = await run_now(job, services)
+            return json.dumps(result.detail)
         finally:
             await services.aclose()
 
     print(await _with_database(settings, work))
     return EXIT_OK
+
+
+def _job_line(job: JobSpec, run: JobRun | None) -> str:
+    """One row of ``jobs list``: name, schedule, the last run's start and outcome, description."""
+    schedule = " ".join(f"{k}={v}" for k, v in job.schedule.items())
+    if run is None:
+        last = "never run"
+    else:
+        outcome = {True: "ok", False: "failed", None: "running"}[run.succeeded]
+        last = f"{run.started_at.isoformat(timespec='seconds')} {outcome} {json.dumps(run.detail)}"
+    return f"{job.name:28} {schedule:24} {last:48} {job.description}"
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[str]]) -> str:

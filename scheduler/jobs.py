@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tortoise.models import Model
+
 from core.container import Services
 from db.models import OtpCode, RefreshToken
 
@@ -12,20 +14,31 @@ REFRESH_TOKEN_RETENTION = timedelta(days=1)
 # Far longer than a model's time to first token with retries (60 s timeout x 3 attempts), so a
 # live job elsewhere is never taken for a dead one.
 STALE_JOB_AFTER = timedelta(minutes=15)
+# Deletes go in batches of this many rows, each its own short statement, so a sweep of a large
+# backlog never holds a long lock on a table that sign-in writes to.
+DELETE_BATCH = 1000
+
+
+async def delete_in_batches(model: type[Model], batch: int = DELETE_BATCH, **filters) -> int:
+    """Delete every row matching ``filters``, ``batch`` rows per statement; the count deleted."""
+    deleted = 0
+    while True:
+        ids = await model.filter(**filters).order_by("id").limit(batch).values_list("id", flat=True)
+        if not ids:
+            return deleted
+        deleted += await model.filter(id__in=ids).delete()
 
 
 async def cleanup_expired_otps(services: Services) -> dict[str, int]:
     """Delete one-time codes that expired more than a day ago (kept that long for support)."""
     cutoff = services.clock.now() - OTP_RETENTION
-    deleted = await OtpCode.filter(expires_at__lt=cutoff).delete()
-    return {"deleted": deleted}
+    return {"deleted": await delete_in_batches(OtpCode, expires_at__lt=cutoff)}
 
 
 async def prune_refresh_tokens(services: Services) -> dict[str, int]:
     """Delete refresh tokens that expired more than a day ago; revoked ones expire too."""
     cutoff = services.clock.now() - REFRESH_TOKEN_RETENTION
-    deleted = await RefreshToken.filter(expires_at__lt=cutoff).delete()
-    return {"deleted": deleted}
+    return {"deleted": await delete_in_batches(RefreshToken, expires_at__lt=cutoff)}
 
 
 async def reap_stale_generation_jobs(services: Services) -> dict[str, int]:

@@ -101,9 +101,17 @@ async def test_jobs_list_and_unknown_job(tmp_path: Path) -> None:
 
 
 async def test_jobs_run_runs_a_job_on_the_embedded_default(tmp_path: Path) -> None:
+    status, out, _ = await _contexor(tmp_path, "jobs", "list")
+    assert status == 0
+    line = next(line for line in out.splitlines() if line.startswith("cleanup_expired_otps"))
+    assert "never run" in line
     status, out, err = await _contexor(tmp_path, "jobs", "run", "cleanup_expired_otps")
     assert status == 0, err
     assert '"deleted": 0' in out
+    status, out, _ = await _contexor(tmp_path, "jobs", "list")
+    line = next(line for line in out.splitlines() if line.startswith("cleanup_expired_otps"))
+    assert ' ok {"deleted": 0}' in line
+    assert "never run" not in line
 
 
 async def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 
-from core.container import Services
+import pytest
+
+from core.clock import FrozenClock
+from core.container import Services, build_services
+from core.settings import Settings
 from db.models import (
     ContentStatus,
     GenerationJob,
     GenerationKind,
+    JobRun,
     JobStatus,
     OtpCode,
     RefreshToken,
 )
 from scheduler import jobs
-from scheduler.setup import JOBS, build_scheduler
+from scheduler.guard import run_once
+from scheduler.setup import JOBS, build_scheduler, fire, job_named, run_now, trigger_of
 from tests.support.factories import add_member, make_content, make_org, make_project, make_workspace
 
 
@@ -82,3 +89,106 @@ async def test_every_job_is_scheduled_in_the_configured_zone(services: Services)
     assert set(scheduled) == {spec.name for spec in JOBS}
     for job in scheduled.values():
         assert str(job.trigger.timezone) == "Asia/Tehran"
+
+
+# --- each occurrence once, across instances -------------------------------------------------
+
+
+async def _expired_codes(services: Services, count: int) -> None:
+    old = services.clock.now() - timedelta(days=2)
+    for n in range(count):
+        await OtpCode.create(
+            phone_number=f"+98912123456{n}", code_hash="h", salt="s", created_at=old, expires_at=old
+        )
+
+
+async def test_two_instances_firing_one_occurrence_run_it_once(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await _expired_codes(services, 3)
+    other = build_services(settings, clock=clock)  # a second process on the same database
+    try:
+        job = job_named("cleanup_expired_otps")
+        results = await asyncio.gather(
+            fire(job, services, trigger_of(job, services)), fire(job, other, trigger_of(job, other))
+        )
+    finally:
+        await other.aclose()
+    assert sorted(result.ran for result in results) == [False, True]
+    winner = next(result for result in results if result.ran)
+    assert winner.detail == {"deleted": 3}
+    run = await JobRun.get(job_name="cleanup_expired_otps")
+    assert (run.period_key, run.succeeded, run.detail) == (winner.key, True, {"deleted": 3})
+
+
+async def test_the_occurrence_is_the_fire_time_not_the_clock(
+    services: Services, clock: FrozenClock
+) -> None:
+    job = job_named("cleanup_expired_otps")  # every ten minutes
+    clock.current = datetime(2026, 12, 2, 23, 50, 7, tzinfo=UTC)  # 03:20:07 in Tehran
+    first = await fire(job, services, trigger_of(job, services))
+    clock.advance(seconds=2)  # a second instance, two seconds late
+    second = await fire(job, services, trigger_of(job, services))
+    assert first.key == second.key == "2026-12-03T03:20:00+03:30"
+    assert (first.ran, second.ran) == (True, False)
+    clock.advance(minutes=10)  # the next occurrence is a new key
+    assert (await fire(job, services, trigger_of(job, services))).key.endswith("03:30:00+03:30")
+
+
+async def test_a_failed_run_is_recorded_and_raised(services: Services) -> None:
+    async def broken() -> dict:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await run_once("broken", "k1", broken, now=services.clock.now)
+    run = await JobRun.get(job_name="broken")
+    assert (run.succeeded, run.detail) == (False, {"error": "RuntimeError"})
+    assert run.finished_at is not None
+    # The occurrence stays claimed: a retry of the same occurrence does not run it again.
+    assert not (await run_once("broken", "k1", broken, now=services.clock.now)).ran
+
+
+async def test_a_manual_run_has_its_own_key(services: Services) -> None:
+    job = job_named("prune_refresh_tokens")
+    scheduled = await fire(job, services, trigger_of(job, services))
+    manual = await run_now(job, services)
+    assert scheduled.ran and manual.ran
+    assert manual.key.startswith("manual:") and manual.key != scheduled.key
+
+
+async def test_cleanups_delete_in_batches(services: Services) -> None:
+    await _expired_codes(services, 5)
+    fresh = await OtpCode.create(
+        phone_number="+989121111111",
+        code_hash="h",
+        salt="s",
+        created_at=services.clock.now(),
+        expires_at=services.clock.now(),
+    )
+    cutoff = services.clock.now() - jobs.OTP_RETENTION
+    assert await jobs.delete_in_batches(OtpCode, batch=2, expires_at__lt=cutoff) == 5
+    assert await OtpCode.all().values_list("id", flat=True) == [fresh.id]
+
+
+async def test_each_job_has_its_own_grace_and_coalescing(services: Services) -> None:
+    scheduled = {job.id: job for job in build_scheduler(services).get_jobs()}
+    for spec in JOBS:
+        assert scheduled[spec.name].misfire_grace_time == spec.misfire_grace.total_seconds()
+        assert scheduled[spec.name].coalesce is spec.coalesce
+        assert spec.why
+
+
+async def test_the_running_scheduler_records_its_runs(services: Services) -> None:
+    scheduler = build_scheduler(services)
+    scheduler.start()
+    try:
+        # Due now: the scheduler's own loop fires it (real time), through the guard.
+        scheduler.modify_job("prune_refresh_tokens", next_run_time=datetime.now(UTC))
+        for _ in range(200):
+            if await JobRun.filter(job_name="prune_refresh_tokens", succeeded=True).exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=False)
+    run = await JobRun.get(job_name="prune_refresh_tokens")
+    assert run.detail == {"deleted": 0}
