@@ -7,6 +7,7 @@ context) and to scheduler jobs. Nothing in ``core`` reaches for a module-level c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 
@@ -22,6 +23,7 @@ from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
 from core.services.content import ContentService
 from core.services.generation import GenerationService
+from core.services.invites import InviteService
 from core.services.orgs import OrganizationService
 from core.services.prompts import PromptService
 from core.services.usage import UsageService
@@ -43,6 +45,7 @@ class Services:
     # Domain services (one line each; keep this list in the order of docs/architecture.md §2):
     auth: AuthService
     organizations: OrganizationService
+    invites: InviteService
     catalog: CatalogService
     prompts: PromptService
     content: ContentService
@@ -88,6 +91,9 @@ def build_services(
         auth=build_auth_service(settings, clock=clock, redis=redis, sms=sms),
         organizations=OrganizationService(
             notifier=notifier, audit=audit, default_language=settings.default_language
+        ),
+        invites=InviteService(
+            clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)
         ),
         catalog=CatalogService(),
         prompts=PromptService(),

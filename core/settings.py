@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     otp_request_rate: str = "5/minute"
     otp_verify_rate: str = "10/minute"
 
+    invite_link_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=7, ge=1)
 

@@ -18,6 +18,7 @@ from db.models.enums import (
     UsageScope,
     VersionSource,
 )
+from db.models.invites import InviteLink
 from db.models.jobs import GenerationJob, JobRun
 from db.models.orgs import Membership, Organization
 from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
@@ -31,6 +32,7 @@ __all__ = [
     "ContentVersion",
     "GenerationJob",
     "GenerationKind",
+    "InviteLink",
     "JobRun",
     "JobStatus",
     "Language",
