@@ -26,6 +26,7 @@ from core.services.generation import GenerationService
 from core.services.invites import InviteService
 from core.services.orgs import OrganizationService
 from core.services.prompts import PromptService
+from core.services.reports import ReportService
 from core.services.usage import UsageService
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -51,6 +52,7 @@ class Services:
     content: ContentService
     generation: GenerationService
     usage: UsageService
+    reports: ReportService
     audit: AuditService
 
     async def aclose(self) -> None:
@@ -107,6 +109,7 @@ def build_services(
             content=content,
         ),
         usage=usage,
+        reports=ReportService(settings=settings, clock=clock),
         audit=audit,
     )
 
