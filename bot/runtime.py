@@ -3,6 +3,10 @@
 Order matters (see db/__init__.py): the ORM is initialised in this task before the aiohttp
 runner, the bot and the scheduler exist, so everything they spawn sees it. Shutdown runs in
 reverse on SIGINT or SIGTERM.
+
+The Telegram bot runs in this same loop: ``initialize``, ``start``, then either
+``updater.start_polling`` (which calls ``deleteWebhook`` first) or ``setWebhook`` with the route
+already on the sidecar. ``Application.run_polling`` is never used: it takes over the loop.
 """
 
 from __future__ import annotations
@@ -13,13 +17,20 @@ import signal
 from contextlib import AsyncExitStack
 
 from aiohttp import web
+from telegram.error import TelegramError
+from telegram.ext import Application
 
 import db
+from bot.app import bot_commands, build_application
+from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
 from core.api.app import create_app
 from core.container import Services, build_services
 from core.settings import Settings
 
 logger = logging.getLogger("contexor")
+
+# How long one getUpdates waits for news (Telegram holds the request up to this).
+POLL_SECONDS = 10
 
 
 async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bool) -> None:
@@ -30,13 +41,18 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(db.close)
         services = build_services(settings)
         stack.push_async_callback(services.aclose)
+        application = _build_bot(services) if bot else None
+        webhook = application is not None and bool(settings.telegram_webhook_url)
+        if webhook and not api:
+            logger.error("webhook mode needs the REST sidecar (drop --no-api); bot not started")
+            application = None
         if api:
-            await _start_api(stack, services)
+            routes = [webhook_route(application, settings)] if webhook and application else []
+            await _start_api(stack, services, routes)
         if scheduler:
             _start_scheduler(stack, services)
-        if bot:
-            # The Telegram bot is built by its own issue; this build runs without it.
-            logger.warning("the Telegram bot is not part of this build yet; running without it")
+        if application is not None:
+            await start_bot(stack, application, webhook=webhook)
         logger.info("contexor is running; press Ctrl+C to stop")
         await stop.wait()
         logger.info("stopping")
@@ -49,9 +65,48 @@ async def _open_database(settings: Settings) -> None:
     await db.init(settings.database_url)
 
 
-async def _start_api(stack: AsyncExitStack, services: Services) -> None:
+def _build_bot(services: Services) -> Application | None:
+    if services.settings.telegram_bot_token is None:
+        logger.warning("TELEGRAM_BOT_TOKEN is not set; running without the Telegram bot")
+        return None
+    return build_application(services, services.settings)
+
+
+async def start_bot(stack: AsyncExitStack, application: Application, *, webhook: bool) -> None:
+    """Start the bot in this loop; ``stack`` stops it in reverse (updater, app, shutdown)."""
+    settings = application.bot_data["services"].settings
+    await application.initialize()
+    stack.push_async_callback(application.shutdown)
+    await application.start()
+    stack.push_async_callback(application.stop)
+    if webhook:
+        await set_webhook(application, settings)
+        logger.info("Telegram bot receiving updates by webhook")
+    else:
+        assert application.updater is not None
+        await application.updater.start_polling(
+            timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+        )
+        stack.push_async_callback(application.updater.stop)
+        logger.info("Telegram bot polling for updates")
+    await _publish_commands(application)
+
+
+async def _publish_commands(application: Application) -> None:
+    """The / menu in each language (best effort: the bot works without it)."""
+    registry = application.bot_data["registry"]
+    try:
+        for language_code, language in (("", "fa"), ("en", "en"), ("fa", "fa")):
+            await application.bot.set_my_commands(
+                bot_commands(registry, language), language_code=language_code or None
+            )
+    except TelegramError as exc:
+        logger.warning("could not publish the command menu: %s", exc)
+
+
+async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web.RouteDef]) -> None:
     settings = services.settings
-    runner = web.AppRunner(create_app(services), access_log=None)
+    runner = web.AppRunner(create_app(services, extra_routes=routes), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.api_host, settings.api_port)

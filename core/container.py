@@ -22,11 +22,14 @@ from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
 from core.services.content import ContentService
+from core.services.conversations import ConversationService
 from core.services.generation import GenerationService
 from core.services.invites import InviteService
 from core.services.orgs import OrganizationService
+from core.services.preferences import PreferenceService
 from core.services.prompts import PromptService
 from core.services.reports import ReportService
+from core.services.telegram import TelegramLinkService
 from core.services.usage import UsageService
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -54,6 +57,10 @@ class Services:
     usage: UsageService
     reports: ReportService
     audit: AuditService
+    # What the Telegram adapter needs from core (usable by any adapter):
+    conversations: ConversationService
+    telegram: TelegramLinkService
+    preferences: PreferenceService
 
     async def aclose(self) -> None:
         """Close every client this container opened, newest first."""
@@ -83,6 +90,8 @@ def build_services(
     llm = llm or build_llm_client(settings)
     content = ContentService(clock=clock, notifier=notifier, audit=audit)
     usage = UsageService(settings=settings, clock=clock)
+    auth = build_auth_service(settings, clock=clock, redis=redis, sms=sms)
+    conversations = ConversationService(clock=clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -90,7 +99,7 @@ def build_services(
         sms=sms,
         llm=llm,
         notifier=notifier,
-        auth=build_auth_service(settings, clock=clock, redis=redis, sms=sms),
+        auth=auth,
         organizations=OrganizationService(
             notifier=notifier, audit=audit, default_language=settings.default_language
         ),
@@ -111,6 +120,9 @@ def build_services(
         usage=usage,
         reports=ReportService(settings=settings, clock=clock),
         audit=audit,
+        conversations=conversations,
+        telegram=TelegramLinkService(auth=auth, conversations=conversations),
+        preferences=PreferenceService(),
     )
 
 

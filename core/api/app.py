@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
@@ -13,12 +14,19 @@ from core.api.routes import ROUTE_TABLES
 from core.container import Services
 
 
-def create_app(services: Services) -> web.Application:
-    """A ready ``web.Application`` serving the REST API (the bot may add its webhook route)."""
+def create_app(
+    services: Services, *, extra_routes: Iterable[web.AbstractRouteDef] = ()
+) -> web.Application:
+    """A ready ``web.Application`` serving the REST API.
+
+    ``extra_routes`` are added with the API's own, before aiohttp freezes the router: the
+    Telegram webhook (``bot/webhook.py``) comes in this way, since ``core`` never imports ``bot``.
+    """
     app = web.Application(middlewares=[request_id_middleware, error_middleware])
     app[SERVICES_KEY] = services
     for table in ROUTE_TABLES:
         app.add_routes(table.routes)
+    app.add_routes(list(extra_routes))
     spec = build_spec(ROUTE_TABLES, version=_version())
 
     async def openapi(_: web.Request) -> web.Response:

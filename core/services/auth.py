@@ -164,6 +164,29 @@ class AuthService:
         telegram_user_id: int | None = None,
     ) -> SignIn:
         """Check a typed code; on success sign in (creating the user on a first sign-in)."""
+        user = await self.verify_phone(
+            phone_raw,
+            code_raw,
+            client_address=client_address,
+            language=language,
+            telegram_user_id=telegram_user_id,
+        )
+        return SignIn(user=user, tokens=await self._tokens.issue(user.id))
+
+    async def verify_phone(
+        self,
+        phone_raw: object,
+        code_raw: object,
+        *,
+        client_address: str | None,
+        language: str | None = None,
+        telegram_user_id: int | None = None,
+    ) -> User:
+        """Check a typed code and return the phone's active user (created on first use).
+
+        The proof of owning a phone without a session: sign-in adds tokens on top, the Telegram
+        link adds the link (``core/services/telegram.py``).
+        """
         phone = normalize_phone(phone_raw)
         await self._limit(
             self._verify_rate,
@@ -195,8 +218,8 @@ class AuthService:
             raise Unauthenticated("user_inactive")
         user.last_login_at = now
         await user.save(update_fields=["last_login_at"])
-        logger.info("user %s signed in", user.id)
-        return SignIn(user=user, tokens=await self._tokens.issue(user.id))
+        logger.info("user %s proved their phone", user.id)
+        return user
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -252,6 +275,20 @@ class AuthService:
             for row in rows
         ]
         return Profile(user=actor, memberships=memberships)
+
+    async def seconds_until_new_code(self, phone_raw: object) -> int:
+        """How long until another code may be sent to the phone (0: now; the daily cap aside)."""
+        phone = normalize_phone(phone_raw)
+        latest = (
+            await OtpCode.filter(phone_number=phone, purpose=OtpPurpose.LOGIN)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if latest is None:
+            return 0
+        ready_at = latest.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
+        now = self._clock.now()
+        return _seconds(ready_at - now) if now < ready_at else 0
 
     async def aclose(self) -> None:
         """Release the rate limiter and hashing threads (the SMS sender is the container's)."""

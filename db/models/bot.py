@@ -5,8 +5,10 @@ from tortoise.models import Model
 
 
 class BotConversation(Model):
+    """One row per (chat, Telegram user): a private chat and a group never collide."""
+
     id = fields.IntField(primary_key=True)
-    telegram_user_id = fields.BigIntField(unique=True)
+    telegram_user_id = fields.BigIntField()
     chat_id = fields.BigIntField()
     state = fields.CharField(max_length=50)
     data = fields.JSONField(default=dict)
@@ -16,3 +18,4 @@ class BotConversation(Model):
 
     class Meta:
         table = "bot_conversations"
+        unique_together = (("chat_id", "telegram_user_id"),)

@@ -31,11 +31,12 @@ Acting as users (each queues an update and returns what it created):
 ``user_shares_contact(user_id, phone_number, own=True)``, ``user_blocks_bot(user_id)``;
 ``add_user`` / ``add_chat`` register a chat without an update.
 
-Reading what happened: ``calls`` (every ``BotCall``, failed ones too), ``calls_to(method)``,
-``sent(chat_id)`` (successful calls addressed to the chat), ``messages(chat_id)`` and
-``last_message`` / ``last_text`` / ``buttons`` (the chat as the user sees it now, edits and
-deletions applied), ``callback_answers``, ``commands(...)``. Waiting without sleeps:
-``await wait_for_calls(method, count, timeout=…)`` and ``await wait_until(predicate, …)``.
+Reading what happened: ``last_update_id`` (of the newest queued update), ``calls`` (every
+``BotCall``, failed ones too), ``calls_to(method)``, ``sent(chat_id)`` (successful calls
+addressed to the chat), ``messages(chat_id)`` and ``last_message`` / ``last_text`` / ``buttons``
+(the chat as the user sees it now, edits and deletions applied), ``callback_answers``,
+``commands(...)``. Waiting without sleeps: ``await wait_for_calls(method, count, timeout=…)``
+and ``await wait_until(predicate, …)``.
 
 Knobs: ``fail_next(method, error_code, description=None, retry_after=None)`` (queued, one per
 call), ``delays[method] = seconds``, ``max_poll_seconds`` (upper bound on how long one
@@ -342,6 +343,7 @@ class FakeBotApi(LoopbackServer):
         self._blocked: set[int] = set()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self._last_update_id = 0
         self._query_ids = itertools.count(4_000_001)
         self._open_queries: dict[str, StoredMessage] = {}
         self._allowed_updates: list[str] = []
@@ -657,6 +659,11 @@ class FakeBotApi(LoopbackServer):
         return list(self._commands.get((_scope_key(scope), language_code), []))
 
     @property
+    def last_update_id(self) -> int:
+        """The id of the newest update queued so far (0 before the first)."""
+        return self._last_update_id
+
+    @property
     def pending_updates(self) -> int:
         """Updates queued and not yet confirmed by a ``getUpdates`` offset."""
         return len(self._updates)
@@ -771,7 +778,8 @@ class FakeBotApi(LoopbackServer):
     # -- updates --------------------------------------------------------------------------
 
     def _queue_update(self, kind: str, payload: dict[str, Any]) -> None:
-        self._updates.append({"update_id": next(self._update_ids), kind: payload})
+        self._last_update_id = next(self._update_ids)
+        self._updates.append({"update_id": self._last_update_id, kind: payload})
         self._notify()
 
     def _user_message(

@@ -1,0 +1,67 @@
+"""The bot's features, one module each; ``bot/app.py`` registers whatever they export.
+
+A feature module (``bot/handlers/<feature>.py``) may export:
+
+- ``COMMANDS: dict[str, Step]``: slash commands; each is also reachable from a button whose
+  callback data is ``cmd:<name>`` (the main menu uses these).
+- ``CALLBACKS: dict[str, Step]``: callback data prefixes (the part before the first ``:``);
+  the rest of the data, split on ``:``, is ``turn.args``.
+- ``TEXT_STATES: dict[str, Step]``: conversation states in which a plain text message is an
+  answer for this feature (``turn.text``).
+- ``CONTACT: Step``: the handler of a shared contact (one feature only).
+- ``ON_CANCEL: Step``: run by ``/cancel`` before the state is cleared (stop what runs).
+- ``DESCRIPTIONS: dict[str, str]``: command -> locale key of its description (the / menu).
+
+A ``Step`` is ``async def step(turn: Turn) -> None``. To add a feature, write its module and
+append its name to ``FEATURES`` (order decides nothing but the / menu).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from bot.turn import Turn
+
+Step = Callable[[Turn], Awaitable[None]]
+
+FEATURES: tuple[str, ...] = ("link", "home", "settings")
+
+
+@dataclass
+class Registry:
+    """Everything the features export, merged; a name claimed twice is a programming error."""
+
+    commands: dict[str, Step] = field(default_factory=dict)
+    callbacks: dict[str, Step] = field(default_factory=dict)
+    text_states: dict[str, Step] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    contact: Step | None = None
+    on_cancel: list[Step] = field(default_factory=list)
+
+    def add(self, module: ModuleType) -> None:
+        for attribute, target in (
+            ("COMMANDS", self.commands),
+            ("CALLBACKS", self.callbacks),
+            ("TEXT_STATES", self.text_states),
+            ("DESCRIPTIONS", self.descriptions),
+        ):
+            for key, value in getattr(module, attribute, {}).items():
+                if key in target:
+                    raise ValueError(f"{module.__name__}: {attribute} {key!r} is taken")
+                target[key] = value
+        if (contact := getattr(module, "CONTACT", None)) is not None:
+            if self.contact is not None:
+                raise ValueError(f"{module.__name__}: CONTACT is taken")
+            self.contact = contact
+        if (cancel := getattr(module, "ON_CANCEL", None)) is not None:
+            self.on_cancel.append(cancel)
+
+
+def load_registry(features: tuple[str, ...] = FEATURES) -> Registry:
+    registry = Registry()
+    for name in features:
+        registry.add(importlib.import_module(f"bot.handlers.{name}"))
+    return registry

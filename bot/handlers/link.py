@@ -1,0 +1,156 @@
+"""Linking: /start shares or types the phone, the SMS code links the account; /logout unlinks.
+
+States: ``link.phone`` (waiting for a number) and ``link.code`` (waiting for the code sent to
+``data["phone"]``). A shared contact counts only when it is the sender's own
+(``contact.user_id``): anyone can send someone else's contact card.
+"""
+
+from __future__ import annotations
+
+from bot import keyboards
+from bot.texts import duration, number
+from bot.turn import Turn
+from core.errors import InvalidInput, RateLimited
+from core.text.normalize import normalize_digits
+from core.validators.phone import is_valid_phone
+
+PHONE = "link.phone"
+CODE = "link.code"
+
+
+async def start(turn: Turn) -> None:
+    """Linked: the menu. Deactivated: why not. Otherwise: ask for the phone."""
+    if turn.actor is not None:
+        from bot.handlers.home import show_home
+
+        await turn.clear_state()
+        await show_home(turn)
+        return
+    if turn.refusal is not None:
+        raise turn.refusal
+    await ask_for_phone(turn)
+
+
+async def ask_for_phone(turn: Turn) -> None:
+    await turn.set_state(PHONE)
+    await turn.say(turn.t("bot.link.welcome"), keyboards.share_phone(turn.language))
+
+
+async def shared_contact(turn: Turn) -> None:
+    message = turn.update.effective_message
+    contact = message.contact if message is not None else None
+    if turn.actor is not None:
+        await turn.say(turn.t("bot.link.already_linked"), keyboards.remove())
+        return
+    if contact is None or contact.user_id != turn.sender.id:
+        await turn.say(turn.t("bot.link.not_your_contact"), keyboards.share_phone(turn.language))
+        return
+    await _send_code(turn, contact.phone_number)
+
+
+async def typed_phone(turn: Turn) -> None:
+    await _send_code(turn, turn.text)
+
+
+async def unlinked_text(turn: Turn) -> None:
+    """Text from someone not linked and not asked anything: a phone number, or the welcome."""
+    if is_valid_phone(turn.text):
+        await _send_code(turn, turn.text)
+    else:
+        await ask_for_phone(turn)
+
+
+async def _send_code(turn: Turn, phone: str) -> None:
+    sent = await turn.services.telegram.request_code(
+        telegram_user_id=turn.sender.id, phone=phone, language=turn.language
+    )
+    await turn.set_state(CODE, {"phone": sent.phone})
+    await turn.say(
+        turn.t(
+            "bot.link.code_sent",
+            phone=number(turn.language, _shown(sent.phone)),
+            minutes=max(1, sent.ttl // 60),
+        ),
+        keyboards.remove(),
+    )
+
+
+async def typed_code(turn: Turn) -> None:
+    phone = turn.data.get("phone")
+    if not phone:
+        await ask_for_phone(turn)
+        return
+    code = normalize_digits(turn.text).replace(" ", "")
+    try:
+        await turn.services.telegram.verify(
+            telegram_user_id=turn.sender.id,
+            chat_id=turn.chat_id,
+            phone=phone,
+            code=code,
+            language=turn.language,
+            username=turn.sender.username,
+        )
+    except InvalidInput as exc:
+        if exc.code != "code_expired":
+            raise
+        await _offer_new_code(turn, phone, "bot.link.code_expired")
+        return
+    except RateLimited as exc:
+        if exc.code != "too_many_attempts":
+            raise
+        await _offer_new_code(turn, phone, "bot.link.too_many_attempts")
+        return
+    await turn.clear_state()
+    turn.actor = await turn.services.telegram.actor_for_telegram(turn.sender.id)
+    turn.language = turn.actor.language.value
+    await turn.say(turn.t("bot.link.done"), keyboards.remove())
+    from bot.handlers.home import show_home
+
+    await show_home(turn)
+
+
+async def _offer_new_code(turn: Turn, phone: str, key: str) -> None:
+    wait = await turn.services.telegram.seconds_until_new_code(phone)
+    when = (
+        turn.t("bot.link.new_code_now")
+        if wait == 0
+        else turn.t("bot.link.new_code_after", wait=duration(turn.language, wait))
+    )
+    await turn.say(
+        f"{turn.t(key)}\n{when}",
+        keyboards.inline([[keyboards.button(turn.t("bot.link.button.new_code"), "link", "new")]]),
+    )
+
+
+async def on_button(turn: Turn) -> None:
+    if turn.args != ["new"] or turn.state != CODE or not turn.data.get("phone"):
+        await turn.ack(turn.t("bot.button_expired"), alert=True)
+        return
+    phone = turn.data["phone"]
+    wait = await turn.services.telegram.seconds_until_new_code(phone)
+    if wait:
+        await turn.ack(
+            turn.t("bot.link.new_code_after", wait=duration(turn.language, wait)), alert=True
+        )
+        return
+    await turn.ack()
+    await _send_code(turn, phone)
+
+
+async def logout(turn: Turn) -> None:
+    removed = await turn.services.telegram.unlink(turn.sender.id)
+    await turn.say(
+        turn.t("bot.link.logged_out" if removed else "bot.link.not_linked"), keyboards.remove()
+    )
+
+
+def _shown(phone: str) -> str:
+    """``+98912…4567`` as the person knows it: ``0912…4567``."""
+    return "0" + phone[3:] if phone.startswith("+98") else phone
+
+
+COMMANDS = {"start": start, "logout": logout}
+CALLBACKS = {"link": on_button}
+TEXT_STATES = {PHONE: typed_phone, CODE: typed_code}
+CONTACT = shared_contact
+DESCRIPTIONS = {"start": "bot.command.start", "logout": "bot.command.logout"}

@@ -1,0 +1,174 @@
+"""One update as the handlers see it: who is speaking, in which language, in which state.
+
+Every handler is ``async def step(turn: Turn) -> None``: parse ``turn.text`` / ``turn.args``,
+call one ``core`` service with ``turn.actor``, render with ``turn.say`` / ``turn.show``. A
+``DomainError`` raised by the service reaches the application's one error handler
+(``bot/errors.py``), which answers in the user's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import User as TelegramUser
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.texts import t
+from core.container import Services
+from core.errors import DomainError, Unauthenticated
+from core.services.conversations import Conversation
+from db.models import User
+
+SERVICES = "services"
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+@dataclass
+class Turn:
+    """The update, the services, the linked actor (or ``None``) and the conversation."""
+
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    services: Services
+    sender: TelegramUser
+    chat_id: int
+    language: str
+    actor: User | None
+    conversation: Conversation
+    # Why ``actor`` is None although the account is linked (a deactivated user).
+    refusal: DomainError | None = None
+    # Callback data after the feature prefix, or the command's arguments.
+    args: list[str] = field(default_factory=list)
+    answered: bool = False
+
+    # -- reading the update ----------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        message = self.update.effective_message
+        return (message.text or "") if message is not None else ""
+
+    @property
+    def is_button(self) -> bool:
+        return self.update.callback_query is not None
+
+    @property
+    def state(self) -> str | None:
+        return self.conversation.state
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    def t(self, key: str, /, **params: Any) -> str:
+        """Catalog text in the user's language, numbers in their digits."""
+        return t(self.language, key, **params)
+
+    def require_actor(self) -> User:
+        """The linked, active user; raises what keeps them out otherwise."""
+        if self.actor is not None:
+            return self.actor
+        raise self.refusal or Unauthenticated("telegram_not_linked")
+
+    # -- state -------------------------------------------------------------------------------
+
+    async def set_state(self, state: str, data: dict[str, Any] | None = None) -> None:
+        self.conversation = await self.services.conversations.set(
+            self.chat_id, self.sender.id, state, data
+        )
+
+    async def clear_state(self) -> None:
+        await self.services.conversations.clear(self.chat_id, self.sender.id)
+        self.conversation = Conversation(
+            self.chat_id, self.sender.id, language=self.conversation.language
+        )
+
+    # -- answering -------------------------------------------------------------------------
+
+    async def say(
+        self, text: str, markup: Markup | None = None, *, parse_mode: str | None = None
+    ) -> Message:
+        """Send a new message to the chat."""
+        await self.ack()
+        return await self.context.bot.send_message(
+            self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+        )
+
+    async def show(
+        self,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        parse_mode: str | None = None,
+    ) -> None:
+        """Replace the pressed message with ``text`` (a button press), else send a new one."""
+        query = self.update.callback_query
+        if query is None or query.message is None:
+            await self.say(text, markup, parse_mode=parse_mode)
+            return
+        await self.ack()
+        try:
+            await query.edit_message_text(text, reply_markup=markup, parse_mode=parse_mode)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
+        """Answer the button press once (Telegram stops the spinner); a no-op for messages."""
+        query = self.update.callback_query
+        if query is None or self.answered:
+            return
+        self.answered = True
+        await query.answer(text, show_alert=alert)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data[SERVICES]
+
+
+async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
+    """Gather the services, the linked actor, the language and the conversation."""
+    services = services_of(context)
+    sender = update.effective_user
+    chat = update.effective_chat
+    assert sender is not None and chat is not None  # the handlers' filters ensure both
+    conversation = await services.conversations.get(chat.id, sender.id)
+    actor: User | None = None
+    refusal: DomainError | None = None
+    try:
+        actor = await services.telegram.actor_for_telegram(sender.id)
+    except Unauthenticated as exc:
+        if exc.code != "telegram_not_linked":
+            refusal = exc
+    return Turn(
+        update=update,
+        context=context,
+        services=services,
+        sender=sender,
+        chat_id=chat.id,
+        language=pick_language(services, actor, conversation, sender),
+        actor=actor,
+        conversation=conversation,
+        refusal=refusal,
+    )
+
+
+def pick_language(
+    services: Services,
+    actor: User | None,
+    conversation: Conversation | None,
+    sender: TelegramUser | None,
+) -> str:
+    """The user's stored choice, else the unlinked chat's choice, else Telegram's, else default."""
+    if actor is not None:
+        return str(actor.language.value if hasattr(actor.language, "value") else actor.language)
+    if conversation is not None and conversation.language in ("fa", "en"):
+        return conversation.language
+    code = ((sender.language_code if sender else None) or "")[:2].lower()
+    if code in ("fa", "en"):
+        return code
+    return services.settings.default_language

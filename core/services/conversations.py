@@ -1,0 +1,96 @@
+"""Where a chat with the bot stands, kept in the database so a restart loses nothing.
+
+One row per (chat, Telegram user): a private chat and a group never share a state, and two
+people in one group never share one either. A state lives ``ttl`` after its last change; an
+expired state reads as no state (its data is dropped, the chosen language stays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from core.clock import Clock
+from db.models import BotConversation
+
+DEFAULT_TTL = timedelta(hours=24)
+
+
+@dataclass
+class Conversation:
+    """A snapshot: ``state`` is ``None`` when the chat is idle (or its state expired)."""
+
+    chat_id: int
+    telegram_user_id: int
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
+
+
+class ConversationService:
+    """Read, replace and clear conversation state with the injected clock."""
+
+    def __init__(self, *, clock: Clock, ttl: timedelta = DEFAULT_TTL) -> None:
+        self._clock = clock
+        self._ttl = ttl
+
+    async def get(self, chat_id: int, telegram_user_id: int) -> Conversation:
+        """The live state of this chat and user (idle when none or expired)."""
+        row = await BotConversation.get_or_none(chat_id=chat_id, telegram_user_id=telegram_user_id)
+        if row is None:
+            return Conversation(chat_id, telegram_user_id)
+        if row.expires_at is not None and row.expires_at <= self._clock.now():
+            return Conversation(chat_id, telegram_user_id, language=row.language)
+        return Conversation(chat_id, telegram_user_id, row.state or None, row.data, row.language)
+
+    async def set(
+        self,
+        chat_id: int,
+        telegram_user_id: int,
+        state: str,
+        data: dict[str, Any] | None = None,
+        *,
+        ttl: timedelta | None = None,
+    ) -> Conversation:
+        """Replace the state and its data; the expiry restarts."""
+        expires_at = self._clock.now() + (ttl or self._ttl)
+        row = await self._upsert(
+            chat_id, telegram_user_id, state=state, data=data or {}, expires_at=expires_at
+        )
+        return Conversation(chat_id, telegram_user_id, state, row.data, row.language)
+
+    async def clear(self, chat_id: int, telegram_user_id: int) -> None:
+        """Back to idle (the language choice stays)."""
+        await BotConversation.filter(chat_id=chat_id, telegram_user_id=telegram_user_id).update(
+            state="", data={}, expires_at=None
+        )
+
+    async def set_language(self, chat_id: int, telegram_user_id: int, language: str) -> None:
+        """Remember the language of someone not linked yet (linked users keep it on the user)."""
+        await self._upsert(chat_id, telegram_user_id, language=language)
+
+    async def forget_user(self, telegram_user_id: int) -> None:
+        """Drop every state of this Telegram account (unlink)."""
+        await BotConversation.filter(telegram_user_id=telegram_user_id).update(
+            state="", data={}, expires_at=None
+        )
+
+    async def _upsert(self, chat_id: int, telegram_user_id: int, **values: Any) -> BotConversation:
+        key = {"chat_id": chat_id, "telegram_user_id": telegram_user_id}
+        for _ in range(2):  # a concurrent first write wins the insert; we then update it
+            row = await BotConversation.get_or_none(**key)
+            if row is not None:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                await row.save(update_fields=[*values, "updated_at"])
+                return row
+            try:
+                return await BotConversation.create(
+                    **key, **{"state": "", "data": {}, "expires_at": None, **values}
+                )
+            except IntegrityError:
+                continue
+        raise RuntimeError("conversation row vanished while being written")  # pragma: no cover

@@ -1,0 +1,128 @@
+"""Linking a Telegram account to a user by proving the phone number with an SMS code.
+
+One Telegram account links to one user and one user to one Telegram account (both columns of
+``telegram_links`` are unique). The code is the sign-in code of ``AuthService``: the same
+lifetime, attempts, cooldown, daily cap and rate limits, keyed on the phone and the Telegram
+account. Because an invitation creates the invited phone's user with its membership
+(``OrganizationService.invite_member``), linking that phone is what makes an invitation take
+effect in Telegram: the linked user is the invited one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from core.errors import Conflict, Unauthenticated
+from core.services.auth import AuthService
+from core.services.conversations import ConversationService
+from core.validators.phone import PhoneE164, mask_phone, normalize_phone
+from db.models import TelegramLink, User
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkCodeSent:
+    """A code went to ``phone``: valid ``ttl`` seconds; another may follow in ``resend_after``."""
+
+    phone: PhoneE164
+    ttl: int
+    resend_after: int
+
+
+class TelegramLinkService:
+    """Request and verify link codes, unlink, and find the actor behind a Telegram account."""
+
+    def __init__(self, *, auth: AuthService, conversations: ConversationService) -> None:
+        self._auth = auth
+        self._conversations = conversations
+
+    async def linked_user(self, telegram_user_id: int) -> User | None:
+        """The user linked to this account, active or not (for choosing a language)."""
+        link = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id).select_related(
+            "user"
+        )
+        return None if link is None else link.user
+
+    async def actor_for_telegram(self, telegram_user_id: int) -> User:
+        """The active user linked to this account; ``Unauthenticated`` otherwise."""
+        link = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id).select_related(
+            "user"
+        )
+        if link is None:
+            raise Unauthenticated("telegram_not_linked")
+        if not link.user.is_active:
+            raise Unauthenticated("user_inactive")
+        return link.user
+
+    async def request_code(
+        self, *, telegram_user_id: int, phone: object, language: str
+    ) -> LinkCodeSent:
+        """Send a code to ``phone`` for linking this account (refused early on a clear conflict)."""
+        if await TelegramLink.exists(telegram_user_id=telegram_user_id):
+            raise Conflict("telegram_already_linked")
+        number = normalize_phone(phone)
+        await _refuse_phone_linked_elsewhere(number, telegram_user_id)
+        sent = await self._auth.request_code(
+            number, client_address=None, language=language, telegram_user_id=telegram_user_id
+        )
+        return LinkCodeSent(phone=number, ttl=sent.ttl, resend_after=sent.resend_after)
+
+    async def verify(
+        self,
+        *,
+        telegram_user_id: int,
+        chat_id: int,
+        phone: object,
+        code: object,
+        language: str | None = None,
+        username: str | None = None,
+    ) -> User:
+        """Check the code and link the account to the phone's user (created on first use)."""
+        if await TelegramLink.exists(telegram_user_id=telegram_user_id):
+            raise Conflict("telegram_already_linked")
+        number = normalize_phone(phone)
+        await _refuse_phone_linked_elsewhere(number, telegram_user_id)
+        user = await self._auth.verify_phone(
+            number,
+            code,
+            client_address=None,
+            language=language,
+            telegram_user_id=telegram_user_id,
+        )
+        try:
+            await TelegramLink.create(
+                user=user,
+                telegram_user_id=telegram_user_id,
+                chat_id=chat_id,
+                username=(username or "")[:64] or None,
+            )
+        except IntegrityError as exc:  # a concurrent link of either side won
+            if await TelegramLink.exists(telegram_user_id=telegram_user_id):
+                raise Conflict("telegram_already_linked") from exc
+            raise Conflict("phone_linked_elsewhere") from exc
+        logger.info("telegram account linked to user %s (%s)", user.id, mask_phone(number))
+        return user
+
+    async def seconds_until_new_code(self, phone: object) -> int:
+        """The wait before another link code may be sent to ``phone``."""
+        return await self._auth.seconds_until_new_code(phone)
+
+    async def unlink(self, telegram_user_id: int) -> bool:
+        """Remove this account's link and its conversation state; whether there was a link."""
+        removed = await TelegramLink.filter(telegram_user_id=telegram_user_id).delete()
+        await self._conversations.forget_user(telegram_user_id)
+        if removed:
+            logger.info("telegram account unlinked")
+        return bool(removed)
+
+
+async def _refuse_phone_linked_elsewhere(phone: PhoneE164, telegram_user_id: int) -> None:
+    other = await TelegramLink.filter(user__phone_number=phone).exclude(
+        telegram_user_id=telegram_user_id
+    )
+    if other:
+        raise Conflict("phone_linked_elsewhere")
