@@ -30,6 +30,7 @@ Reading (what the person sees now, edits applied):
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from contextlib import AsyncExitStack
 from typing import Any
@@ -172,6 +173,7 @@ class BotHarness:
         self.application: Application | None = None
         self._stack: AsyncExitStack | None = None
         self._handled: set[int] = set()
+        self._progress = asyncio.Event()
         self.org: Organization | None = None
         self.workspace: Workspace | None = None
         self.project: Project | None = None
@@ -200,15 +202,18 @@ class BotHarness:
         update_id = getattr(update, "update_id", None)
         if update_id is not None:
             self._handled.add(update_id)
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     async def handled(self, update_id: int | None = None) -> None:
         """Wait until the bot finished handling ``update_id`` (default: the newest)."""
         target = self.fake.last_update_id if update_id is None else update_id
-        await self.fake.wait_until(
-            lambda: target in self._handled,
-            timeout=HANDLED_TIMEOUT,
-            what=f"update {target} handled",
-        )
+        try:
+            async with asyncio.timeout(HANDLED_TIMEOUT):
+                while target not in self._handled:
+                    await self._progress.wait()
+        except TimeoutError:
+            raise TimeoutError(f"update {target} was not handled in {HANDLED_TIMEOUT}s") from None
 
     # -- people ------------------------------------------------------------------------------
 
