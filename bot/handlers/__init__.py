@@ -27,7 +27,7 @@ from bot.turn import Turn
 
 Step = Callable[[Turn], Awaitable[None]]
 
-FEATURES: tuple[str, ...] = ("link", "home", "settings")
+FEATURES: tuple[str, ...] = ("link", "home", "settings", "drafts")
 
 
 @dataclass

@@ -139,6 +139,7 @@ class ContentService:
         project_id: int | None = None,
         status: ContentStatus | None = None,
         search: str | None = None,
+        author_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[int, list[Content]]:
@@ -155,6 +156,8 @@ class ContentService:
             query = query.filter(project_id=project_id)
         if status is not None:
             query = query.filter(status=status)
+        if author_id is not None:
+            query = query.filter(created_by_id=author_id)
         terms = search_terms(search or "")
         if terms:
             matches = [Q(title__icontains=t) | Q(body__icontains=t) for t in terms]
