@@ -30,11 +30,12 @@ async def choose(turn: Turn) -> None:
     else:
         await turn.services.conversations.set_language(turn.chat_id, turn.sender.id, language)
     turn.language = language
-    await turn.show(turn.t("bot.language.changed"))
-    if turn.actor is not None:
-        from bot.handlers.home import show_home
+    if turn.actor is None:
+        await turn.show(turn.t("bot.language.changed"))
+        return
+    from bot.handlers.home import show_home
 
-        await show_home(turn)
+    await show_home(turn, intro=turn.t("bot.language.changed"))
 
 
 COMMANDS = {"language": show_language}
