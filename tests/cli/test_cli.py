@@ -181,3 +181,37 @@ async def test_bootstrap_refuses_a_landline_with_exit_2(tmp_path: Path) -> None:
     status, _, err = await _contexor(tmp_path, "bootstrap", "--phone", "02112345678", "--org", "X")
     assert status == 2
     assert err.startswith("contexor: ")
+
+
+async def test_run_with_a_token_starts_the_bot_against_the_bot_api(tmp_path: Path) -> None:
+    from tests.fakes.bot_api import FakeBotApi
+
+    async with FakeBotApi() as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--no-scheduler",
+            cwd=tmp_path,
+            env=_env(
+                API_PORT="0",
+                TELEGRAM_BOT_TOKEN=fake.token,
+                TELEGRAM_API_BASE_URL=fake.url,
+                PTB_TIMEDELTA="1",
+            ),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await fake.wait_for_calls("getUpdates", timeout=30)
+            assert fake.calls_to("deleteWebhook")  # polling mode clears any webhook first
+            fake.user_sends_text(4242, "/start")
+            await fake.wait_for_calls("sendMessage", chat_id=4242, timeout=30)
+            assert fake.last_text(4242).startswith("به کانتکسور خوش آمدید")
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
