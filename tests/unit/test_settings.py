@@ -105,3 +105,16 @@ def test_production_refuses_a_short_secret_and_a_webhook_without_secret() -> Non
     problems = " ".join(production_problems(settings))
     assert "shorter than 32" in problems
     assert "TELEGRAM_WEBHOOK_SECRET" in problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("telegram_webhook_secret", "has spaces in it"),
+        ("telegram_webhook_secret", "x" * 257),
+        ("telegram_webhook_url", "http://example.org/hook"),
+    ],
+)
+def test_webhook_settings_follow_telegrams_rules(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, **{field: value})
