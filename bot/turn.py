@@ -114,8 +114,12 @@ class Turn:
         try:
             await query.edit_message_text(text, reply_markup=markup, parse_mode=parse_mode)
         except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
-                raise
+            if "not modified" in str(exc).lower():
+                return
+            # A document, or a message too old to edit: answer with a new message instead.
+            await self.context.bot.send_message(
+                self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+            )
 
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the button press once (Telegram stops the spinner); a no-op for messages."""

@@ -15,8 +15,14 @@ async def test_start_offers_the_contact_button(harness: BotHarness) -> None:
     text = await person.send("/start")
     assert text == harness.t("bot.link.welcome")
     assert person.reply_keyboard == [harness.t("bot.link.share_button")]
-    # polling mode removes any webhook first
+    # polling mode removes any webhook first; the / menu is published in both languages
     assert harness.fake.calls_to("deleteWebhook")
+    assert {"command": "start", "description": harness.t("bot.command.start")} in (
+        harness.fake.commands()
+    )
+    assert {"command": "drafts", "description": harness.t("bot.command.drafts", "en")} in (
+        harness.fake.commands(language_code="en")
+    )
 
 
 async def test_link_by_shared_contact(harness: BotHarness) -> None:

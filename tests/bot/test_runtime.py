@@ -60,6 +60,8 @@ async def test_webhook_mode_refuses_without_the_secret_and_handles_with_it(
             assert response.status == 403
         assert not bot_api.calls_to("sendMessage")
 
+        response = await client.post("/tg/hook", data=b"{not json", headers={SECRET_HEADER: SECRET})
+        assert response.status == 400
         response = await client.post("/tg/hook", json=payload, headers={SECRET_HEADER: SECRET})
         assert response.status == 200
         async with asyncio.timeout(10):
