@@ -29,6 +29,7 @@ from telegram.ext import (
 from bot.errors import on_error
 from bot.handlers import FEATURES, Registry, Step, load_registry
 from bot.processor import PerUserUpdateProcessor
+from bot.texts import t
 from bot.turn import SERVICES, load_turn
 from core.container import Services
 from core.settings import Settings
@@ -97,8 +98,6 @@ def registry_of(context: ContextTypes.DEFAULT_TYPE) -> Registry:
 
 def bot_commands(registry: Registry, language: str) -> list[BotCommand]:
     """The / menu in ``language``: every command that has a description."""
-    from bot.texts import t
-
     return [BotCommand(name, t(language, key)) for name, key in registry.descriptions.items()]
 
 
