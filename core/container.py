@@ -21,6 +21,7 @@ from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
+from core.services.compose import ComposeService
 from core.services.content import ContentService
 from core.services.conversations import ConversationService
 from core.services.generation import GenerationService
@@ -52,6 +53,7 @@ class Services:
     invites: InviteService
     catalog: CatalogService
     prompts: PromptService
+    compose: ComposeService
     content: ContentService
     generation: GenerationService
     usage: UsageService
@@ -108,6 +110,7 @@ def build_services(
         ),
         catalog=CatalogService(),
         prompts=PromptService(),
+        compose=ComposeService(),
         content=content,
         generation=GenerationService(
             settings=settings,

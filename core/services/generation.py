@@ -24,6 +24,11 @@ How a job ends (nothing is ever left ``generating`` by a live process):
   received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
   reservation.
 
+An adapter follows a job with :meth:`GenerationService.watch`: the text so far, then each
+piece as it arrives, then the outcome. Deltas are handed to unbounded per-watcher queues with
+``put_nowait``, so a slow watcher (a chat being throttled by Telegram) never slows the model
+call nor holds a bookkeeping slot; the watcher reads at its own pace.
+
 A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
 :meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
 their reservations (what the dead call consumed is unknown, so it is not guessed at).
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,6 +115,31 @@ class _Run:
 
 
 @dataclass(frozen=True, slots=True)
+class TextArrived:
+    """More of the answer (as the model wrote it; PII placeholders are restored at the end)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnded:
+    """How a watched job ended: ``succeeded`` (``version_number`` holds the answer) or
+    ``failed`` with the ``error`` code (and the backend's ``reason`` when one was given)."""
+
+    status: JobStatus
+    version_number: int | None = None
+    error: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is JobStatus.SUCCEEDED
+
+
+JobEvent = TextArrived | JobEnded
+
+
+@dataclass(frozen=True, slots=True)
 class _Outcome:
     """How the call ended: ``text`` when it succeeded, else ``error``; ``usage`` when charged."""
 
@@ -143,6 +174,8 @@ class GenerationService:
         self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
         # Strong references: the loop keeps only weak ones, and a collected task dies silently.
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._runs: dict[int, _Run] = {}
+        self._watchers: dict[int, set[asyncio.Queue[JobEvent]]] = {}
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -165,6 +198,7 @@ class GenerationService:
                 variables=variables,
             )
         job = run.job
+        self._runs[job.id] = run
         task = asyncio.create_task(self._run(run), name=f"generation-job-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
@@ -296,6 +330,75 @@ class GenerationService:
         usage = await UsageLog.filter(job_id=job.id).order_by("-id").first()
         return JobView(job=job, usage=usage)
 
+    async def watch(self, *, actor: User, job_id: int) -> AsyncIterator[JobEvent]:
+        """The job's text as it arrives, then one :class:`JobEnded`; for whoever may read it.
+
+        A job this process runs yields the text received so far first, then each delta; a job
+        that already ended (or runs elsewhere) yields only its outcome as stored. Checks happen
+        before the first event (``NotFound`` like :meth:`get_job`).
+        """
+        await self.get_job(actor=actor, job_id=job_id)
+        return self._events(job_id)
+
+    async def _events(self, job_id: int) -> AsyncIterator[JobEvent]:
+        run = self._runs.get(job_id)
+        if run is None:
+            yield await self._stored_end(job_id)
+            return
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        so_far = "".join(run.received)
+        if so_far:
+            queue.put_nowait(TextArrived(so_far))
+        watchers = self._watchers.setdefault(job_id, set())
+        watchers.add(queue)
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, JobEnded):
+                    return
+        finally:
+            watchers.discard(queue)
+            if not watchers:
+                self._watchers.pop(job_id, None)
+
+    async def _stored_end(self, job_id: int) -> JobEnded:
+        job = await GenerationJob.get(id=job_id)
+        if job.status in ACTIVE:
+            # Running in another process: this one cannot see its text, only wait for it.
+            while job.status in ACTIVE:
+                await asyncio.sleep(1.0)
+                job = await GenerationJob.get(id=job_id)
+        return JobEnded(
+            status=JobStatus(job.status),
+            version_number=job.version_number,
+            error=job.error,
+            reason=(job.params or {}).get("error_reason"),
+        )
+
+    def _publish(self, job_id: int, event: JobEvent) -> None:
+        for queue in self._watchers.get(job_id, ()):
+            queue.put_nowait(event)
+
+    def is_running(self, job_id: int) -> bool:
+        """Whether this process is running job ``job_id`` now."""
+        return job_id in self._tasks
+
+    async def cancel(self, *, actor: User, job_id: int) -> bool:
+        """Stop a job this process runs for its requester (what arrived is charged; the
+        content goes back). ``False`` when it is not running here (ended already)."""
+        view = await self.get_job(actor=actor, job_id=job_id)
+        if view.job.user_id != actor.id:
+            membership = await membership_of(actor, view.job.organization_id)
+            if not may(membership.role, Action.EDIT_ANY_CONTENT):
+                raise PermissionDenied(action=Action.GENERATE.value)
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+
     # --- running -------------------------------------------------------------------------------
 
     @property
@@ -315,16 +418,30 @@ class GenerationService:
         await self.drain()
 
     async def _run(self, run: _Run) -> None:
-        started = asyncio.get_running_loop().time()
-        outcome = await self._call(run)
-        duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
         try:
-            async with self._bookkeeping:
-                await self._finish(run, outcome, duration_ms)
-        except asyncio.CancelledError:
-            # Shut down before the job was concluded: fail it, charging what was consumed.
-            await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
-            raise
+            started = asyncio.get_running_loop().time()
+            outcome = await self._call(run)
+            duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
+            try:
+                async with self._bookkeeping:
+                    await self._finish(run, outcome, duration_ms)
+            except asyncio.CancelledError:
+                # Shut down before the job was concluded: fail it, charging what was consumed.
+                await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
+                raise
+        finally:
+            self._runs.pop(run.job.id, None)
+            if run.job.id in self._watchers:
+                await asyncio.shield(self._announce_end(run.job.id))
+
+    async def _announce_end(self, job_id: int) -> None:
+        """Tell the watchers how the job ended, as the database now records it."""
+        try:
+            end = await self._stored_end(job_id)
+        except Exception:
+            logger.exception("reading the end of generation job %s failed", job_id)
+            end = JobEnded(status=JobStatus.FAILED, error=ERROR_INTERNAL)
+        self._publish(job_id, end)
 
     async def _finish(self, run: _Run, outcome: _Outcome, duration_ms: int) -> None:
         try:
@@ -355,6 +472,7 @@ class GenerationService:
                     )
                 async for delta in run.stream:
                     run.received.append(delta)
+                    self._publish(job_id, TextArrived(delta))
                     if loop.time() - last_beat >= self._heartbeat_seconds:
                         last_beat = loop.time()
                         await self._beat(job_id)

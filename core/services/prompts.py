@@ -2,9 +2,10 @@
 
 A prompt belongs to an organisation and optionally to one of its workspaces (``workspace`` null
 means usable everywhere in the organisation). Its ``variables`` are stored as JSON in the shape
-of the REST contract (``{name, label, type, required, default, choices, max_length, help}``) after
-:class:`PromptVariable` accepted them, and its template may reference only declared names, so a
-saved prompt always renders. Editors and admins write prompts; every member reads them.
+of the REST contract (``{name, label, type, required, default, choices, max_length, min_value,
+max_value, help}``) after :class:`PromptVariable` accepted them, and its template may reference
+only declared names, so a saved prompt always renders. Editors and admins write prompts; every
+member reads them.
 """
 
 from __future__ import annotations
@@ -107,7 +108,16 @@ class PromptVariable(BaseModel):
     default: str | None = None
     choices: list[str] | None = Field(default=None, max_length=MAX_CHOICES)
     max_length: int | None = Field(default=None, ge=1, le=TEXT_LIMITS[VariableType.LONG_TEXT])
+    min_value: float | None = None
+    max_value: float | None = None
     help: HelpText | LocalizedHelp | None = None
+
+    @field_validator("min_value", "max_value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("a bound is a finite number")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -152,6 +162,11 @@ class PromptVariable(BaseModel):
                 raise ValueError("only text and long_text variables have a max_length")
             if self.max_length > TEXT_LIMITS[self.type]:
                 raise ValueError(f"max_length of {self.type} is at most {TEXT_LIMITS[self.type]}")
+        bounds = (self.min_value, self.max_value)
+        if bounds != (None, None) and self.type is not VariableType.NUMBER:
+            raise ValueError("only a number variable has min_value and max_value")
+        if None not in bounds and self.min_value > self.max_value:  # type: ignore[operator]
+            raise ValueError("min_value is at most max_value")
         if self.default is not None:
             try:
                 _checked_value(self, self.default)
@@ -222,22 +237,37 @@ def validate_values(prompt: Prompt, values: Mapping[str, object] | None) -> dict
     for name in values:
         if name not in declared:
             raise InvalidInput("unknown_variable", name=str(name)[:MAX_NAME_LENGTH])
-    checked: dict[str, str] = {}
-    for variable in variables:
-        raw = values.get(variable.name)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            if variable.default is not None:
-                raw = variable.default
-            elif variable.required:
-                raise InvalidInput("variable_required", name=variable.name)
-            else:
-                checked[variable.name] = ""
-                continue
-        try:
-            checked[variable.name] = _checked_value(variable, raw)
-        except _BadValue as problem:
-            raise InvalidInput(problem.code, name=variable.name, **problem.params) from None
-    return checked
+    return {v.name: check_answer(v, values.get(v.name)) for v in variables}
+
+
+def check_answer(variable: PromptVariable, raw: object) -> str:
+    """The text to render for one answer to ``variable``, or ``InvalidInput`` naming it.
+
+    ``None`` or blank means skipped: the default, else ``""`` when optional; a required
+    variable without a default refuses it (``variable_required``). Numbers are checked
+    against ``min_value``/``max_value``, texts against their length, choices against the list.
+    """
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if variable.default is not None:
+            raw = variable.default
+        elif variable.required:
+            raise InvalidInput("variable_required", name=variable.name)
+        else:
+            return ""
+    try:
+        return _checked_value(variable, raw)
+    except _BadValue as problem:
+        raise InvalidInput(problem.code, name=variable.name, **problem.params) from None
+
+
+def localized(text: str | LocalizedText | None, language: str) -> str:
+    """A label or help text in ``language``, falling back to the other one (``""`` if none)."""
+    if text is None:
+        return ""
+    if isinstance(text, str):
+        return text
+    first, second = (text.en, text.fa) if language == "en" else (text.fa, text.en)
+    return first or second or ""
 
 
 def render_prompt(prompt: Prompt, values: Mapping[str, object] | None) -> str:
@@ -261,7 +291,7 @@ _NUMBER_MARKS = str.maketrans({"\u066b": ".", "\u066c": None, "\u060c": None, ",
 def _checked_value(variable: PromptVariable, raw: object) -> str:
     """The text to render for one non-blank value of ``variable``, or ``_BadValue``."""
     if variable.type is VariableType.NUMBER:
-        return _checked_number(raw)
+        return _checked_range(variable, _checked_number(raw))
     if not isinstance(raw, str):
         raise _BadValue("variable_not_text")
     if has_control_characters(raw):
@@ -290,6 +320,24 @@ def _checked_number(raw: object) -> str:
     if len(text) > MAX_NUMBER_LENGTH or not _NUMBER.fullmatch(text):
         raise _BadValue("variable_not_a_number")
     return text
+
+
+def _checked_range(variable: PromptVariable, number: str) -> str:
+    value = float(number)
+    low, high = variable.min_value, variable.max_value
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            raise _BadValue("variable_out_of_range", min=_shown(low), max=_shown(high))
+        if low is not None:
+            raise _BadValue("variable_too_small", min=_shown(low))
+        raise _BadValue("variable_too_large", max=_shown(high))
+    return number
+
+
+def _shown(bound: float | None) -> str:
+    """A bound as written: ``5`` rather than ``5.0``."""
+    assert bound is not None
+    return str(int(bound)) if bound.is_integer() else repr(bound)
 
 
 def _checked_choice(value: str, choices: list[str]) -> str:

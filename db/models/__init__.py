@@ -4,6 +4,7 @@ from db.models.audit import AuditLog
 from db.models.auth import OtpCode, RefreshToken
 from db.models.bot import BotConversation
 from db.models.catalog import Project, Prompt, Workspace
+from db.models.compose import ComposeChoice
 from db.models.content import Content, ContentVersion
 from db.models.enums import (
     ContentStatus,
@@ -27,6 +28,7 @@ from db.models.users import TelegramLink, User
 __all__ = [
     "AuditLog",
     "BotConversation",
+    "ComposeChoice",
     "Content",
     "ContentStatus",
     "ContentVersion",

@@ -507,6 +507,8 @@ async def test_prompts_are_validated_and_keep_the_design_shape(api, world: World
         "default": None,
         "choices": ["رسمی", "صمیمی"],
         "max_length": None,
+        "min_value": None,
+        "max_value": None,
         "help": None,
     }
     undeclared = await api.post(

@@ -67,6 +67,8 @@ def test_each_type_is_accepted_with_the_full_design_shape() -> None:
         "default",
         "choices",
         "max_length",
+        "min_value",
+        "max_value",
         "help",
     }
     assert shape["default"] == "300"  # numbers are rendered as text, so stored as text

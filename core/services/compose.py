@@ -1,0 +1,228 @@
+"""Composing a new piece: the menus a writer picks from, and their last choice.
+
+The bot (or any adapter) walks organisation -> workspace -> project -> prompt, one page of
+:data:`PAGE_SIZE` names at a time. Each step takes ids from the adapter (callback data, which
+anyone can forge) and re-checks them here: the actor must be an active member allowed to
+create content in the organisation, the rows must be active and belong to each other, and a
+prompt must be usable in the chosen workspace (organisation-wide or that workspace's own). A
+foreign id looks exactly like an unknown one (``NotFound``), as everywhere else
+(docs/architecture.md §4).
+
+The organisations step is only needed when the actor may write in several. What was chosen
+last is stored per user (:class:`~db.models.ComposeChoice`) and offered first next time, after
+the same checks; a retired project or a lost membership just stops being offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from core.errors import NotFound, PermissionDenied
+from core.services.catalog import active_projects, active_workspaces
+from core.services.permissions import MINIMUM_ROLE, ROLE_RANK, Action, authorize
+from core.services.prompts import visible_prompts
+from db.models import (
+    ComposeChoice,
+    GenerationKind,
+    Membership,
+    Organization,
+    Project,
+    Prompt,
+    User,
+    Workspace,
+)
+
+PAGE_SIZE = 8
+
+# Kinds a prompt of each kind may be generated as; a new piece has no body, so rewriting is
+# offered only by a rewrite prompt (whose variables carry the text).
+_KINDS: dict[GenerationKind, tuple[GenerationKind, ...]] = {
+    GenerationKind.DRAFT: (GenerationKind.DRAFT, GenerationKind.OUTLINE),
+    GenerationKind.OUTLINE: (GenerationKind.OUTLINE, GenerationKind.DRAFT),
+    GenerationKind.CAPTION: (GenerationKind.CAPTION,),
+    GenerationKind.REWRITE: (GenerationKind.REWRITE,),
+}
+_FREE_KINDS = (GenerationKind.DRAFT, GenerationKind.OUTLINE, GenerationKind.CAPTION)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One entry of a menu: an id and what to show (prompts add language and category)."""
+
+    id: int
+    title: str
+    language: str | None = None
+    category: str | None = None
+    builtin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a menu; ``page`` counts from 0 and is clamped to the pages there are."""
+
+    items: list[Option]
+    page: int
+    pages: int
+    count: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.page + 1 < self.pages
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A checked place to write in, and the prompt to write with (``None``: free-form)."""
+
+    organization: Organization
+    workspace: Workspace
+    project: Project
+    prompt: Prompt | None
+
+    @property
+    def kinds(self) -> tuple[GenerationKind, ...]:
+        """The kinds this piece may be generated as, the prompt's own first."""
+        return kinds_for(self.prompt)
+
+
+def kinds_for(prompt: Prompt | None) -> tuple[GenerationKind, ...]:
+    """The generation kinds offered for a new piece written with ``prompt``."""
+    if prompt is None:
+        return _FREE_KINDS
+    return _KINDS[GenerationKind(prompt.kind)]
+
+
+class ComposeService:
+    """Menus for a new piece, each step re-authorised, and the last choice per user."""
+
+    def __init__(self, *, page_size: int = PAGE_SIZE) -> None:
+        self._page_size = page_size
+
+    async def organizations(self, *, actor: User, page: int = 0) -> Page:
+        """Active organisations where the actor may create content, by name."""
+        if not actor.is_active:
+            return _empty()
+        writer_roles = [
+            role
+            for role, rank in ROLE_RANK.items()
+            if rank >= ROLE_RANK[MINIMUM_ROLE[Action.CREATE_CONTENT]]
+        ]
+        ids = await Membership.filter(
+            user_id=actor.id, organization__is_active=True, role__in=writer_roles
+        ).values_list("organization_id", flat=True)
+        query = Organization.filter(id__in=list(ids))
+        return await self._page(query, page, ("name", "id"), _named)
+
+    async def workspaces(self, *, actor: User, organization_id: int, page: int = 0) -> Page:
+        """Active workspaces of an organisation the actor may write in."""
+        await authorize(actor, organization_id, Action.CREATE_CONTENT)
+        query = active_workspaces().filter(organization_id=organization_id)
+        return await self._page(query, page, ("name", "id"), _named)
+
+    async def projects(self, *, actor: User, workspace_id: int, page: int = 0) -> Page:
+        """Active projects of a workspace the actor may write in."""
+        workspace = await self._workspace(actor, workspace_id)
+        query = active_projects().filter(workspace_id=workspace.id)
+        return await self._page(query, page, ("name", "id"), _named)
+
+    async def prompts(self, *, actor: User, project_id: int, page: int = 0) -> Page:
+        """Prompts usable in the project's workspace: the organisation's own first, then the
+        built-in library, each with its language and category."""
+        choice = await self._place(actor, project_id)
+        query = _usable_prompts(choice.workspace)
+        return await self._page(query, page, ("is_builtin", "title", "id"), _prompt_option)
+
+    async def choose(self, *, actor: User, project_id: int, prompt_id: int | None) -> Choice:
+        """Check the project and prompt for the actor and remember them as their last choice."""
+        choice = await self.check(actor=actor, project_id=project_id, prompt_id=prompt_id)
+        await ComposeChoice.update_or_create(
+            user_id=actor.id,
+            defaults={
+                "organization_id": choice.organization.id,
+                "project_id": choice.project.id,
+                "prompt_id": choice.prompt.id if choice.prompt is not None else None,
+            },
+        )
+        return choice
+
+    async def check(self, *, actor: User, project_id: int, prompt_id: int | None) -> Choice:
+        """The checked choice (``NotFound`` for anything foreign, retired or unusable there)."""
+        place = await self._place(actor, project_id)
+        if prompt_id is None:
+            return place
+        prompt = await _usable_prompts(place.workspace).get_or_none(id=prompt_id)
+        if prompt is None:
+            raise NotFound()
+        return Choice(place.organization, place.workspace, place.project, prompt)
+
+    async def last_choice(self, *, actor: User) -> Choice | None:
+        """The actor's last choice if it is still theirs to use, else ``None``."""
+        saved = await ComposeChoice.get_or_none(user_id=actor.id)
+        if saved is None:
+            return None
+        try:
+            return await self.check(
+                actor=actor, project_id=saved.project_id, prompt_id=saved.prompt_id
+            )
+        except (NotFound, PermissionDenied):  # gone, or the role was lowered to viewer
+            return None
+
+    async def _workspace(self, actor: User, workspace_id: int) -> Workspace:
+        workspace = await active_workspaces().get_or_none(id=workspace_id)
+        if workspace is None:
+            raise NotFound()
+        await authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
+        return workspace
+
+    async def _place(self, actor: User, project_id: int) -> Choice:
+        project = (
+            await active_projects()
+            .filter(workspace__organization__is_active=True)
+            .select_related("workspace__organization")
+            .get_or_none(id=project_id)
+        )
+        if project is None:
+            raise NotFound()
+        workspace = project.workspace
+        await authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
+        return Choice(workspace.organization, workspace, project, None)
+
+    async def _page(self, query: QuerySet, page: int, order: tuple[str, ...], render) -> Page:  # type: ignore[no-untyped-def, type-arg]
+        count = await query.count()
+        pages = max(1, -(-count // self._page_size))
+        page = min(max(0, page), pages - 1)
+        rows = await query.order_by(*order).offset(page * self._page_size).limit(self._page_size)
+        return Page(items=[render(row) for row in rows], page=page, pages=pages, count=count)
+
+
+def _usable_prompts(workspace: Workspace) -> QuerySet[Prompt]:
+    return (
+        visible_prompts()
+        .filter(organization_id=workspace.organization_id)
+        .filter(Q(workspace_id__isnull=True) | Q(workspace_id=workspace.id))
+    )
+
+
+def _named(row: Organization | Workspace | Project) -> Option:
+    return Option(id=row.id, title=row.name)
+
+
+def _prompt_option(prompt: Prompt) -> Option:
+    return Option(
+        id=prompt.id,
+        title=prompt.title,
+        language=str(prompt.language),
+        category=str(prompt.category),
+        builtin=prompt.is_builtin,
+    )
+
+
+def _empty() -> Page:
+    return Page(items=[], page=0, pages=1, count=0)
