@@ -27,7 +27,15 @@ from bot.turn import Turn
 
 Step = Callable[[Turn], Awaitable[None]]
 
-FEATURES: tuple[str, ...] = ("link", "home", "settings", "drafts")
+FEATURES: tuple[str, ...] = (
+    "link",
+    "home",
+    "settings",
+    "drafts",
+    "menus",
+    "variables",
+    "generate",
+)
 
 
 @dataclass

@@ -39,9 +39,13 @@ addressed to the chat), ``messages(chat_id)`` and ``last_message`` / ``last_text
 and ``await wait_until(predicate, …)``.
 
 Knobs: ``fail_next(method, error_code, description=None, retry_after=None)`` (queued, one per
-call), ``delays[method] = seconds``, ``max_poll_seconds`` (upper bound on how long one
-``getUpdates`` is held; injections and shutdown wake it at once; ``expired_polls`` counts
-the polls that ran out).
+call), ``delays[method] = seconds``, ``stream_interval`` (seconds; when set, a
+streamed frame, i.e. a ``sendMessageDraft`` or an ``editMessageText`` without a keyboard, to a
+chat sooner than that after the previous frame to the same chat gets Telegram's 429 with
+``retry_after``: the flood limit a streaming bot meets. Menu edits, which carry their
+keyboard and follow a person's presses, are not counted. ``flood_refusals`` counts the
+429s), ``max_poll_seconds`` (upper bound on how long one ``getUpdates`` is held; injections
+and shutdown wake it at once; ``expired_polls`` counts the polls that ran out).
 """
 
 from __future__ import annotations
@@ -333,6 +337,9 @@ class FakeBotApi(LoopbackServer):
         self.unknown_methods: list[str] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.delays: dict[str, float] = {}
+        self.stream_interval: float | None = None
+        self.flood_refusals = 0
+        self._last_stream_call: dict[Any, float] = {}
         self.max_poll_seconds = 1.0
         self.expired_polls = 0
         self.webhook: _Webhook | None = None
@@ -753,7 +760,23 @@ class FakeBotApi(LoopbackServer):
             )
         if name == "getUpdates":
             return await self._get_updates(params)
+        if self.stream_interval is not None and (
+            name == "sendMessageDraft"
+            or (name == "editMessageText" and not params.get("reply_markup"))
+        ):
+            self._pace_stream(params.get("chat_id"))
         return self._handlers[name](params)
+
+    def _pace_stream(self, chat_id: Any) -> None:
+        key = str(chat_id)
+        now = time.monotonic()
+        last = self._last_stream_call.get(key)
+        assert self.stream_interval is not None
+        if last is not None and now - last < self.stream_interval:
+            self.flood_refusals += 1
+            wait = max(1, int(self.stream_interval - (now - last) + 0.999))
+            raise TelegramApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+        self._last_stream_call[key] = now
 
     def _canonical(self, method: str) -> str | None:
         return self._names.get(method.lower())
