@@ -11,8 +11,10 @@ reads a queue), shows "typing…" until the first text, then shows the text so f
 
 Either way a chat gets at most one streamed update per :data:`STREAM_INTERVAL` seconds
 (``ChatPacer``; Telegram allows about one message a second per chat), so no 429 is provoked.
-At the end the text is shown formatted (escaped HTML), split at paragraph boundaries, or as a
-``.md`` document when long, with the next steps as buttons.
+The task belongs to the Application (``create_task``), so stopping the bot waits for the
+streams in flight, each bounded by the model's timeout. At the end the text is shown formatted
+(escaped HTML), split at paragraph boundaries, or as a ``.md`` document when long, with the
+next steps as buttons.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ logger = logging.getLogger("contexor.bot.streaming")
 STREAM_INTERVAL = 1.0
 PACER = "chat_pacer"
 DRAFTS_OFF = "drafts_unsupported"
+TYPING_SECONDS = 4.5
+TYPING_REPEATS = 40  # about three minutes; the model call times out before that
 
 
 class ChatPacer:
@@ -158,15 +162,20 @@ async def stream_answer(
     try:
         events = await services.generation.watch(actor=actor, job_id=job_id)
         await application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        typing = asyncio.create_task(_keep_typing(application, chat_id))
         text = ""
         end: JobEnded | None = None
-        async for event in events:
-            if isinstance(event, TextArrived):
-                text += event.text
-                if screen.pacer.ready(chat_id):
-                    await screen.update(text)
-            else:
-                end = event
+        try:
+            async for event in events:
+                typing.cancel()
+                if isinstance(event, TextArrived):
+                    text += event.text
+                    if screen.pacer.ready(chat_id):
+                        await screen.update(text)
+                else:
+                    end = event
+        finally:
+            typing.cancel()
         assert end is not None
         if end.ok:
             await _show_answer(screen, services, actor, language, content_id, final_buttons)
@@ -182,6 +191,16 @@ async def stream_answer(
         logger.exception("streaming job %s to chat %s failed", job_id, chat_id)
         with contextlib.suppress(TelegramError):
             await application.bot.send_message(chat_id, t(language, "bot.error.internal"))
+
+
+async def _keep_typing(application: Application, chat_id: int) -> None:
+    """ "typing…" until the first text (Telegram shows one action for about 5 seconds)."""
+    for _ in range(TYPING_REPEATS):
+        await asyncio.sleep(TYPING_SECONDS)
+        try:
+            await application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError:
+            return
 
 
 async def _show_answer(
