@@ -221,6 +221,12 @@ async def press(turn: Turn) -> None:
         await _save(turn, data)
         await _ask(turn, choice, variables)
     elif action == "sum":
+        if index < len(variables) and not data.get("editing"):
+            await turn.ack(turn.t("bot.button_expired"), alert=True)
+            return
+        data["index"] = len(variables)
+        data.pop("editing", None)
+        await _save(turn, data)
         await show_summary(turn, choice, variables)
     else:
         await turn.ack(turn.t("bot.button_expired"), alert=True)

@@ -249,6 +249,13 @@ async def test_a_restart_continues_at_the_same_question(harness: BotHarness) -> 
     await person.press(harness.t("bot.vars.skip"))
     await person.press(harness.t("bot.vars.use_default", value="همه"))
     assert "قهوه" in person.last_text and "400" in person.last_text
+    # Edit an answer from the summary: back to the summary with the new value
+    await person.press(harness.t("bot.vars.edit"))
+    await person.press("تعداد کلمه")
+    assert _progress(harness, 2, 5) in person.last_text
+    await person.send("۵۰۰")
+    assert "500" in person.last_text and "400" not in person.last_text
+    assert harness.t("bot.vars.generate") in person.buttons
 
 
 async def test_forged_buttons_are_refused_in_core(harness: BotHarness) -> None:
