@@ -123,15 +123,14 @@ async def writer_loop(
     cycles = 0
     while time.perf_counter() < until:
         await meter.act(lambda: fake.user_sends_text(telegram_id, "/new"))
-        try:
-            message = newest_with(fake, telegram_id, "new:last")
-            await meter.act(lambda m=message: fake.user_presses(telegram_id, m, "new:last"))
-        except LookupError:
-            data = f"new:go:{project.id}:{prompt.id}"
-            message = fake.last_message(telegram_id)
-            await meter.act(
-                lambda m=message, d=data: fake.user_presses(telegram_id, m, d, forged=True)
-            )
+        # "continue in X / Y" after the first round; the first time the same data is pressed
+        # on the workspace picker (a forged press, re-checked by the bot like any other)
+        data = f"new:go:{project.id}:{prompt.id}"
+        message = fake.last_message(telegram_id)
+        forged = not any(button.callback_data == data for button in message.buttons)
+        await meter.act(
+            lambda m=message, d=data, f=forged: fake.user_presses(telegram_id, m, d, forged=f)
+        )
         for answer in ANSWERS:
             await meter.act(lambda a=answer: fake.user_sends_text(telegram_id, a))
         message = newest_with(fake, telegram_id, "cancel")

@@ -8,7 +8,7 @@ offered first ("continue in X / Y"). Choosing a prompt hands over to ``bot/handl
 Callback data:
 ``new:o:<page>`` organisations; ``new:w:<org>:<page>`` workspaces; ``new:p:<ws>:<page>``
 projects; ``new:t:<project>:<page>`` prompts; ``new:go:<project>:<prompt>`` chosen;
-``new:last`` the last choice; ``new:pick`` choose anew.
+``new:pick`` choose anew (the "continue in X / Y" button is a ``new:go``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ async def new(turn: Turn) -> None:
                     :60
                 ],
                 "new",
-                "last",
+                "go",
+                last.project.id,
+                last.prompt.id,
             )
         ],
         [keyboards.button(turn.t("bot.new.other"), "new", "pick")],
@@ -161,12 +163,6 @@ async def step(turn: Turn) -> None:
         )
     elif action == "go":
         await _chosen(turn, _int(turn, 1), _int(turn, 2))
-    elif action == "last":
-        last = await compose.last_choice(actor=actor)
-        if last is None or last.prompt is None:
-            await _first_step(turn)
-            return
-        await _chosen(turn, last.project.id, last.prompt.id)
     elif action == "pick":
         await _first_step(turn)
     else:

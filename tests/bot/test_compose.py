@@ -212,6 +212,8 @@ async def test_every_question_bad_then_good_then_the_draft_streams(harness: BotH
     assert person.buttons[0] == harness.t(
         "bot.new.continue", project=harness.project.name, prompt=prompt.title
     )
+    await person.press(person.buttons[0])
+    assert _progress(harness, 1, 5) in person.last_text
 
 
 async def test_back_skip_and_cancel(harness: BotHarness) -> None:
