@@ -109,7 +109,7 @@ def build_services(
             clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)
         ),
         catalog=CatalogService(),
-        prompts=PromptService(),
+        prompts=PromptService(max_rendered_chars=settings.max_rendered_chars),
         compose=ComposeService(),
         content=content,
         generation=GenerationService(

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     openai_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_backend: LlmBackend | None = None
     llm_max_output_tokens: int = Field(default=4000, ge=1)
+    # The most a rendered prompt template may hold (checked from the declared variable lengths
+    # when a prompt is saved, and from the values before a generation renders anything).
+    max_rendered_chars: int = Field(default=100_000, ge=1_000)
+    max_rendered_tokens: int = Field(default=100_000, ge=1_000)
 
     sms_backend: SmsBackend = SmsBackend.CONSOLE
     sms_outbox: Path = Path("data/sms-outbox.jsonl")

@@ -86,7 +86,10 @@ def estimate_tokens(text: str) -> int:
     too. Anything else (ZWNJ, emoji, CJK) counts its UTF-8 bytes, the byte-level worst case.
     English prose is over-estimated about fourfold; that only makes reservations cautious.
     """
-    return sum(1 if ord(char) < 0x800 else len(char.encode("utf-8")) for char in text)
+    # surrogatepass: a lone surrogate (refused at input, but never a crash here) counts 3 bytes.
+    return sum(
+        1 if ord(char) < 0x800 else len(char.encode("utf-8", "surrogatepass")) for char in text
+    )
 
 
 def estimate_prompt_tokens(messages: Iterable[ChatMessage]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -25,10 +26,12 @@ NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
 SLUG_ATTEMPTS = 5
 
-# C0 control characters other than tab, newline and carriage return. PostgreSQL cannot store NUL
-# in text or JSONB at all (the insert would fail with a 500), and the rest never belong in text
-# a person typed. TEXT_PATTERN says the same to pydantic, and so to the OpenAPI document.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 control characters other than tab, newline and carriage return, and unpaired UTF-16
+# surrogates. PostgreSQL cannot store NUL (nor a lone surrogate, "\ud800" in a JSON body) in text
+# or JSONB at all (the insert would fail with a 500), a surrogate cannot even be encoded as UTF-8
+# for an answer, and the rest never belong in text a person typed. TEXT_PATTERN says the same to
+# pydantic, and so to the OpenAPI document (pydantic refuses surrogates by itself).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
@@ -94,6 +97,16 @@ def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
+def strip_control_characters(text: str) -> str:
+    """``text`` without the characters :func:`has_control_characters` looks for."""
+    return _CONTROL.sub("", text)
+
+
+def is_invisible(text: str) -> bool:
+    """Whether ``text`` shows nothing: only white space and format characters (ZWSP, BOM, ZWNJ…)."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+
+
 def check_characters(text: str, *, field: str) -> str:
     """``text`` itself, or ``InvalidInput("invalid_characters")`` naming ``field``."""
     if has_control_characters(text):
@@ -103,9 +116,11 @@ def check_characters(text: str, *, field: str) -> str:
 
 def clean_name(value: object, *, field: str = "name") -> str:
     """A display name stripped of surrounding space; ``InvalidInput`` when empty or too long."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         raise InvalidInput("name_required", field=field)
     name = check_characters(value.strip(), field=field)
+    if is_invisible(name):  # "\u200b" or "\ufeff" alone would be a name nobody can see
+        raise InvalidInput("name_required", field=field)
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("too_long", field=field, max_length=NAME_MAX_LENGTH)
     return name

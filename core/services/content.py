@@ -51,6 +51,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.llm.pii import scan
 from core.notify import Notifier
 from core.services.audit import AuditAction, AuditService
+from core.services.common import check_characters, is_invisible, strip_control_characters
 from core.services.permissions import Action, authorize, may, membership_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
 from db.models import (
@@ -455,8 +456,9 @@ class ContentService:
         No permission check: ``begin_generation`` did it. ``Conflict("content_not_generating")``
         when the content is no longer generating (e.g. a reaper aborted it meanwhile).
         """
-        new_title = None if title is None else _clean_title(title)
-        new_body = _clean_body(body)
+        # The model's text, not a person's: characters no text may hold are dropped, not refused.
+        new_title = None if title is None else _clean_title(strip_control_characters(title))
+        new_body = _clean_body(strip_control_characters(body))
         async with _transaction(connection) as conn:
             current = await _locked(conn, content_id)
             if current.status != ContentStatus.GENERATING:
@@ -831,8 +833,8 @@ async def _pii(title: str, body: str) -> dict[str, int]:
 
 
 def _clean_title(title: str) -> str:
-    cleaned = " ".join(normalize_prose(title).split())
-    if not cleaned:
+    cleaned = " ".join(check_characters(normalize_prose(title), field="title").split())
+    if is_invisible(cleaned):
         raise InvalidInput("title_required", field="title")
     if len(cleaned) > MAX_TITLE_CHARS:
         raise InvalidInput("title_too_long", field="title", max_length=MAX_TITLE_CHARS)
@@ -842,13 +844,13 @@ def _clean_title(title: str) -> str:
 def _clean_body(body: str) -> str:
     if len(body) > MAX_BODY_CHARS:
         raise InvalidInput("body_too_long", field="body", max_length=MAX_BODY_CHARS)
-    return normalize_prose(body).strip()
+    return check_characters(normalize_prose(body), field="body").strip()
 
 
 def _clean_note(note: str | None) -> str | None:
     if note is None:
         return None
-    cleaned = normalize_prose(note).strip()
+    cleaned = check_characters(normalize_prose(note), field="note").strip()
     if len(cleaned) > MAX_NOTE_CHARS:
         raise InvalidInput("note_too_long", max_length=MAX_NOTE_CHARS)
     return cleaned or None
@@ -863,10 +865,12 @@ def _clean_variables(variables: dict[str, Any]) -> dict[str, Any]:
         name = normalize_prose(raw_name).strip() if isinstance(raw_name, str) else ""
         if not 0 < len(name) <= MAX_VARIABLE_NAME_CHARS:
             raise InvalidInput("invalid_content_variables", field="variables")
+        # Before the name is echoed in an error: a lone surrogate cannot even be encoded.
+        check_characters(name, field="variables")
         if isinstance(value, str):
             if len(value) > MAX_VARIABLE_VALUE_CHARS:
                 raise InvalidInput("invalid_content_variables", field=f"variables.{name}")
-            value = normalize_prose(value)
+            value = check_characters(normalize_prose(value), field=f"variables.{name}")
         elif not _is_json_scalar(value):
             raise InvalidInput("invalid_content_variables", field=f"variables.{name}")
         cleaned[name] = value

@@ -59,9 +59,10 @@ from core.llm.pricing import (
     worst_case_cost,
 )
 from core.notify import Notifier
+from core.services.common import check_characters
 from core.services.content import ContentService
 from core.services.permissions import Action, authorize, may, membership_of
-from core.services.prompts import render_prompt, visible_prompts
+from core.services.prompts import TEXT_LIMITS, VariableType, render_prompt, visible_prompts
 from core.services.usage import UsageScopes, UsageService
 from core.settings import Settings
 from db.models import (
@@ -79,6 +80,11 @@ from db.models import (
 logger = logging.getLogger(__name__)
 
 MAX_INSTRUCTIONS_CHARS = 4_000
+# Bounds on the ``variables`` of one generate request, checked before any other work.
+MAX_GENERATE_VARIABLES = 50
+MAX_GENERATE_VARIABLE_NAME_CHARS = 64
+MAX_GENERATE_VALUE_CHARS = TEXT_LIMITS[VariableType.LONG_TEXT]
+MAX_GENERATE_TOTAL_CHARS = 100_000
 HEARTBEAT_SECONDS = 10.0
 # Jobs doing database bookkeeping at once (starting, finishing). Model calls are not limited;
 # this keeps a burst of jobs from taking every pooled connection (Tortoise's default pool
@@ -213,11 +219,33 @@ class GenerationService:
         instructions: str | None,
         variables: dict[str, Any] | None,
     ) -> _Run:
-        """Every check, then the pending job with its reservation; what the task will need."""
+        """Every check, then the pending job with its reservation; what the task will need.
+
+        Cheap checks first (visible, role, the size of every input), then the usage limits
+        (read-only), and only then the work that grows with the input: rendering, PII scanning
+        and token estimation, each in a thread, on a prompt already bounded in size.
+        """
         content = await self._content.get(actor=actor, content_id=content_id)
         await self._require_generate(actor, content)
+        _check_inputs(instructions, variables)
+        await self._usage.check_room(
+            UsageScopes(
+                organization_id=content.organization_id,
+                workspace_id=content.workspace_id,
+                user_id=actor.id,
+            )
+        )
         prompt = await _prompt_of(content)
-        request = _request(content, prompt, kind, instructions, variables)
+        request = await asyncio.to_thread(
+            _request,
+            content,
+            prompt,
+            kind,
+            instructions,
+            variables,
+            max_chars=self._settings.max_rendered_chars,
+            max_tokens=self._settings.max_rendered_tokens,
+        )
         # Threads for the PII scanner: long bodies full of digit runs take it seconds.
         redaction = await asyncio.to_thread(redact, llm_instructions.user_message(request))
         messages = llm_instructions.messages_for(request, user_text=redaction.text)
@@ -230,7 +258,7 @@ class GenerationService:
         try:
             # Before anything is reserved: an unpriced model is a configuration error, never free.
             price_for(stream.model)
-            prompt_tokens = estimate_prompt_tokens(messages)
+            prompt_tokens = await asyncio.to_thread(estimate_prompt_tokens, messages)
             job = await self._open_job(
                 actor=actor,
                 content=content,
@@ -694,14 +722,51 @@ async def _prompt_of(content: Content) -> Prompt | None:
     return await visible_prompts().get_or_none(id=content.prompt_id)
 
 
+def _check_inputs(instructions: str | None, variables: dict[str, Any] | None) -> None:
+    """Size, count and characters of what a generate request carries (400), before any work."""
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise InvalidInput("invalid_input", field="instructions")
+        if len(instructions) > MAX_INSTRUCTIONS_CHARS:
+            raise InvalidInput("too_long", field="instructions", max_length=MAX_INSTRUCTIONS_CHARS)
+        check_characters(instructions, field="instructions")
+    if variables is None:
+        return
+    if not isinstance(variables, dict):
+        raise InvalidInput("invalid_input", field="variables")
+    if len(variables) > MAX_GENERATE_VARIABLES:
+        raise InvalidInput("too_many_values", max_count=MAX_GENERATE_VARIABLES)
+    total = 0
+    for name, value in variables.items():
+        if not isinstance(name, str) or len(name) > MAX_GENERATE_VARIABLE_NAME_CHARS:
+            raise InvalidInput("invalid_input", field="variables")
+        # Before the name can appear in any error: a lone surrogate cannot even be encoded.
+        check_characters(name, field="variables")
+        if isinstance(value, str):
+            if len(value) > MAX_GENERATE_VALUE_CHARS:
+                raise InvalidInput(
+                    "variable_too_long", name=name, max_length=MAX_GENERATE_VALUE_CHARS
+                )
+            check_characters(value, field=f"variables.{name}")
+            total += len(value)
+    if total > MAX_GENERATE_TOTAL_CHARS:
+        raise InvalidInput("too_long", field="variables", max_length=MAX_GENERATE_TOTAL_CHARS)
+
+
 def _request(
     content: Content,
     prompt: Prompt | None,
     kind: GenerationKind | None,
     instructions: str | None,
     variables: dict[str, Any] | None,
+    *,
+    max_chars: int,
+    max_tokens: int,
 ) -> llm_instructions.Request:
-    """The validated request: kind, language, rendered prompt, instructions (400 if invalid)."""
+    """The validated request: kind, language, rendered prompt, instructions (400 if invalid).
+
+    CPU-bound with large values (rendering, token estimation): run it in a thread.
+    """
     instructions = (instructions or "").strip()
     if len(instructions) > MAX_INSTRUCTIONS_CHARS:
         raise InvalidInput("too_long", field="instructions", max_length=MAX_INSTRUCTIONS_CHARS)
@@ -713,11 +778,15 @@ def _request(
         declared = {v.get("name") for v in prompt.variables if isinstance(v, dict)}
         # Stored values of names the prompt no longer declares are ignored; given ones are checked.
         stored = {k: v for k, v in (content.variables or {}).items() if k in declared}
-        brief = render_prompt(prompt, {**stored, **(variables or {})})
+        brief = render_prompt(
+            prompt, {**stored, **(variables or {})}, max_chars=max_chars, max_tokens=max_tokens
+        )
         language = Language(prompt.language)
     else:
         merged = {**(content.variables or {}), **(variables or {})}
         details = {str(k): str(v) for k, v in merged.items() if v not in (None, "")}
+        if sum(len(k) + len(v) for k, v in details.items()) > max_chars:
+            raise InvalidInput("prompt_too_large", max_chars=max_chars, max_tokens=max_tokens)
         sample = " ".join([content.title, content.body, instructions, *details.values()])
         language = Language(detect_language(sample))
     return llm_instructions.Request(

@@ -32,6 +32,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core.errors import InvalidInput, NotFound
+from core.llm.pricing import estimate_tokens
 from core.services.common import (
     TEXT_PATTERN,
     UNSET,
@@ -45,7 +46,7 @@ from core.services.common import (
 )
 from core.services.permissions import Action, authorize
 from core.text.normalize import normalize_digits, normalize_text
-from core.text.templating import placeholders, render, undeclared_references
+from core.text.templating import placeholders, render, rendered_size, undeclared_references
 from db.models import GenerationKind, Language, Prompt, PromptCategory, User, Workspace
 
 MAX_VARIABLES = 30
@@ -54,6 +55,11 @@ MAX_TEMPLATE_LENGTH = 20_000
 MAX_CHOICES = 50
 MAX_CHOICE_LENGTH = 200
 MAX_NUMBER_LENGTH = 30
+# Defaults of MAX_RENDERED_CHARS and MAX_RENDERED_TOKENS (core/settings.py): the most a rendered
+# prompt may hold. A prompt repeating one placeholder thousands of times would otherwise render
+# tens of megabytes from values that are each within their own limit.
+MAX_RENDERED_CHARS = 100_000
+MAX_RENDERED_TOKENS = 100_000
 
 
 class VariableType(StrEnum):
@@ -207,8 +213,19 @@ def parse_variables(raw: object) -> list[PromptVariable]:
     return variables
 
 
-def check_template(template: object, variables: Iterable[PromptVariable]) -> str:
-    """The template, if it is non-empty text that references only declared variables."""
+def check_template(
+    template: object,
+    variables: Iterable[PromptVariable],
+    *,
+    max_rendered_chars: int = MAX_RENDERED_CHARS,
+) -> str:
+    """The template, if it is non-empty text that references only declared variables.
+
+    Also the rendered size: with every variable at its declared maximum length, counted once
+    per use of its placeholder, the text may not exceed ``max_rendered_chars``
+    (``template_too_large``), so no prompt saved can render more, whatever its values.
+    """
+    variables = list(variables)
     if not isinstance(template, str) or not template.strip():
         raise InvalidInput("template_required")
     if len(template) > MAX_TEMPLATE_LENGTH:
@@ -219,7 +236,22 @@ def check_template(template: object, variables: Iterable[PromptVariable]) -> str
         raise InvalidInput(
             "undeclared_variables", names=", ".join(undeclared), variables=undeclared
         )
+    longest = {v.name: _longest_value(v) for v in variables}
+    bound = rendered_size(template, longest.keys(), literal=len, value=longest)
+    if bound > max_rendered_chars:
+        raise InvalidInput(
+            "template_too_large", field="template", max_chars=max_rendered_chars, chars=bound
+        )
     return template
+
+
+def _longest_value(variable: PromptVariable) -> int:
+    """The longest text a value of ``variable`` renders to."""
+    if variable.type is VariableType.NUMBER:
+        return MAX_NUMBER_LENGTH
+    if variable.type is VariableType.CHOICE:
+        return max(map(len, variable.choices or [""]))
+    return variable.limit or 0
 
 
 def validate_values(prompt: Prompt, values: Mapping[str, object] | None) -> dict[str, str]:
@@ -270,9 +302,34 @@ def localized(text: str | LocalizedText | None, language: str) -> str:
     return first or second or ""
 
 
-def render_prompt(prompt: Prompt, values: Mapping[str, object] | None) -> str:
-    """The prompt's template with ``values`` checked by :func:`validate_values` substituted."""
+def render_prompt(
+    prompt: Prompt,
+    values: Mapping[str, object] | None,
+    *,
+    max_chars: int = MAX_RENDERED_CHARS,
+    max_tokens: int = MAX_RENDERED_TOKENS,
+) -> str:
+    """The prompt's template with ``values`` checked by :func:`validate_values` substituted.
+
+    The size of the result (characters, and estimated tokens) is computed from the pieces
+    before anything is rendered: over ``max_chars`` or ``max_tokens`` is ``prompt_too_large``
+    (a prompt saved before the bound of :func:`check_template` existed may still be that big).
+    CPU-bound for large values: callers on the event loop run it in a thread.
+    """
     checked = validate_values(prompt, values)
+    chars = rendered_size(
+        prompt.template, checked.keys(), literal=len, value={k: len(v) for k, v in checked.items()}
+    )
+    if chars > max_chars:
+        raise InvalidInput("prompt_too_large", max_chars=max_chars, max_tokens=max_tokens)
+    tokens = rendered_size(
+        prompt.template,
+        checked.keys(),
+        literal=estimate_tokens,
+        value={k: estimate_tokens(v) for k, v in checked.items()},
+    )
+    if tokens > max_tokens:
+        raise InvalidInput("prompt_too_large", max_chars=max_chars, max_tokens=max_tokens)
     return render(prompt.template, checked, checked.keys())
 
 
@@ -385,6 +442,9 @@ def visible_prompts() -> QuerySet[Prompt]:
 class PromptService:
     """Prompt library of each organisation, under the role matrix of docs/architecture.md §1."""
 
+    def __init__(self, *, max_rendered_chars: int = MAX_RENDERED_CHARS) -> None:
+        self._max_rendered_chars = max_rendered_chars
+
     async def create_prompt(
         self,
         *,
@@ -407,7 +467,9 @@ class PromptService:
             organization_id=organization_id,
             workspace_id=workspace_id,
             title=clean_name(title, field="title"),
-            template=check_template(template, declared),
+            template=check_template(
+                template, declared, max_rendered_chars=self._max_rendered_chars
+            ),
             variables=dump_variables(declared),
             category=PromptCategory(category),
             kind=GenerationKind(kind),
@@ -514,7 +576,9 @@ class PromptService:
             if template is not UNSET or variables is not UNSET:
                 declared = parse_variables(locked.variables if variables is UNSET else variables)
                 changes["template"] = check_template(
-                    locked.template if template is UNSET else template, declared
+                    locked.template if template is UNSET else template,
+                    declared,
+                    max_rendered_chars=self._max_rendered_chars,
                 )
                 changes["variables"] = dump_variables(declared)
             if changes:

@@ -409,6 +409,52 @@ class UsageService:
 
     # reservations
 
+    async def check_room(self, scopes: UsageScopes, *, at: datetime | None = None) -> None:
+        """Refuse early (:class:`UsageLimitExceeded`) when a scope has no room for one more call.
+
+        Read-only and lock-free, for the generation service to call before it renders or
+        estimates anything: a person at their limit costs the server nothing. Room for one
+        request, one token and more than nothing in cost is all it asks; :meth:`reserve` stays
+        the authority with the real figures.
+        """
+        at = at or self._clock.now()
+        caps = await self.effective_caps(scopes)
+        keys = {
+            (scope, period): self.period_key(period, at)
+            for scope, _ in scopes.pairs()
+            for period in PERIODS
+        }
+        ids = dict(scopes.pairs())
+        condition = Q(
+            *(
+                Q(scope=scope, scope_id=ids[scope], period=period, period_key=key)
+                for (scope, period), key in keys.items()
+            ),
+            join_type="OR",
+        )
+        counters = {(c.scope, c.period): c for c in await UsageCounter.filter(condition)}
+        for scope, period in product(SCOPES, PERIODS):
+            cap, counter = caps[scope, period], counters.get((scope, period))
+            if not cap.any:
+                continue
+            taken = (
+                Amount(0, 0, Decimal(0))
+                if counter is None
+                else Amount(
+                    counter.requests + counter.reserved_requests,
+                    counter.tokens + counter.reserved_tokens,
+                    counter.cost_usd + counter.reserved_cost_usd,
+                )
+            )
+            full: list[tuple[str, int | Decimal | None]] = [
+                ("requests", cap.requests if taken.requests + 1 > (cap.requests or 0) else None),
+                ("tokens", cap.tokens if taken.tokens + 1 > (cap.tokens or 0) else None),
+                ("cost", cap.cost_usd if taken.cost_usd >= (cap.cost_usd or 0) else None),
+            ]
+            for kind, limit in full:
+                if limit is not None:
+                    raise UsageLimitExceeded(scope=scope, period=period, kind=kind, limit=limit)
+
     async def reserve(
         self,
         *,

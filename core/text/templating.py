@@ -17,7 +17,8 @@ name that is referenced but missing from ``values`` is a caller bug and raises
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 
 from core.errors import InvalidInput
 
@@ -35,6 +36,31 @@ def undeclared_references(template: str, declared: Collection[str]) -> list[str]
     """Return the referenced names that are not declared, for validation when a prompt is saved."""
     known = frozenset(declared)
     return [name for name in placeholders(template) if name not in known]
+
+
+def rendered_size(
+    template: str,
+    declared: Collection[str],
+    *,
+    literal: Callable[[str], int],
+    value: Mapping[str, int],
+) -> int:
+    """The size ``render`` would produce, without building it (a bound checked before work).
+
+    Each literal piece of ``template`` counts ``literal(piece)``; each occurrence of a declared
+    placeholder counts ``value[name]`` (so a placeholder repeated 2,000 times counts 2,000 times).
+    Undeclared placeholders stay literal text, as in :func:`render`.
+    """
+    known = frozenset(declared)
+    total, uses, start = 0, Counter[str](), 0
+    for match in _PLACEHOLDER.finditer(template):
+        if match[1] not in known:
+            continue
+        total += literal(template[start : match.start()])
+        uses[match[1]] += 1
+        start = match.end()
+    total += literal(template[start:])
+    return total + sum(value[name] * count for name, count in uses.items())
 
 
 def render(template: str, values: Mapping[str, str], declared: Collection[str]) -> str:
