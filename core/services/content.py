@@ -44,6 +44,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
@@ -64,6 +65,7 @@ from db.models import (
     Role,
     User,
     VersionSource,
+    Workspace,
 )
 
 logger = logging.getLogger(__name__)
@@ -72,12 +74,25 @@ TARGET = "content"
 MAX_TITLE_CHARS = 500
 MAX_BODY_CHARS = 100_000
 MAX_NOTE_CHARS = 2_000
+MIN_SEARCH_CHARS = 3
 MAX_VARIABLES = 50
 MAX_VARIABLE_NAME_CHARS = 64
 MAX_VARIABLE_VALUE_CHARS = 5_000
 EDITABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED, ContentStatus.REVIEW)
 GENERATABLE_FROM = (ContentStatus.DRAFT, ContentStatus.REJECTED)
 DECIDED = (ContentStatus.APPROVED, ContentStatus.REJECTED)
+
+
+def live_contents() -> QuerySet[Content]:
+    """Content that exists for every path: not deleted, and its project, workspace and
+    organisation all active. Retiring a workspace or project retires what is in it (lists,
+    detail, edits, generation, and the bot's menus), without touching the rows themselves."""
+    return Content.filter(
+        deleted_at=None,
+        project__is_active=True,
+        workspace__is_active=True,
+        organization__is_active=True,
+    )
 
 
 def count_words(text: str) -> int:
@@ -96,10 +111,16 @@ def display_name(user: User | None) -> str:
 
 
 def search_terms(search: str) -> list[str]:
-    """The normalised term, and its Persian-digit spelling when it has digits (bodies keep both)."""
+    """The normalised term, and its Persian-digit spelling when it has digits (bodies keep both).
+
+    A term shorter than ``MIN_SEARCH_CHARS`` is ``search_too_short``: it would match nearly
+    everything, and a trigram index cannot serve it (PostgreSQL, db/migrations/0003).
+    """
     term = normalize_text(search).replace("\x00", "").strip()
     if not term:
         return []
+    if len(term) < MIN_SEARCH_CHARS:
+        raise InvalidInput("search_too_short", field="search", min_length=MIN_SEARCH_CHARS)
     persian = persian_digits(term)
     return [term] if persian == term else [term, persian]
 
@@ -144,11 +165,16 @@ class ContentService:
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[int, list[Content]]:
-        """(count, newest-first page) of what the actor may see, in all their organisations."""
+        """(count, newest-first page) of what the actor may see, in all their organisations.
+
+        A filter naming an organisation, workspace or project the actor cannot see (another
+        tenant's, unknown, retired) is ``NotFound``, as in every other list.
+        """
+        await _require_filters_visible(actor, organization_id, workspace_id, project_id)
         visible = await self._visibility_filter(actor)
         if visible is None:
             return 0, []
-        query = Content.filter(visible, deleted_at=None)
+        query = live_contents().filter(visible)
         if organization_id is not None:
             query = query.filter(organization_id=organization_id)
         if workspace_id is not None:
@@ -561,7 +587,7 @@ class ContentService:
 
     async def _visible(self, actor: User, content_id: int) -> tuple[Content, Role]:
         """The live content and the actor's role in its organisation, or ``NotFound``."""
-        content = await Content.get_or_none(id=content_id, deleted_at=None)
+        content = await live_contents().get_or_none(id=content_id)
         if content is None:
             raise NotFound()
         membership = await membership_of(actor, content.organization_id)
@@ -720,6 +746,28 @@ class ContentService:
 # --- rules ---------------------------------------------------------------------------------
 
 
+async def _require_filters_visible(
+    actor: User, organization_id: int | None, workspace_id: int | None, project_id: int | None
+) -> None:
+    """``NotFound`` unless each filter given names something live in one of the actor's orgs."""
+    if organization_id is not None:
+        await membership_of(actor, organization_id)
+    if workspace_id is not None:
+        workspace = await Workspace.get_or_none(id=workspace_id, is_active=True)
+        if workspace is None:
+            raise NotFound()
+        await membership_of(actor, workspace.organization_id)
+    if project_id is not None:
+        project = (
+            await Project.filter(id=project_id, is_active=True, workspace__is_active=True)
+            .select_related("workspace")
+            .first()
+        )
+        if project is None:
+            raise NotFound()
+        await membership_of(actor, project.workspace.organization_id)
+
+
 def _can_read(role: Role, actor: User, content: Content) -> bool:
     if may(role, Action.READ_ANY_CONTENT) or content.status == ContentStatus.APPROVED:
         return True
@@ -770,7 +818,7 @@ async def _decision_conflict(content_id: int) -> Conflict:
 
 async def _current(content_id: int) -> Content:
     """A fresh read after a conditional update missed; deleted meanwhile is ``NotFound``."""
-    content = await Content.get_or_none(id=content_id, deleted_at=None)
+    content = await live_contents().get_or_none(id=content_id)
     if content is None:
         raise NotFound()
     return content

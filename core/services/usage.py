@@ -350,6 +350,12 @@ class UsageService:
         query = UsageLimit.filter(
             Q(organization_id__in=org_ids) | Q(scope=UsageScope.USER, scope_id__in=await member_ids)
         )
+        # A retired workspace's limits went with it.
+        retired = await Workspace.filter(organization_id__in=org_ids, is_active=False).values_list(
+            "id", flat=True
+        )
+        if retired:
+            query = query.exclude(scope=UsageScope.WORKSPACE, scope_id__in=retired)
         count = await query.count()
         rows = await query.order_by("scope", "scope_id", "period").offset(offset).limit(limit)
         return count, rows
@@ -394,7 +400,10 @@ class UsageService:
             await authorize(actor, scope_id, Action.MANAGE_LIMITS)
             return scope_id
         if scope is UsageScope.WORKSPACE:
-            workspace = await Workspace.get_or_none(id=scope_id)
+            # A retired workspace is gone for usage too (its limits and its summary).
+            workspace = await Workspace.get_or_none(
+                id=scope_id, is_active=True, organization__is_active=True
+            )
             if workspace is None:
                 raise NotFound()
             await authorize(actor, workspace.organization_id, Action.MANAGE_LIMITS)
@@ -606,7 +615,10 @@ class UsageService:
             await authorize(actor, scope_id, Action.READ_ORGANIZATION_USAGE)
             return Q(organization_id=scope_id)
         if scope is UsageScope.WORKSPACE:
-            workspace = await Workspace.get_or_none(id=scope_id)
+            # A retired workspace is gone for usage too (its limits and its summary).
+            workspace = await Workspace.get_or_none(
+                id=scope_id, is_active=True, organization__is_active=True
+            )
             if workspace is None:
                 raise NotFound()
             await authorize(actor, workspace.organization_id, Action.READ_ORGANIZATION_USAGE)

@@ -15,7 +15,7 @@ import pytest
 
 from core.clock import FrozenClock
 from core.container import Services, build_services
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.llm.pricing import estimate_tokens
 from core.services.prompts import MAX_RENDERED_CHARS, PromptVariable, check_template
 from core.services.usage import UsageLimitExceeded
@@ -368,3 +368,72 @@ async def test_names_that_show_nothing_or_hold_surrogates_are_refused(
         actor=world.admin, organization_id=world.org.id, name="نام‌خانوادگی"
     )
     assert workspace.name == "نام‌خانوادگی"
+
+
+# --- retired workspaces and projects take their content with them ------------------------
+
+
+@pytest.mark.parametrize("retire", ["workspace", "project"])
+async def test_retired_workspace_or_project_content_is_gone_on_every_path(
+    build: Callable[..., Services], world: World, retire: str
+) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    content = await services.content.create(
+        actor=world.writer, project_id=world.project.id, title="t", body="body"
+    )
+    if retire == "workspace":
+        await services.catalog.delete_workspace(actor=world.admin, workspace_id=world.workspace.id)
+    else:
+        await services.catalog.delete_project(actor=world.admin, project_id=world.project.id)
+
+    for actor in (world.writer, world.admin):
+        with pytest.raises(NotFound):
+            await services.content.get(actor=actor, content_id=content.id)
+        assert await services.content.list_contents(actor=actor) == (0, [])
+    with pytest.raises(NotFound):
+        await services.content.update(actor=world.writer, content_id=content.id, body="new")
+    with pytest.raises(NotFound):
+        await services.content.submit(actor=world.writer, content_id=content.id)
+    with pytest.raises(NotFound):
+        await services.content.list_versions(actor=world.admin, content_id=content.id)
+    with pytest.raises(NotFound):
+        await services.content.delete(actor=world.admin, content_id=content.id)
+    with pytest.raises(NotFound):
+        await services.generation.start(actor=world.writer, content_id=content.id)
+    with pytest.raises(NotFound):
+        await services.content.list_contents(actor=world.admin, project_id=world.project.id)
+    await assert_no_work_done(llm)
+    assert (await Content.get(id=content.id)).body == "body"  # retired, not destroyed
+
+
+async def test_a_retired_workspace_has_no_usage_limits_or_summary(
+    build: Callable[..., Services], world: World
+) -> None:
+    services = build()
+    await services.usage.set_limit(
+        actor=world.admin,
+        scope=UsageScope.WORKSPACE,
+        scope_id=world.workspace.id,
+        period=UsagePeriod.MONTHLY,
+        requests_limit=5,
+    )
+    await services.catalog.delete_workspace(actor=world.admin, workspace_id=world.workspace.id)
+
+    with pytest.raises(NotFound):
+        await services.usage.summary(
+            actor=world.admin,
+            scope=UsageScope.WORKSPACE,
+            scope_id=world.workspace.id,
+            period=UsagePeriod.MONTHLY,
+        )
+    with pytest.raises(NotFound):
+        await services.usage.set_limit(
+            actor=world.admin,
+            scope=UsageScope.WORKSPACE,
+            scope_id=world.workspace.id,
+            period=UsagePeriod.DAILY,
+            requests_limit=1,
+        )
+    count, rows = await services.usage.list_limits(actor=world.admin)
+    assert (count, rows) == (0, [])

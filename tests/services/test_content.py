@@ -314,11 +314,16 @@ async def test_lists_never_show_another_tenants_rows(service: ContentService, wo
     await service.create(actor=world.foreign_admin, project_id=world.foreign_project.id, title="x")
     count, page = await service.list_contents(actor=world.admin)
     assert (count, [c.id for c in page]) == (1, [mine.id])
-    # A filter naming the other tenant's project is an empty list, not an error or a leak.
-    assert await service.list_contents(actor=world.admin, project_id=world.foreign_project.id) == (
-        0,
-        [],
-    )
+    # A filter naming the other tenant's project, workspace or organisation is 404, like an
+    # unknown one and like every other list: never an empty page that confirms it exists.
+    for filters in (
+        {"project_id": world.foreign_project.id},
+        {"workspace_id": world.foreign_project.workspace_id},
+        {"organization_id": world.foreign_org.id},
+        {"organization_id": 10**6},
+    ):
+        with pytest.raises(NotFound):
+            await service.list_contents(actor=world.admin, **filters)
 
 
 async def test_list_filters_and_search(service: ContentService, world: World) -> None:
@@ -339,13 +344,17 @@ async def test_list_filters_and_search(service: ContentService, world: World) ->
     assert await ids() == [second.id, first.id]  # newest first
     assert await ids(project_id=world.project.id) == [first.id]
     assert await ids(status=ContentStatus.REVIEW) == [second.id]
-    assert await ids(organization_id=world.foreign_org.id) == []
+    assert await ids(organization_id=world.org.id) == [second.id, first.id]
     assert await ids(search="1403") == [first.id]  # ASCII digits find Persian ones
     assert await ids(search="كيك") == [second.id]  # Arabic kaf and yeh, stored as Persian
     assert await ids(search="کیک ۱۰۰") == [second.id]
     assert await ids(search="اول") == [first.id]
-    assert await ids(search="%") == []  # LIKE wildcards are literal
+    assert await ids(search="%_%") == []  # LIKE wildcards are literal
     assert await ids(search="  ") == [second.id, first.id]
+    for short in ("x", "ab", " ک ", "۱۲"):  # too short once normalised and stripped
+        with pytest.raises(InvalidInput) as refused:
+            await ids(search=short)
+        assert refused.value.code == "search_too_short"
 
 
 async def test_list_pages(service: ContentService, world: World) -> None:
