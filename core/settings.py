@@ -103,6 +103,9 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=7, ge=1)
+    # A refresh token presented again this soon after its first use gets the same new pair
+    # (two tabs refreshing at once); later reuse revokes the family. 0 turns the grace off.
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=60)
 
     default_workspace_monthly_budget_usd: Decimal = Field(default=Decimal("100"), ge=0)
     default_user_monthly_budget_usd: Decimal = Field(default=Decimal("50"), ge=0)

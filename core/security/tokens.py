@@ -9,10 +9,19 @@ A sign-in starts a family; each refresh marks its token used with one conditiona
 issues a child in the same family. Presenting a token that was already used means it was copied
 (RFC 9700 §4.14.2): the whole family is revoked. Access tokens carry their family, so logging out
 also ends the access token at the next request rather than up to 15 minutes later.
+
+Two browser tabs refreshing the same token at once are not a theft: within
+``REFRESH_REUSE_GRACE_SECONDS`` of its first use, a token presented again gets the very same new
+pair. That works without storing tokens because a child is a function of its parent: its ``jti``
+values are an HMAC of the parent's ``jti`` and its times derive from the moment the parent was
+used, so re-encoding gives identical strings. After the grace, reuse revokes the family as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import logging
 import uuid
 from dataclasses import dataclass
@@ -20,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from tortoise.exceptions import IntegrityError
 
 from core.clock import Clock
 from core.errors import Unauthenticated
@@ -52,6 +62,14 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """A refresh token accepted for rotation, and the instant it was (first) used."""
+
+    claims: TokenClaims
+    at: datetime
+
+
+@dataclass(frozen=True)
 class TokenClaims:
     """The checked claims of one token."""
 
@@ -66,32 +84,80 @@ class TokenManager:
     """Issues, checks, rotates and revokes tokens; the only holder of the signing key."""
 
     def __init__(
-        self, *, key: bytes, clock: Clock, access_ttl: timedelta, refresh_ttl: timedelta
+        self,
+        *,
+        key: bytes,
+        clock: Clock,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+        reuse_grace: timedelta = timedelta(0),
     ) -> None:
         self._key = key
         self._clock = clock
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
+        self._reuse_grace = reuse_grace
 
     def __repr__(self) -> str:
         return "TokenManager(key=***)"
 
-    async def issue(
-        self, user_id: int, *, family_id: str | None = None, parent_jti: str | None = None
-    ) -> TokenPair:
-        """A new access and refresh token; the refresh token is stored in ``family_id``."""
+    async def issue(self, user_id: int, *, family_id: str | None = None) -> TokenPair:
+        """A new session: an access and a refresh token in a new family (or ``family_id``)."""
         family_id = family_id or uuid.uuid4().hex
-        access, _ = self._encode(user_id, ACCESS, family_id, self._access_ttl)
-        refresh, claims = self._encode(user_id, REFRESH, family_id, self._refresh_ttl)
+        now = self._clock.now()
+        access, _ = self._encode(user_id, ACCESS, family_id, self._access_ttl, now=now)
+        refresh, claims = self._encode(user_id, REFRESH, family_id, self._refresh_ttl, now=now)
         await RefreshToken.create(
             jti=claims.jti,
             family_id=family_id,
             user_id=user_id,
-            parent_jti=parent_jti,
-            created_at=self._clock.now(),
+            parent_jti=None,
+            created_at=now,
             expires_at=claims.expires_at,
         )
         return TokenPair(access=access, refresh=refresh)
+
+    async def issue_child(self, rotation: Rotation) -> TokenPair:
+        """The pair that replaces a rotated refresh token; the same pair every time it is asked.
+
+        ``jti`` values and times derive from the parent and ``rotation.at``, so a request
+        replayed within the grace re-encodes identical tokens; the stored child is created once
+        (a concurrent twin's insert loses on the unique ``jti`` and is simply dropped).
+        """
+        parent = rotation.claims
+        at = rotation.at
+        access, _ = self._encode(
+            parent.user_id,
+            ACCESS,
+            parent.family_id,
+            self._access_ttl,
+            now=at,
+            jti=self._child_jti(parent.jti, ACCESS),
+        )
+        refresh, claims = self._encode(
+            parent.user_id,
+            REFRESH,
+            parent.family_id,
+            self._refresh_ttl,
+            now=at,
+            jti=self._child_jti(parent.jti, REFRESH),
+        )
+        if not await RefreshToken.filter(jti=claims.jti).exists():
+            # A concurrent twin may store the same child first: its insert wins, ours is dropped.
+            with contextlib.suppress(IntegrityError):
+                await RefreshToken.create(
+                    jti=claims.jti,
+                    family_id=parent.family_id,
+                    user_id=parent.user_id,
+                    parent_jti=parent.jti,
+                    created_at=at,
+                    expires_at=claims.expires_at,
+                )
+        return TokenPair(access=access, refresh=refresh)
+
+    def _child_jti(self, parent_jti: str, token_type: str) -> str:
+        digest = hmac.new(self._key, f"{parent_jti}/{token_type}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
     def decode(self, token: object, *, expected_type: str) -> TokenClaims:
         """The claims of a valid, unexpired token of ``expected_type``; else ``Unauthenticated``."""
@@ -115,8 +181,13 @@ class TokenManager:
             raise Unauthenticated("token_expired")
         return claims
 
-    async def consume_refresh(self, token: object) -> TokenClaims:
-        """Mark a refresh token used (once); a second use revokes its family (theft)."""
+    async def consume_refresh(self, token: object) -> Rotation:
+        """Mark a refresh token used (once); a second use revokes its family (theft).
+
+        Within the reuse grace of its first use, a second presentation is the same rotation
+        again (two tabs refreshing at once): it is accepted with the first use's instant, so
+        :meth:`issue_child` hands out the same pair.
+        """
         claims = self.decode(token, expected_type=REFRESH)
         now = self._clock.now()
         # One conditional UPDATE: of two concurrent refreshes with one token, one wins.
@@ -124,11 +195,13 @@ class TokenManager:
             jti=claims.jti, used_at=None, revoked_at=None, expires_at__gt=now
         ).update(used_at=now)
         if claimed == 1:
-            return claims
+            return Rotation(claims=claims, at=now)
         row = await RefreshToken.get_or_none(jti=claims.jti)
         if row is None:
             raise Unauthenticated("invalid_token")
         if row.used_at is not None and row.revoked_at is None:
+            if self._reuse_grace and now - self._reuse_grace <= row.used_at <= now:
+                return Rotation(claims=claims, at=row.used_at)
             logger.warning(
                 "refresh token reused: revoking family %s of user %s", row.family_id, row.user_id
             )
@@ -148,12 +221,20 @@ class TokenManager:
         return await RefreshToken.filter(family_id=family_id, revoked_at__isnull=False).exists()
 
     def _encode(
-        self, user_id: int, token_type: str, family_id: str, ttl: timedelta
+        self,
+        user_id: int,
+        token_type: str,
+        family_id: str,
+        ttl: timedelta,
+        *,
+        now: datetime,
+        jti: str | None = None,
     ) -> tuple[str, TokenClaims]:
-        now = self._clock.now()
+        # Whole seconds, as in the token: a child re-encoded later has the same expiry.
+        now = now.replace(microsecond=0)
         claims = TokenClaims(
             user_id=user_id,
-            jti=uuid.uuid4().hex,
+            jti=jti or uuid.uuid4().hex,
             family_id=family_id,
             type=token_type,
             expires_at=now + ttl,

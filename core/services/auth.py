@@ -230,13 +230,17 @@ class AuthService:
         return await self._tokens.issue(user.id)
 
     async def refresh(self, refresh_token: object) -> TokenPair:
-        """Rotate a refresh token; a reused one revokes its family (401)."""
-        claims = await self._tokens.consume_refresh(refresh_token)
+        """Rotate a refresh token; a reused one revokes its family (401).
+
+        The same token again within ``REFRESH_REUSE_GRACE_SECONDS`` returns the same new pair.
+        """
+        rotation = await self._tokens.consume_refresh(refresh_token)
+        claims = rotation.claims
         user = await User.get_or_none(id=claims.user_id)
         if user is None or not user.is_active:
             await self._tokens.revoke_family(claims.family_id)
             raise Unauthenticated("user_inactive")
-        return await self._tokens.issue(user.id, family_id=claims.family_id, parent_jti=claims.jti)
+        return await self._tokens.issue_child(rotation)
 
     async def logout(self, refresh_token: object, *, actor: User) -> None:
         """End the session ``refresh_token`` belongs to (idempotent for its owner)."""
@@ -392,6 +396,7 @@ def build_auth_service(
             clock=clock,
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
+            reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
         ),
         hasher=OtpHasher(key),
     )

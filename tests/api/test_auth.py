@@ -182,12 +182,16 @@ async def test_verify_of_a_deactivated_user_is_401(api, settings: Settings) -> N
 # Refresh, logout, me ---------------------------------------------------------------------------
 
 
-async def test_refresh_rotates_and_reuse_is_401(api, settings: Settings) -> None:
+async def test_refresh_rotates_and_reuse_is_401(api, settings: Settings, clock) -> None:
     first = await sign_in(api, settings)
     response = await api.post(REFRESH, json={"refresh": first["refresh"]})
     assert response.status == 200
     second = await response.json()
     assert set(second) == {"access", "refresh"} and second["refresh"] != first["refresh"]
+    # A second tab within the grace gets the same pair; after it, reuse is theft.
+    again = await api.post(REFRESH, json={"refresh": first["refresh"]})
+    assert (again.status, await again.json()) == (200, second)
+    clock.advance(seconds=settings.refresh_reuse_grace_seconds + 1)
     await assert_error(
         await api.post(REFRESH + "/", json={"refresh": first["refresh"]}), 401, "token_revoked"
     )

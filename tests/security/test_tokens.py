@@ -15,6 +15,7 @@ from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.errors import Unauthenticated
 from core.security.tokens import AUDIENCE, ISSUER, TokenManager
+from core.settings import Settings
 from db.models import RefreshToken, User
 from tests.support.factories import make_user
 
@@ -154,10 +155,13 @@ async def test_refresh_rotates_within_the_family(services: Services) -> None:
     assert (await services.auth.authenticate(third.access)).id == user.id
 
 
-async def test_reusing_a_rotated_token_revokes_the_whole_family(services: Services) -> None:
+async def test_reusing_a_rotated_token_revokes_the_whole_family(
+    services: Services, clock: FrozenClock
+) -> None:
     user = await make_user()
     stolen = await services.auth.issue_tokens(user)
     current = await services.auth.refresh(stolen.refresh)
+    clock.advance(seconds=services.settings.refresh_reuse_grace_seconds + 1)
     with pytest.raises(Unauthenticated) as reuse:
         await services.auth.refresh(stolen.refresh)
     assert reuse.value.code == "token_revoked"
@@ -171,30 +175,78 @@ async def test_reusing_a_rotated_token_revokes_the_whole_family(services: Servic
     assert not await RefreshToken.filter(revoked_at=None).exists()
 
 
-async def test_reuse_leaves_other_sessions_alone(services: Services) -> None:
+async def test_reuse_leaves_other_sessions_alone(services: Services, clock: FrozenClock) -> None:
     user = await make_user()
     phone_session = await services.auth.issue_tokens(user)
     laptop_session = await services.auth.issue_tokens(user)
     await services.auth.refresh(phone_session.refresh)
+    clock.advance(seconds=services.settings.refresh_reuse_grace_seconds + 1)
     with pytest.raises(Unauthenticated):
         await services.auth.refresh(phone_session.refresh)
     assert (await services.auth.authenticate(laptop_session.access)).id == user.id
     await services.auth.refresh(laptop_session.refresh)
 
 
-async def test_two_concurrent_refreshes_with_one_token_let_one_through(
+async def test_two_concurrent_refreshes_with_one_token_get_the_same_new_pair(
     services: Services,
 ) -> None:
+    """Two tabs refreshing at once: one rotation, both get its pair, nobody is logged out."""
     user = await make_user()
     pair = await services.auth.issue_tokens(user)
     results = await asyncio.gather(
         services.auth.refresh(pair.refresh),
         services.auth.refresh(pair.refresh),
-        return_exceptions=True,
+        services.auth.refresh(pair.refresh),
     )
-    assert sum(not isinstance(r, BaseException) for r in results) == 1
-    assert sum(isinstance(r, Unauthenticated) for r in results) == 1
+    assert results[0] == results[1] == results[2]
     assert await RefreshToken.filter(used_at__isnull=False).count() == 1
+    assert await RefreshToken.all().count() == 2  # the parent and one child
+    assert not await RefreshToken.filter(revoked_at__isnull=False).exists()
+    assert (await services.auth.authenticate(results[0].access)).id == user.id
+    await services.auth.refresh(results[0].refresh)
+
+
+async def test_reuse_within_the_grace_returns_the_same_pair_and_after_it_revokes(
+    services: Services, clock: FrozenClock
+) -> None:
+    user = await make_user()
+    pair = await services.auth.issue_tokens(user)
+    first = await services.auth.refresh(pair.refresh)
+    clock.advance(seconds=services.settings.refresh_reuse_grace_seconds)
+    assert await services.auth.refresh(pair.refresh) == first  # the edge of the grace
+    clock.advance(seconds=1)
+    with pytest.raises(Unauthenticated) as reuse:
+        await services.auth.refresh(pair.refresh)
+    assert reuse.value.code == "token_revoked"
+    with pytest.raises(Unauthenticated):
+        await services.auth.authenticate(first.access)
+
+
+async def test_without_a_grace_the_second_use_is_theft(
+    settings: Settings, clock: FrozenClock, db: str
+) -> None:
+    services = build_services(
+        settings.model_copy(update={"refresh_reuse_grace_seconds": 0}), clock=clock
+    )
+    try:
+        user = await make_user()
+        pair = await services.auth.issue_tokens(user)
+        await services.auth.refresh(pair.refresh)
+        with pytest.raises(Unauthenticated) as reuse:
+            await services.auth.refresh(pair.refresh)
+        assert reuse.value.code == "token_revoked"
+    finally:
+        await services.aclose()
+
+
+async def test_a_logged_out_token_gets_nothing_even_within_the_grace(services: Services) -> None:
+    user = await make_user()
+    pair = await services.auth.issue_tokens(user)
+    await services.auth.refresh(pair.refresh)
+    await services.auth.logout(pair.refresh, actor=user)
+    with pytest.raises(Unauthenticated) as refused:
+        await services.auth.refresh(pair.refresh)
+    assert refused.value.code == "token_revoked"
 
 
 async def test_refresh_token_expires_after_seven_days(
