@@ -37,7 +37,7 @@ async def drop_trigram_indexes(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_content_org_deleted_index')]
+    dependencies = [('models', '0003_invite_links')]
 
     initial = False
 
