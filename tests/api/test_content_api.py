@@ -87,8 +87,9 @@ class Case:
 
 NOT_FOUND = (404,) * 6
 CASES = [
-    Case("list", "GET", "/api/contents?project={project}", None, (200,) * 6, (200,) * 6,
-         listing=True),
+    # A filter naming a project the caller cannot see is 404, like every other list.
+    Case("list", "GET", "/api/contents?project={project}", None,
+         (200, 200, 200, 200, 200, 404), NOT_FOUND, listing=True),
     Case("create", "POST", "/api/contents", None, (201, 201, 201, 201, 403, 404), NOT_FOUND,
          body=lambda project: {"project": project, "title": "تازه", "body": BODY}),
     Case("get draft", "GET", "/api/contents/{id}", "draft",
