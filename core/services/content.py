@@ -114,7 +114,7 @@ def search_terms(search: str) -> list[str]:
     """The normalised term, and its Persian-digit spelling when it has digits (bodies keep both).
 
     A term shorter than ``MIN_SEARCH_CHARS`` is ``search_too_short``: it would match nearly
-    everything, and a trigram index cannot serve it (PostgreSQL, db/migrations/0005).
+    everything, and a trigram index cannot serve it (PostgreSQL, db/migrations/0006).
     """
     term = normalize_text(search).replace("\x00", "").strip()
     if not term:

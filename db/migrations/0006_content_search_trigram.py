@@ -37,7 +37,7 @@ async def drop_trigram_indexes(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_bot_conversation_per_chat')]
+    dependencies = [('models', '0005_compose_choices')]
 
     initial = False
 
