@@ -122,19 +122,20 @@ class OutboxService:
             status=OutboxStatus.SENDING, lease_until__lt=now
         )
         async with in_transaction() as conn:
-            ids = await (
+            # .only(), not .values_list(): Tortoise 1.1 drops FOR UPDATE from values queries.
+            due = await (
                 OutboxMessage.filter(claimable)
                 .order_by("next_attempt_at", "id")
                 .limit(limit)
                 .select_for_update(skip_locked=True)
+                .only("id")
                 .using_db(conn)
-                .values_list("id", flat=True)
             )
-            if not ids:
+            if not due:
                 return []
             # The condition again: on SQLite (no row locks) it is what makes the claim exclusive.
             await (
-                OutboxMessage.filter(claimable, id__in=list(ids))
+                OutboxMessage.filter(claimable, id__in=[row.id for row in due])
                 .using_db(conn)
                 .update(
                     status=OutboxStatus.SENDING,
@@ -198,9 +199,17 @@ class OutboxService:
 
     # --- reachability --------------------------------------------------------------------------
 
-    async def mark_unreachable(self, user_id: int) -> None:
-        """Telegram refused to deliver to this person (403): send them nothing until they write."""
-        await TelegramLink.filter(user_id=user_id, unreachable_since=None).update(
+    async def mark_unreachable(
+        self, *, user_id: int | None = None, telegram_user_id: int | None = None
+    ) -> None:
+        """Telegram refused to deliver to this person (403), or told us they blocked the bot:
+        send them nothing until they write. Give the user's id or their Telegram id."""
+        if (user_id is None) == (telegram_user_id is None):
+            raise ValueError("give exactly one of user_id and telegram_user_id")
+        who = (
+            {"user_id": user_id} if user_id is not None else {"telegram_user_id": telegram_user_id}
+        )
+        await TelegramLink.filter(**who, unreachable_since=None).update(
             unreachable_since=self._clock.now()
         )
 
