@@ -2,8 +2,8 @@
 
 Rows are written by ``core`` in the transaction of the change (``core/services/outbox.py``
 explains claiming, leases and the crash windows). This worker, which runs in the one process
-that runs the bot, claims due rows in batches and sends them one by one, in row order, and
-settles each row according to Telegram's answer:
+that runs the bot, claims due rows in batches and sends them (each person's in row order,
+different people concurrently) and settles each row according to Telegram's answer:
 
 ==========================================  ==================================================
 answer                                      what happens to the row
@@ -120,22 +120,41 @@ class DeliveryWorker:
     # --- one pass ------------------------------------------------------------------------------
 
     async def deliver_once(self) -> PassReport:
-        """Claim one batch and settle every row of it."""
+        """Claim one batch and settle every row of it.
+
+        Each person's rows go out one after another, in row order; different people are
+        served concurrently, up to ``OUTBOX_CONCURRENCY`` at a time.
+        """
         deliveries = await self._outbox.claim()
         report = PassReport(claimed=len(deliveries))
-        for index, delivery in enumerate(deliveries):
-            if report.pause_seconds or self._stopping.is_set():
-                # Telegram asked for a pause, or we are stopping: hand the rest back untried.
-                for rest in deliveries[index:]:
-                    await self._outbox.retry(
-                        rest,
-                        error="handed back",
-                        after_seconds=report.pause_seconds,
-                        count_attempt=False,
-                    )
-                    report.retried += 1
-                break
-            await self._deliver(delivery, report)
+        by_person: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_person.setdefault(delivery.message.user_id, []).append(delivery)
+        slots = asyncio.Semaphore(self._settings.outbox_concurrency)
+
+        async def serve(rows: list[Delivery]) -> None:
+            async with slots:
+                for index, delivery in enumerate(rows):
+                    if report.pause_seconds or self._stopping.is_set():
+                        # Telegram asked for a pause, or we are stopping: hand back untried.
+                        for rest in rows[index:]:
+                            await self._outbox.retry(
+                                rest,
+                                error="handed back",
+                                after_seconds=report.pause_seconds,
+                                count_attempt=False,
+                            )
+                            report.retried += 1
+                        return
+                    await self._deliver(delivery, report)
+
+        outcomes = await asyncio.gather(
+            *(serve(rows) for rows in by_person.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                # A database error: the rows it left claimed are taken again after their lease.
+                raise outcome
         return report
 
     async def _deliver(self, delivery: Delivery, report: PassReport) -> None:

@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=20, ge=1, le=500)
     outbox_lease_seconds: int = Field(default=120, ge=5)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_concurrency: int = Field(default=8, ge=1, le=100)
     outbox_send_timeout_seconds: float = Field(default=15.0, gt=0)
     outbox_keep_days: int = Field(default=7, ge=1)
 

@@ -91,6 +91,18 @@ def send_calls(fake: FakeBotApi) -> list:
     return fake.calls_to("sendMessage")
 
 
+async def tell_writer(services: Services, title: str) -> None:
+    """One generation_finished row for the writer (whose Telegram id is WRITER_TG)."""
+    writer = await User.get(telegram_link__telegram_user_id=WRITER_TG)
+    async with in_transaction() as conn:
+        await services.outbox.enqueue(
+            connection=conn,
+            user_ids=[writer.id],
+            kind="generation_finished",
+            payload={"content_id": 1, "title": title, "ok": True},
+        )
+
+
 async def submit(services: Services, world: World) -> None:
     await services.content.submit(actor=world.writer, content_id=world.content.id)
 
@@ -207,7 +219,7 @@ async def test_a_process_killed_between_commit_and_send_loses_nothing(
     assert (await worker.deliver_once()).sent == 2
     clock.advance(hours=1)
     assert (await worker.deliver_once()).claimed == 0
-    assert [c.chat_id for c in send_calls(bot_api)] == [ADMIN_TG, EDITOR_TG]
+    assert sorted(c.chat_id for c in send_calls(bot_api)) == [ADMIN_TG, EDITOR_TG]
     assert {status for _, status in await statuses()} == {OutboxStatus.SENT}
 
 
@@ -218,13 +230,14 @@ async def test_a_429_pauses_for_retry_after_without_using_a_try(
     bot: Bot, bot_api: FakeBotApi, world: World, make_services: MakeServices, clock: FrozenClock
 ) -> None:
     services = make_services(outbox_max_attempts=1)
-    await submit(services, world)
+    for title in ("one", "two", "three"):
+        await tell_writer(services, title)
     bot_api.fail_next("sendMessage", 429, retry_after=30)
     worker = DeliveryWorker(bot, services)
 
     report = await worker.deliver_once()
 
-    assert (report.sent, report.retried, report.pause_seconds) == (0, 2, 30)
+    assert (report.sent, report.retried, report.pause_seconds) == (0, 3, 30)
     assert len(send_calls(bot_api)) == 1  # the rest of the batch was handed back untried
     rows = await OutboxMessage.all()
     assert {(r.status, r.attempts) for r in rows} == {(OutboxStatus.PENDING, 0)}
@@ -232,7 +245,9 @@ async def test_a_429_pauses_for_retry_after_without_using_a_try(
     clock.advance(seconds=29)
     assert (await worker.deliver_once()).claimed == 0
     clock.advance(seconds=1)
-    assert (await worker.deliver_once()).sent == 2
+    assert (await worker.deliver_once()).sent == 3
+    texts = [m.text for m in bot_api.messages(WRITER_TG, from_bot=True)]
+    assert texts == [f"✨ متن «{title}» آماده است." for title in ("one", "two", "three")]
 
 
 async def test_a_500_is_retried_with_backoff(
@@ -314,16 +329,9 @@ async def test_a_403_stops_sends_to_that_person_until_they_write_again(
         handled.set()  # group 0 runs after the reachability handler of group -1
 
     application.add_handler(MessageHandler(filters.TEXT, feature_handler))
-    outbox = services.outbox
 
     async def notify_writer(title: str) -> None:
-        async with in_transaction() as conn:
-            await outbox.enqueue(
-                connection=conn,
-                user_ids=[world.writer.id],
-                kind="generation_finished",
-                payload={"content_id": world.content.id, "title": title, "ok": True},
-            )
+        await tell_writer(services, title)
 
     async with application:
         worker = DeliveryWorker(application.bot, services)
