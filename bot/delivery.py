@@ -70,7 +70,6 @@ class DeliveryWorker:
 
     def __init__(self, bot: Bot, services: Services) -> None:
         self._bot = bot
-        self._services = services
         self._outbox = services.outbox
         self._settings = services.settings
         self._stopping = asyncio.Event()
