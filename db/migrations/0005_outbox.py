@@ -8,7 +8,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_invite_links')]
+    dependencies = [('models', '0004_bot_conversation_per_chat')]
 
     initial = False
 
