@@ -24,6 +24,7 @@ from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.settings import Settings
 from db.models import Content, Language, OutboxMessage, OutboxStatus, Role, TelegramLink, User
+from tests.bot.harness import BotHarness
 from tests.conftest import TEST_SECRET
 from tests.fakes.bot_api import FakeBotApi
 from tests.support.factories import (
@@ -374,3 +375,26 @@ async def test_a_person_without_a_link_any_more_is_given_up(
     assert (await DeliveryWorker(bot, services).deliver_once()).failed == 1
     assert (await OutboxMessage.get(user_id=world.admin.id)).last_error == "not_linked"
     assert send_calls(bot_api) == []
+
+
+# --- wiring: the product's bot (bot/app.py, bot/runtime.py) ---------------------------------------
+
+
+async def test_the_running_product_bot_delivers_and_tracks_reachability(
+    harness: BotHarness,
+) -> None:
+    editor = await harness.linked_user(Role.EDITOR, language="en")
+    writer = await harness.linked_user(Role.WRITER)
+    assert harness.services is not None and harness.project is not None and writer.user
+    content = await make_content(harness.project, writer.user, title="Wired", body="Body text")
+    await Content.filter(id=content.id).update(word_count=2)
+
+    await harness.services.content.submit(actor=writer.user, content_id=content.id)
+
+    await harness.fake.wait_for_calls("sendMessage", chat_id=editor.id, timeout=15)
+    assert editor.last_text is not None
+    assert editor.last_text.startswith("📝 New content for review\n“Wired”")
+    assert editor.user is not None
+    await harness.services.outbox.mark_unreachable(user_id=editor.user.id)
+    await editor.send("hello")
+    assert (await TelegramLink.get(user_id=editor.user.id)).unreachable_since is None
