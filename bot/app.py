@@ -26,6 +26,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.delivery import register_reachability
 from bot.errors import on_error
 from bot.handlers import FEATURES, Registry, Step, load_registry
 from bot.processor import PerUserUpdateProcessor
@@ -88,6 +89,7 @@ def build_application(
     registry = load_registry(features)
     application.bot_data[REGISTRY] = registry
     _register(application, registry)
+    register_reachability(application, services)  # group -1: before every feature handler
     application.add_error_handler(on_error)
     return application
 

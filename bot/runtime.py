@@ -4,7 +4,8 @@ Order matters (see db/__init__.py): the ORM is initialised in this task before t
 runner, the bot and the scheduler exist, so everything they spawn sees it. Shutdown runs in
 reverse on SIGINT or SIGTERM.
 
-The Telegram bot runs in this same loop: ``initialize``, ``start``, then either
+The Telegram bot runs in this same loop: ``initialize``, ``start`` (and the notification
+delivery worker, stopped before the bot), then either
 ``updater.start_polling`` (which calls ``deleteWebhook`` first) or ``setWebhook`` with the route
 already on the sidecar. ``Application.run_polling`` is never used: it takes over the loop.
 """
@@ -22,6 +23,7 @@ from telegram.ext import Application
 
 import db
 from bot.app import bot_commands, build_application
+from bot.delivery import DeliveryWorker
 from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
 from core.api.app import create_app
 from core.container import Services, build_services
@@ -79,6 +81,11 @@ async def start_bot(stack: AsyncExitStack, application: Application, *, webhook:
     stack.push_async_callback(application.shutdown)
     await application.start()
     stack.push_async_callback(application.stop)
+    # Notifications: the outbox rows any process wrote go out from here (bot/delivery.py).
+    # Pushed after application.stop, so it stops first: no send outlives the bot.
+    worker = DeliveryWorker(application.bot, application.bot_data["services"])
+    worker.start()
+    stack.push_async_callback(worker.stop)
     if webhook:
         await set_webhook(application, settings)
         logger.info("Telegram bot receiving updates by webhook")

@@ -16,7 +16,7 @@ from core.i18n import LANGUAGES, catalog
 from core.llm.base import LlmClient
 from core.llm.factory import build_llm_client
 from core.llm.pricing import price_table
-from core.notify import Notifier, NullNotifier
+from core.notify import Notifier
 from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
@@ -26,7 +26,9 @@ from core.services.content import ContentService
 from core.services.conversations import ConversationService
 from core.services.generation import GenerationService
 from core.services.invites import InviteService
+from core.services.notifications import OutboxNotifier
 from core.services.orgs import OrganizationService
+from core.services.outbox import OutboxService
 from core.services.preferences import PreferenceService
 from core.services.prompts import PromptService
 from core.services.reports import ReportService
@@ -46,6 +48,7 @@ class Services:
     redis: aioredis.Redis | None
     sms: SmsSender
     llm: LlmClient
+    outbox: OutboxService
     notifier: Notifier
     # Domain services (one line each; keep this list in the order of docs/architecture.md §2):
     auth: AuthService
@@ -87,7 +90,9 @@ def build_services(
     clock = clock or Clock()
     redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     sms = sms or build_sms_sender(settings, clock=clock)
-    notifier = notifier or NullNotifier()
+    outbox = OutboxService(settings=settings, clock=clock)
+    # Every process writes notifications as outbox rows; the bot's worker delivers them.
+    notifier = notifier or OutboxNotifier(outbox)
     audit = AuditService(clock=clock)
     llm = llm or build_llm_client(settings)
     content = ContentService(clock=clock, notifier=notifier, audit=audit)
@@ -100,6 +105,7 @@ def build_services(
         redis=redis,
         sms=sms,
         llm=llm,
+        outbox=outbox,
         notifier=notifier,
         auth=auth,
         organizations=OrganizationService(

@@ -110,6 +110,17 @@ class Settings(BaseSettings):
     default_workspace_monthly_budget_usd: Decimal = Field(default=Decimal("100"), ge=0)
     default_user_monthly_budget_usd: Decimal = Field(default=Decimal("50"), ge=0)
 
+    # Notification delivery (core/services/outbox.py, bot/delivery.py).
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_seconds: float = Field(default=5.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    outbox_batch_size: int = Field(default=20, ge=1, le=500)
+    outbox_lease_seconds: int = Field(default=120, ge=5)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_concurrency: int = Field(default=8, ge=1, le=100)
+    outbox_send_timeout_seconds: float = Field(default=15.0, gt=0)
+    outbox_keep_days: int = Field(default=7, ge=1)
+
     log_level: str = "INFO"
     log_format: str = "text"
 

@@ -35,9 +35,8 @@ For the generation service: :meth:`ContentService.begin_generation`, ``finish_ge
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +66,6 @@ from db.models import (
     VersionSource,
     Workspace,
 )
-
-logger = logging.getLogger(__name__)
 
 TARGET = "content"
 MAX_TITLE_CHARS = 500
@@ -362,7 +359,7 @@ class ContentService:
             )
 
     async def submit(self, *, actor: User, content_id: int) -> Content:
-        """Draft -> review (its author or an editor+); editors are notified after commit."""
+        """Draft -> review (its author or an editor+); editors are notified in its transaction."""
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
         now = self._clock.now()
@@ -390,13 +387,14 @@ class ContentService:
                     old_status=ContentStatus.DRAFT,
                     new_status=ContentStatus.REVIEW,
                 )
+                submitted = await Content.get(id=content_id).using_db(conn)
+                # In the transaction: the reviewers' notifications commit with the submit.
+                await self._notifier.content_submitted(connection=conn, content=submitted, by=actor)
         if not done:
             current = await _current(content_id)
             if current.status == ContentStatus.DRAFT:
                 raise Conflict("content_empty", current_status=current.status.value)
             raise _state_conflict(current)
-        submitted = await Content.get(id=content_id)
-        await self._notify(self._notifier.content_submitted, content=submitted, by=actor)
         return submitted
 
     async def approve(self, *, actor: User, content_id: int, note: str | None = None) -> Content:
@@ -652,9 +650,9 @@ class ContentService:
                     changes={"version": decided.version_count},
                     note=note,
                 )
+                await self._notifier.content_decided(connection=conn, content=decided, by=actor)
         if not done:
             raise await _decision_conflict(content.id)
-        await self._notify(self._notifier.content_decided, content=decided, by=actor)
         return decided
 
     async def _write_version(
@@ -734,13 +732,6 @@ class ContentService:
             changes=changes,
             note=note,
         )
-
-    async def _notify(self, send: Callable[..., Awaitable[None]], **kwargs: Any) -> None:
-        # The change is committed: a failing notifier must not turn it into an error answer.
-        try:
-            await send(**kwargs)
-        except Exception:
-            logger.exception("notifier %s failed", getattr(send, "__name__", send))
 
 
 # --- rules ---------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
@@ -472,19 +473,17 @@ class GenerationService:
         self._publish(job_id, end)
 
     async def _finish(self, run: _Run, outcome: _Outcome, duration_ms: int) -> None:
+        # Each conclusion writes the requester's notification in its own transaction.
         try:
-            ok = await self._conclude(run, outcome, duration_ms)
+            await self._conclude(run, outcome, duration_ms)
         except Exception:
             logger.exception("generation job %s could not be concluded", run.job.id)
-            ok = False
             try:
                 failed = _Outcome(text=None, usage=outcome.usage, error=ERROR_INTERNAL)
                 await self._fail(run, failed, duration_ms)
             except Exception:
                 # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
                 logger.exception("generation job %s left for the reaper", run.job.id)
-                return
-        await self._notify(run, ok=ok)
 
     async def _call(self, run: _Run) -> _Outcome:
         """Stream the answer; classify the ending. Never raises except on cancellation."""
@@ -601,6 +600,7 @@ class GenerationService:
                 duration_ms=duration_ms,
                 at=run.reserved_at,
             )
+            await self._notify(conn, job, ok=True)
 
     async def _fail(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> None:
         job = run.job
@@ -640,6 +640,7 @@ class GenerationService:
                     duration_ms=duration_ms,
                     at=run.reserved_at,
                 )
+            await self._notify(conn, job, ok=False)
 
     async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
         """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
@@ -649,13 +650,12 @@ class GenerationService:
         except Exception:
             logger.exception("generation job %s left for the reaper", run.job.id)
 
-    async def _notify(self, run: _Run, *, ok: bool) -> None:
-        # After commit; a failing notifier never changes the job's outcome.
-        try:
-            content = await Content.get(id=run.job.content_id)
-            await self._notifier.generation_finished(content=content, job_id=run.job.id, ok=ok)
-        except Exception:
-            logger.exception("notifying the end of generation job %s failed", run.job.id)
+    async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
+        """Write the requester's notification in the transaction that concluded the job."""
+        content = await Content.get(id=job.content_id).using_db(conn)
+        await self._notifier.generation_finished(
+            connection=conn, content=content, job_id=job.id, ok=ok
+        )
 
     # --- recovery ------------------------------------------------------------------------------
 
@@ -677,14 +677,6 @@ class GenerationService:
                 reaped_this = await self._reap(job, cutoff)
             if reaped_this:
                 reaped += 1
-                content = await Content.get_or_none(id=job.content_id)
-                if content is not None:
-                    try:
-                        await self._notifier.generation_finished(
-                            content=content, job_id=job.id, ok=False
-                        )
-                    except Exception:
-                        logger.exception("notifying reaped job %s failed", job.id)
         return reaped
 
     async def _reap(self, job: GenerationJob, cutoff: datetime) -> bool:
@@ -708,6 +700,7 @@ class GenerationService:
                 connection=conn,
             )
             await self._usage.release(connection=conn, job_id=job.id)
+            await self._notify(conn, job, ok=False)
         logger.warning("reaped generation job %s (no heartbeat since %s)", job.id, cutoff)
         return True
 

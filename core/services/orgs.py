@@ -9,7 +9,6 @@ role read the organisation and its member list; only admins change them (docs/ar
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -33,8 +32,6 @@ from core.services.common import (
 from core.services.permissions import Action, authorize
 from core.validators.phone import normalize_phone
 from db.models import Language, Membership, Organization, Role, User
-
-logger = logging.getLogger(__name__)
 
 
 async def provision_organization(
@@ -160,7 +157,7 @@ class OrganizationService:
         """Give the person with this phone number ``role``, creating their user if needed.
 
         An existing member is ``Conflict("already_member")`` (change their role instead). The
-        notifier hears of the invitation after the transaction commits.
+        notifier writes the invitation's notification in the same transaction.
         """
         phone = normalize_phone(phone_number)
         role = Role(role)
@@ -187,10 +184,12 @@ class OrganizationService:
                     target_id=user.id,
                     changes={"role": role.value},
                 )
+                await self._notifier.member_invited(
+                    connection=conn, organization=organization, user=user, role=role
+                )
         except IntegrityError as exc:  # unique (user, organization): already a member
             raise Conflict("already_member") from exc
         membership.user = user
-        await self._notify_invited(organization, user, role)
         return membership
 
     async def change_role(
@@ -281,14 +280,6 @@ class OrganizationService:
             target_id=organization_id if target_id is None else target_id,
             changes=changes,
         )
-
-    async def _notify_invited(self, organization: Organization, user: User, role: Role) -> None:
-        # The membership is committed; a notifier failure must not turn it into an error reply
-        # (the client would retry and get "already_member").
-        try:
-            await self._notifier.member_invited(organization=organization, user=user, role=role)
-        except Exception:
-            logger.exception("notifier failed: member_invited")
 
 
 async def _organization(organization_id: int) -> Organization:

@@ -12,6 +12,7 @@ from db.models.enums import (
     JobStatus,
     Language,
     OtpPurpose,
+    OutboxStatus,
     PromptCategory,
     ReservationStatus,
     Role,
@@ -22,6 +23,7 @@ from db.models.enums import (
 from db.models.invites import InviteLink
 from db.models.jobs import GenerationJob, JobRun
 from db.models.orgs import Membership, Organization
+from db.models.outbox import OutboxMessage
 from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
 from db.models.users import TelegramLink, User
 
@@ -42,6 +44,8 @@ __all__ = [
     "Organization",
     "OtpCode",
     "OtpPurpose",
+    "OutboxMessage",
+    "OutboxStatus",
     "Project",
     "Prompt",
     "PromptCategory",

@@ -74,3 +74,12 @@ class ReservationStatus(StrEnum):
 class OtpPurpose(StrEnum):
     LOGIN = "login"
     TELEGRAM_LINK = "telegram_link"
+
+
+class OutboxStatus(StrEnum):
+    """A notification row: waiting (or retrying), claimed by a worker, delivered, given up."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"

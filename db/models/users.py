@@ -31,6 +31,9 @@ class TelegramLink(Model):
     chat_id = fields.BigIntField()
     username = fields.CharField(max_length=64, null=True)
     linked_at = fields.DatetimeField(auto_now_add=True)
+    # Set when Telegram answers 403 (the user blocked the bot); cleared when they write again.
+    # While set, the delivery worker sends this person nothing (core/services/outbox.py).
+    unreachable_since = fields.DatetimeField(null=True)
 
     class Meta:
         table = "telegram_links"

@@ -612,17 +612,22 @@ async def test_approve_against_reject_makes_one_decision(
     assert decisions == [final.status.value]
 
 
-async def test_a_failing_notifier_does_not_undo_a_decision(
+async def test_a_decision_and_its_notification_commit_together(
     clock: FrozenClock, audit: AuditService, world: World
 ) -> None:
+    """The notifier writes in the decision's transaction: if it cannot, nothing is decided
+    (and nothing is announced that did not happen)."""
+
     class Broken(InMemoryNotifier):
-        async def content_decided(self, *, content: Content, by: User) -> None:
-            raise RuntimeError("telegram is down")
+        async def content_decided(self, **_: object) -> None:
+            raise RuntimeError("cannot write the notification")
 
     service = ContentService(clock=clock, notifier=Broken(), audit=audit)
     content = await _in_review(service, world)
-    approved = await service.approve(actor=world.editor, content_id=content.id)
-    assert approved.status == ContentStatus.APPROVED
+    with pytest.raises(RuntimeError):
+        await service.approve(actor=world.editor, content_id=content.id)
+    assert (await Content.get(id=content.id)).status == ContentStatus.REVIEW
+    assert "approved" not in await _actions(content.id)
 
 
 # --- delete and the audit trail --------------------------------------------------------------

@@ -199,19 +199,24 @@ async def test_invite_is_for_admins_of_the_organisation(
     assert notifier.events == []
 
 
-async def test_a_failing_notifier_does_not_undo_or_fail_the_invitation(
+async def test_an_invitation_and_its_notification_commit_together(
     db: str, clock: FrozenClock
 ) -> None:
     class Broken(InMemoryNotifier):
         async def member_invited(self, **_: object) -> None:
-            raise RuntimeError("telegram is down")
+            raise RuntimeError("cannot write the notification")
 
     service = OrganizationService(notifier=Broken(), audit=AuditService(clock=clock))
     org, members = await org_with_roles()
-    membership = await service.invite_member(
-        actor=members[Role.ADMIN], organization_id=org.id, phone_number="09351234567", role="writer"
-    )
-    assert await Membership.filter(id=membership.id).exists()
+    with pytest.raises(RuntimeError):
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number="09351234567",
+            role="writer",
+        )
+    assert not await User.filter(phone_number="+989351234567").exists()
+    assert not await AuditLog.filter(organization_id=org.id, action="member_invited").exists()
 
 
 # -- roles and removal --------------------------------------------------------------------

@@ -1,0 +1,267 @@
+"""The notification delivery worker: sends outbox rows with the bot (docs/architecture.md §4).
+
+Rows are written by ``core`` in the transaction of the change (``core/services/outbox.py``
+explains claiming, leases and the crash windows). This worker, which runs in the one process
+that runs the bot, claims due rows in batches and sends them (each person's in row order,
+different people concurrently) and settles each row according to Telegram's answer:
+
+==========================================  ==================================================
+answer                                      what happens to the row
+==========================================  ==================================================
+message sent                                ``sent`` (with the chat and message id)
+429 ``RetryAfter``                          back to ``pending`` after ``retry_after`` (the try
+                                            is not counted); the worker pauses all sends that
+                                            long, as Telegram asks, and hands back the rest of
+                                            its batch
+403 ``Forbidden`` (bot blocked)             ``failed``; the person's link is marked unreachable
+                                            and their other rows are given up without a call
+                                            until they write to the bot again
+400 ``BadRequest`` (chat not found, …)      ``failed``: retrying cannot help
+5xx, timeout, network error, other errors   retried with doubling backoff; ``failed`` with the
+                                            last error after ``OUTBOX_MAX_ATTEMPTS`` tries
+no Telegram link, unknown kind              ``failed`` with the reason
+==========================================  ==================================================
+
+A timeout is ambiguous (Telegram may have delivered the message): it is retried, preferring a
+rare duplicate over a lost notification.
+
+Wiring (``bot/runtime.py``): after ``application.start()`` start the worker with
+``worker = DeliveryWorker(application.bot, services); worker.start()`` and register
+:func:`register_reachability`; before ``application.stop()`` ``await worker.stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from telegram import Bot, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.outbox_render import UnknownKind, render
+from core.container import Services
+from core.services.outbox import REASON_NOT_LINKED, REASON_UNREACHABLE, Delivery
+
+logger = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 3600.0
+REACHABILITY_GROUP = -1  # before every feature handler; it never stops an update
+
+
+@dataclass
+class PassReport:
+    """What one pass did: counts per outcome, and how long Telegram asked us to pause."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    pause_seconds: float = 0.0
+    blocked_users: set[int] = field(default_factory=set)
+
+
+class DeliveryWorker:
+    """Claims and sends due outbox rows until stopped; one per bot process."""
+
+    def __init__(self, bot: Bot, services: Services) -> None:
+        self._bot = bot
+        self._outbox = services.outbox
+        self._settings = services.settings
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_purge: float | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run :meth:`run` as a task of the current loop (kept here, so it is not collected)."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run(), name="outbox-delivery")
+        return self._task
+
+    async def stop(self) -> None:
+        """Finish the message being sent, hand back the rest of the batch, and end."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        grace = self._settings.outbox_send_timeout_seconds + 5
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        """Deliver until :meth:`stop`: a pass, then a pause when idle or when Telegram asks."""
+        logger.info("notification delivery started")
+        while not self._stopping.is_set():
+            try:
+                report = await self.deliver_once()
+                await self._maybe_purge()
+            except Exception:
+                # The database may be briefly away; nothing is lost, the rows wait.
+                logger.exception("notification delivery pass failed")
+                report = PassReport()
+            if report.pause_seconds:
+                await self._sleep(report.pause_seconds)
+            elif report.claimed < self._settings.outbox_batch_size:
+                await self._sleep(self._settings.outbox_poll_seconds)
+        logger.info("notification delivery stopped")
+
+    # --- one pass ------------------------------------------------------------------------------
+
+    async def deliver_once(self) -> PassReport:
+        """Claim one batch and settle every row of it.
+
+        Each person's rows go out one after another, in row order; different people are
+        served concurrently, up to ``OUTBOX_CONCURRENCY`` at a time.
+        """
+        deliveries = await self._outbox.claim()
+        report = PassReport(claimed=len(deliveries))
+        by_person: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_person.setdefault(delivery.message.user_id, []).append(delivery)
+        slots = asyncio.Semaphore(self._settings.outbox_concurrency)
+
+        async def serve(rows: list[Delivery]) -> None:
+            async with slots:
+                for index, delivery in enumerate(rows):
+                    if report.pause_seconds or self._stopping.is_set():
+                        # Telegram asked for a pause, or we are stopping: hand back untried.
+                        for rest in rows[index:]:
+                            await self._outbox.retry(
+                                rest,
+                                error="handed back",
+                                after_seconds=report.pause_seconds,
+                                count_attempt=False,
+                            )
+                            report.retried += 1
+                        return
+                    await self._deliver(delivery, report)
+
+        outcomes = await asyncio.gather(
+            *(serve(rows) for rows in by_person.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                # A database error: the rows it left claimed are taken again after their lease.
+                raise outcome
+        return report
+
+    async def _deliver(self, delivery: Delivery, report: PassReport) -> None:
+        message = delivery.message
+        if delivery.chat_id is None:
+            await self._give_up(delivery, report, REASON_NOT_LINKED)
+            return
+        if not delivery.reachable or message.user_id in report.blocked_users:
+            await self._give_up(delivery, report, REASON_UNREACHABLE)
+            return
+        try:
+            rendered = render(message.kind, message.payload, delivery.language)
+        except UnknownKind:
+            await self._give_up(delivery, report, f"unknown kind {message.kind!r}")
+            return
+        timeout = self._settings.outbox_send_timeout_seconds
+        try:
+            sent = await self._bot.send_message(
+                chat_id=delivery.chat_id,
+                text=rendered.text,
+                reply_markup=rendered.reply_markup,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                write_timeout=timeout,
+                pool_timeout=timeout,
+            )
+        except RetryAfter as exc:
+            pause = _seconds(exc.retry_after)
+            report.pause_seconds = max(report.pause_seconds, pause)
+            await self._outbox.retry(
+                delivery, error=f"429: {exc.message}", after_seconds=pause, count_attempt=False
+            )
+            report.retried += 1
+            logger.warning("Telegram asked for a %.0f s pause", pause)
+        except Forbidden as exc:
+            await self._outbox.mark_unreachable(user_id=message.user_id)
+            report.blocked_users.add(message.user_id)
+            await self._give_up(delivery, report, f"403: {exc.message}")
+        except BadRequest as exc:
+            await self._give_up(delivery, report, f"400: {exc.message}")
+        except TelegramError as exc:  # 5xx, NetworkError, TimedOut, InvalidToken, ...
+            await self._outbox.retry(delivery, error=f"{type(exc).__name__}: {exc.message}")
+            report.retried += 1
+        else:
+            await self._outbox.mark_sent(delivery, chat_id=sent.chat_id, message_id=sent.message_id)
+            report.sent += 1
+
+    async def _give_up(self, delivery: Delivery, report: PassReport, reason: str) -> None:
+        await self._outbox.give_up(delivery, reason=reason)
+        report.failed += 1
+        logger.info("notification %s given up: %s", delivery.message.id, reason)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking at once when stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _maybe_purge(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = now
+        purged = await self._outbox.purge()
+        if purged:
+            logger.info("purged %d settled notifications", purged)
+
+
+async def run_delivery(bot: Bot, services: Services, *, stop: asyncio.Event) -> None:
+    """Deliver until ``stop`` is set (for callers that prefer an event to a worker object)."""
+    worker = DeliveryWorker(bot, services)
+    worker.start()
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()
+
+
+def register_reachability(application: Application, services: Services) -> None:
+    """Track whether each person can be written to, from every update (handler group -1).
+
+    Anything a person sends (a message, a press) clears their "unreachable" mark; Telegram's
+    own notice that they blocked the bot (``my_chat_member``, kicked) sets it at once.
+    """
+
+    async def track(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        if user is None or user.is_bot:
+            return
+        try:
+            change = update.my_chat_member
+            if change is not None and change.new_chat_member.status in _GONE:
+                if change.chat.type == ChatType.PRIVATE:
+                    await services.outbox.mark_unreachable(telegram_user_id=user.id)
+            elif await services.outbox.mark_reachable(user.id):
+                logger.info("Telegram user %s is reachable again", user.id)
+        except Exception:
+            # Bookkeeping only: it must never stand between the person and their handler.
+            logger.exception("could not update the reachability of Telegram user %s", user.id)
+
+    application.add_handler(TypeHandler(Update, track), group=REACHABILITY_GROUP)
+
+
+_GONE = frozenset({ChatMemberStatus.BANNED, ChatMemberStatus.LEFT})
+
+
+def _seconds(retry_after: timedelta | float) -> float:
+    if isinstance(retry_after, timedelta):
+        return retry_after.total_seconds()
+    return float(retry_after)

@@ -1,0 +1,131 @@
+"""The product's notifier: every event becomes outbox rows in the change's own transaction.
+
+Who hears what (only people with a reachable linked Telegram account get a row, see
+``core/services/outbox.py``; the person who acted never notifies themselves):
+
+* ``content_submitted``: every editor and admin of the content's organisation;
+* ``content_decided``: the content's author;
+* ``member_invited``: the invited person;
+* ``generation_finished``: whoever started the job.
+
+The payload is a snapshot of what the message shows (titles, names, the reason), so a message
+delivered after a later rename still says what happened; the bot renders it in the
+recipient's language (``bot/outbox_render.py``). Kinds and payload keys are the contract
+between this module and the renderer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from core.services.content import display_name
+from core.services.outbox import OutboxService
+from db.models import Content, GenerationJob, Membership, Organization, Project, Role, User
+
+KIND_CONTENT_SUBMITTED = "content_submitted"
+KIND_CONTENT_DECIDED = "content_decided"
+KIND_MEMBER_INVITED = "member_invited"
+KIND_GENERATION_FINISHED = "generation_finished"
+KINDS = (
+    KIND_CONTENT_SUBMITTED,
+    KIND_CONTENT_DECIDED,
+    KIND_MEMBER_INVITED,
+    KIND_GENERATION_FINISHED,
+)
+EXCERPT_LINES = 4
+EXCERPT_CHARS = 400
+REVIEWER_ROLES = (Role.ADMIN, Role.EDITOR)
+
+
+class OutboxNotifier:
+    """``core.notify.Notifier`` that writes outbox rows on the caller's connection."""
+
+    def __init__(self, outbox: OutboxService) -> None:
+        self._outbox = outbox
+
+    async def content_submitted(
+        self, *, connection: BaseDBAsyncClient, content: Content, by: User
+    ) -> None:
+        reviewers = await (
+            Membership.filter(organization_id=content.organization_id, role__in=REVIEWER_ROLES)
+            .exclude(user_id=by.id)
+            .using_db(connection)
+            .values_list("user_id", flat=True)
+        )
+        if not reviewers:
+            return
+        project = await Project.get(id=content.project_id).using_db(connection)
+        author = await _user(connection, content.created_by_id)
+        payload = {
+            **_content_ref(content),
+            "project": project.name,
+            "author": display_name(author),
+            "submitted_by": display_name(by),
+            "excerpt": excerpt(content.body),
+        }
+        await self._outbox.enqueue(
+            connection=connection, user_ids=reviewers, kind=KIND_CONTENT_SUBMITTED, payload=payload
+        )
+
+    async def content_decided(
+        self, *, connection: BaseDBAsyncClient, content: Content, by: User
+    ) -> None:
+        if content.created_by_id is None or content.created_by_id == by.id:
+            return
+        payload = {
+            **_content_ref(content),
+            "status": content.status.value,
+            "decided_by": display_name(by),
+            "reason": content.rejection_reason,
+        }
+        await self._outbox.enqueue(
+            connection=connection,
+            user_ids=[content.created_by_id],
+            kind=KIND_CONTENT_DECIDED,
+            payload=payload,
+        )
+
+    async def member_invited(
+        self, *, connection: BaseDBAsyncClient, organization: Organization, user: User, role: Role
+    ) -> None:
+        payload = {
+            "organization_id": organization.id,
+            "organization": organization.name,
+            "role": Role(role).value,
+        }
+        await self._outbox.enqueue(
+            connection=connection, user_ids=[user.id], kind=KIND_MEMBER_INVITED, payload=payload
+        )
+
+    async def generation_finished(
+        self, *, connection: BaseDBAsyncClient, content: Content, job_id: int, ok: bool
+    ) -> None:
+        job = await GenerationJob.get_or_none(id=job_id).using_db(connection)
+        if job is None or job.user_id is None:
+            return
+        payload = {**_content_ref(content), "job_id": job_id, "ok": ok, "error": job.error}
+        await self._outbox.enqueue(
+            connection=connection,
+            user_ids=[job.user_id],
+            kind=KIND_GENERATION_FINISHED,
+            payload=payload,
+        )
+
+
+def excerpt(body: str) -> str:
+    """The first non-empty lines of ``body``, at most ``EXCERPT_CHARS`` characters."""
+    lines = [line.strip() for line in body.splitlines() if line.strip()][:EXCERPT_LINES]
+    text = "\n".join(lines)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…"
+
+
+def _content_ref(content: Content) -> dict[str, Any]:
+    return {"content_id": content.id, "title": content.title}
+
+
+async def _user(connection: BaseDBAsyncClient, user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    return await User.get_or_none(id=user_id).using_db(connection)
