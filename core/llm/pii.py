@@ -334,7 +334,7 @@ def _is_international(digits: str) -> bool:
 @lru_cache(maxsize=4096)
 def _valid_phone(digits: str, *, mobile_only: bool) -> bool:
     """``is_valid_phone``, remembered: digit soups repeat candidates and parsing is slow."""
-    return is_valid_phone(digits, mobile_only=mobile_only)
+    return is_valid_phone(digits, mobile_only=mobile_only, regions=None)
 
 
 _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[Span]]], ...] = (
