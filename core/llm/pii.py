@@ -177,10 +177,15 @@ def _find(text: str) -> list[_Finding]:
 
 def _masked(text: str, spans: list[Span]) -> str:
     """Return ``text`` with ``spans`` overwritten so later detectors cannot see them."""
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = _MASK * (end - start)
-    return "".join(chars)
+    if not spans:
+        return text
+    pieces: list[str] = []
+    last = 0
+    for start, end in sorted(spans):
+        pieces += [text[last:start], _MASK * (end - start)]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def _validated(pattern: re.Pattern[str], text: str, valid: Callable[[str], bool]) -> Iterator[Span]:
@@ -250,8 +255,6 @@ def _payment_card_prefix(number: str) -> bool:
 
 
 _NATIONAL_ID = re.compile(r"(?<![0-9])(?:[0-9]{10}|[0-9]{3}-[0-9]{6}-[0-9])(?![0-9])")
-# Digit groups split by spaces, dashes or dots: what follows an id word is read whole.
-_ID_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ \u00a0\-.\u2010-\u2015]{1,2}[0-9]+)*(?![0-9])")
 _YEH, _KAF = "[یيى]", "[کك]"
 _ID_WORD = re.compile(
     rf"(?:{_KAF}د|شماره|شناسه)[\s\u200c]*مل{_YEH}|national[\s_-]*(?:id|code|number)|"
@@ -271,21 +274,26 @@ def _find_national_ids(text: str) -> Iterator[Span]:
     ]
     yield from spans
     masked = _masked(text, spans)
-    for run in _ID_RUN.finditer(masked):
-        digits = _digits(run[0])
+    # Id words are rare, so look for them first and read the number that follows each.
+    for word in _ID_WORD.finditer(masked):
+        run = _ID_RUN_AFTER.match(masked, word.end())
+        if run is None:
+            continue
+        digits = _digits(run[1])
         if (
             8 <= len(digits) <= 10
             and is_valid_national_id(digits, allow_short=True)
-            and _after(_ID_WORD, masked, run.start())
             and _CURRENCY_AFTER.match(masked, run.end()) is None
         ):
-            yield run.span()
+            yield run.span(1)
 
 
 # Between a word and the number it introduces: a few characters, not a digit, a mask, or the end
 # of a sentence ("کد ملی من: ۴۹۹۳۷۰۸۹۹", "call me on 9123456789").
 _LEAD_IN = r"[^0-9\x00\n.!?؟؛]{0,16}"
 _LOOKBEHIND_CHARS = 48
+# After an id word: digit groups split by spaces, dashes or dots, read whole.
+_ID_RUN_AFTER = re.compile(_LEAD_IN + r"([0-9]+(?:[ \u00a0\-.\u2010-\u2015]{1,2}[0-9]+)*)(?![0-9])")
 
 
 def _after(words: re.Pattern[str], text: str, start: int) -> bool:
