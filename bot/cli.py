@@ -113,7 +113,11 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> str:
         result = await bootstrap(
-            phone=args.phone, org_name=args.org, full_name=args.name, clock=Clock()
+            phone=args.phone,
+            org_name=args.org,
+            full_name=args.name,
+            clock=Clock(),
+            phone_regions=settings.phone_regions,
         )
         summary = {
             "organization": {"id": result.organization.id, "slug": result.organization.slug},

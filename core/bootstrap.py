@@ -13,6 +13,7 @@ default workspace and project by their fixed slug, and built-in prompts by key. 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +25,7 @@ from core.prompt_library import seed_prompt_library
 from core.services.catalog import ensure_default_catalog
 from core.services.common import clean_name
 from core.text.slug import slugify
-from core.validators.phone import normalize_phone
+from core.validators.phone import DEFAULT_REGIONS, normalize_phone
 from db.models import Membership, Organization, Project, Role, User, Workspace
 
 ATTEMPTS = 2  # a concurrent bootstrap can win a unique race once; the retry then finds its rows
@@ -55,11 +56,17 @@ class BootstrapResult:
 
 
 async def bootstrap(
-    *, phone: str, org_name: str, full_name: str | None, clock: Clock
+    *,
+    phone: str,
+    org_name: str,
+    full_name: str | None,
+    clock: Clock,
+    phone_regions: Collection[str] = DEFAULT_REGIONS,
 ) -> BootstrapResult:
     """Create or find the organisation, its admin, defaults and prompt library, in one
-    transaction; ``InvalidInput`` for a bad phone number or name."""
-    e164 = normalize_phone(phone)
+    transaction; ``InvalidInput`` for a bad phone number (or one outside ``phone_regions``) or
+    name."""
+    e164 = normalize_phone(phone, regions=phone_regions)
     name = clean_name(org_name, field="org")
     clean_full_name = None if full_name is None else clean_name(full_name, field="name")
     for attempt in range(ATTEMPTS):

@@ -109,7 +109,10 @@ def build_services(
         notifier=notifier,
         auth=auth,
         organizations=OrganizationService(
-            notifier=notifier, audit=audit, default_language=settings.default_language
+            notifier=notifier,
+            audit=audit,
+            default_language=settings.default_language,
+            phone_regions=settings.phone_regions,
         ),
         invites=InviteService(
             clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -91,11 +92,14 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Tehran"
     billing_calendar: BillingCalendar = BillingCalendar.GREGORIAN
     default_language: str = "fa"
+    # ISO 3166 regions whose phone numbers may sign in and be invited.
+    phone_regions: Annotated[frozenset[str], NoDecode] = frozenset({"IR"})
 
     otp_ttl_seconds: int = Field(default=300, ge=30)
     otp_max_attempts: int = Field(default=5, ge=1)
     otp_resend_seconds: int = Field(default=60, ge=0)
     otp_daily_cap: int = Field(default=10, ge=1)
+    otp_daily_cap_per_requester: int = Field(default=3, ge=1)
     otp_request_rate: str = "5/minute"
     otp_verify_rate: str = "10/minute"
 
@@ -145,6 +149,23 @@ class Settings(BaseSettings):
     def _known_log_format(cls, value: str) -> str:
         if value not in ("text", "json"):
             raise ValueError("must be text or json")
+        return value
+
+    @field_validator("phone_regions", mode="before")
+    @classmethod
+    def _region_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(item.strip().upper() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, value: frozenset[str]) -> frozenset[str]:
+        if not value:
+            raise ValueError("name at least one region, e.g. IR")
+        unknown = sorted(value - phonenumbers.SUPPORTED_REGIONS)
+        if unknown:
+            raise ValueError(f"unknown region(s) {', '.join(unknown)}")
         return value
 
     @field_validator("trusted_proxies", mode="before")

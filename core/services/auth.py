@@ -11,7 +11,13 @@ this service. Decisions worth knowing:
   lock, or an in-process set without Redis), so two concurrent requests cannot both send.
   A request that finds the claim taken is answered ``otp_cooldown`` at once.
 - The daily cap counts codes sent since local midnight in ``TIMEZONE`` (a day as people see it);
-  its ``Retry-After`` is the time to the next local midnight.
+  its ``Retry-After`` is the time to the next local midnight. ``OTP_DAILY_CAP`` per phone guards
+  the SMS bill; ``OTP_DAILY_CAP_PER_REQUESTER`` per phone and requester (client network or
+  Telegram account, see ``core/security/requester.py``) keeps one requester from using up a
+  phone's cap and locking its owner out until midnight. Codes remember their requester for it.
+- The request rate limit counts the requester only, never the phone: a per-phone bucket would let
+  anyone lock a phone out for a minute at a time. Verifying keeps its per-phone bucket (guesses
+  at one phone's code must be bounded whoever makes them).
 - An attempt is counted by one conditional UPDATE before the hash is compared, and only a
   counted attempt is compared: 50 concurrent guesses compare at most ``OTP_MAX_ATTEMPTS`` times.
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
@@ -37,6 +43,7 @@ from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
 from core.security.rate_limit import RateLimiter, parse_rate
+from core.security.requester import Requester
 from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -119,18 +126,19 @@ class AuthService:
         telegram_user_id: int | None = None,
     ) -> CodeSent:
         """Send a fresh login code to the phone; earlier codes stop working once it is sent."""
-        phone = normalize_phone(phone_raw)
+        phone = self.parse_phone(phone_raw)
+        requester = Requester.of(client_address=client_address, telegram_user_id=telegram_user_id)
         await self._limit(
             self._request_rate,
             "otp_request",
-            phone=phone,
-            client_address=client_address,
+            phone=None,  # see the module notes: the phone's own bucket would lock it out
+            client_address=requester.network,
             telegram_user_id=telegram_user_id,
         )
         async with self._claims.hold(f"otp-send:{phone}") as held:
             if not held:  # another request for this phone is sending right now
                 raise RateLimited("otp_cooldown", retry_after=self._settings.otp_resend_seconds)
-            await self._check_cooldown_and_cap(phone)
+            await self._check_cooldown_and_cap(phone, requester)
             code, salt = generate_code(), new_salt()
             code_hash = await self._hasher.hash(code, salt)
             # SmsFailed (503) propagates from here with nothing stored; see the module notes.
@@ -148,6 +156,8 @@ class AuthService:
                     created_at=sent_at,
                     expires_at=sent_at + timedelta(seconds=self._settings.otp_ttl_seconds),
                     client_address=(client_address or "")[:64] or None,
+                    client_network=requester.network,
+                    telegram_user_id=requester.telegram_user_id,
                 )
         logger.info("login code sent to %s", mask_phone(phone))
         return CodeSent(
@@ -187,7 +197,7 @@ class AuthService:
         The proof of owning a phone without a session: sign-in adds tokens on top, the Telegram
         link adds the link (``core/services/telegram.py``).
         """
-        phone = normalize_phone(phone_raw)
+        phone = self.parse_phone(phone_raw)
         await self._limit(
             self._verify_rate,
             "otp_verify",
@@ -220,6 +230,10 @@ class AuthService:
         await user.save(update_fields=["last_login_at"])
         logger.info("user %s proved their phone", user.id)
         return user
+
+    def parse_phone(self, raw: object) -> PhoneE164:
+        """``raw`` as E.164 if it is a mobile of an accepted region (``PHONE_REGIONS``)."""
+        return normalize_phone(raw, regions=self._settings.phone_regions)
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -282,7 +296,7 @@ class AuthService:
 
     async def seconds_until_new_code(self, phone_raw: object) -> int:
         """How long until another code may be sent to the phone (0: now; the daily cap aside)."""
-        phone = normalize_phone(phone_raw)
+        phone = self.parse_phone(phone_raw)
         latest = (
             await OtpCode.filter(phone_number=phone, purpose=OtpPurpose.LOGIN)
             .order_by("-created_at", "-id")
@@ -306,7 +320,7 @@ class AuthService:
         rate: RateLimitItem,
         action: str,
         *,
-        phone: PhoneE164,
+        phone: PhoneE164 | None,
         client_address: str | None,
         telegram_user_id: int | None,
     ) -> None:
@@ -316,12 +330,13 @@ class AuthService:
             keys.append(f"{action}:address:{client_address}")
         if telegram_user_id is not None:
             keys.append(f"{action}:telegram:{telegram_user_id}")
-        keys.append(f"{action}:phone:{phone}")
+        if phone is not None:
+            keys.append(f"{action}:phone:{phone}")
         refusal = await self._limiter.hit(rate, *keys)
         if refusal is not None:
             raise RateLimited("rate_limited", retry_after=refusal.retry_after)
 
-    async def _check_cooldown_and_cap(self, phone: PhoneE164) -> None:
+    async def _check_cooldown_and_cap(self, phone: PhoneE164, requester: Requester) -> None:
         now = self._clock.now()
         latest = (
             await OtpCode.filter(phone_number=phone, purpose=OtpPurpose.LOGIN)
@@ -333,11 +348,24 @@ class AuthService:
             if now < ready_at:
                 raise RateLimited("otp_cooldown", retry_after=_seconds(ready_at - now))
         day_start, next_day = _local_day(now, self._settings)
-        sent_today = await OtpCode.filter(
+        today = OtpCode.filter(
             phone_number=phone, purpose=OtpPurpose.LOGIN, created_at__gte=day_start
-        ).count()
-        if sent_today >= self._settings.otp_daily_cap:
-            raise RateLimited("otp_daily_cap", retry_after=_seconds(next_day - now))
+        )
+        retry_after = _seconds(next_day - now)
+        # The requester's share first: a requester who used theirs learns that, not the total.
+        cap = self._settings.otp_daily_cap_per_requester
+        if (
+            requester.network is not None
+            and await today.filter(client_network=requester.network).count() >= cap
+        ):
+            raise RateLimited("otp_requester_daily_cap", retry_after=retry_after)
+        if (
+            requester.telegram_user_id is not None
+            and await today.filter(telegram_user_id=requester.telegram_user_id).count() >= cap
+        ):
+            raise RateLimited("otp_requester_daily_cap", retry_after=retry_after)
+        if await today.count() >= self._settings.otp_daily_cap:
+            raise RateLimited("otp_daily_cap", retry_after=retry_after)
 
     async def _live_code(self, phone: PhoneE164) -> OtpCode | None:
         return (

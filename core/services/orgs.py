@@ -9,6 +9,7 @@ role read the organisation and its member list; only admins change them (docs/ar
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,7 +31,7 @@ from core.services.common import (
     readable_organization_ids,
 )
 from core.services.permissions import Action, authorize
-from core.validators.phone import normalize_phone
+from core.validators.phone import DEFAULT_REGIONS, normalize_phone
 from db.models import Language, Membership, Organization, Role, User
 
 
@@ -47,11 +48,17 @@ class OrganizationService:
     """Organisations and memberships under the role matrix of docs/architecture.md §1."""
 
     def __init__(
-        self, *, notifier: Notifier, audit: AuditService, default_language: Language = Language.FA
+        self,
+        *,
+        notifier: Notifier,
+        audit: AuditService,
+        default_language: Language = Language.FA,
+        phone_regions: Collection[str] = DEFAULT_REGIONS,
     ) -> None:
         self._notifier = notifier
         self._audit = audit
         self._default_language = Language(default_language)
+        self._phone_regions = phone_regions
 
     # -- organisations -------------------------------------------------------------------
 
@@ -159,7 +166,7 @@ class OrganizationService:
         An existing member is ``Conflict("already_member")`` (change their role instead). The
         notifier writes the invitation's notification in the same transaction.
         """
-        phone = normalize_phone(phone_number)
+        phone = normalize_phone(phone_number, regions=self._phone_regions)
         role = Role(role)
         await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
         organization = await _organization(organization_id)

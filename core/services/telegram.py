@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from core.errors import Conflict, Unauthenticated
 from core.services.auth import AuthService
 from core.services.conversations import ConversationService
-from core.validators.phone import PhoneE164, mask_phone, normalize_phone
+from core.validators.phone import PhoneE164, mask_phone
 from db.models import TelegramLink, User
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class TelegramLinkService:
         """Send a code to ``phone`` for linking this account (refused early on a clear conflict)."""
         if await TelegramLink.exists(telegram_user_id=telegram_user_id):
             raise Conflict("telegram_already_linked")
-        number = normalize_phone(phone)
+        number = self._auth.parse_phone(phone)
         await _refuse_phone_linked_elsewhere(number, telegram_user_id)
         sent = await self._auth.request_code(
             number, client_address=None, language=language, telegram_user_id=telegram_user_id
@@ -84,7 +84,7 @@ class TelegramLinkService:
         """Check the code and link the account to the phone's user (created on first use)."""
         if await TelegramLink.exists(telegram_user_id=telegram_user_id):
             raise Conflict("telegram_already_linked")
-        number = normalize_phone(phone)
+        number = self._auth.parse_phone(phone)
         await _refuse_phone_linked_elsewhere(number, telegram_user_id)
         user = await self._auth.verify_phone(
             number,

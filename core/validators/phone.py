@@ -9,6 +9,7 @@ both are handled here.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import NewType
 
 import phonenumbers
@@ -27,20 +28,33 @@ _SEPARATORS = re.compile(r"[\s\-.()\u200c\u2010-\u2015\u2212]")
 _DIGITS = re.compile(r"\+?[0-9]{4,17}")
 # A mobile elsewhere may be typed FIXED_LINE_OR_MOBILE (e.g. the US); Iran's plan separates them.
 _FOREIGN_MOBILE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+# The PHONE_REGIONS default: who signs in or is invited unless the operator says otherwise.
+DEFAULT_REGIONS: frozenset[str] = frozenset({"IR"})
 
 
-def normalize_phone(raw: object, *, mobile_only: bool = True) -> PhoneE164:
-    """Return ``raw`` as E.164, or raise ``InvalidInput`` (``invalid_phone``/``landline_phone``)."""
+def normalize_phone(
+    raw: object, *, mobile_only: bool = True, regions: Collection[str] | None = DEFAULT_REGIONS
+) -> PhoneE164:
+    """Return ``raw`` as E.164, or raise ``InvalidInput``.
+
+    Codes: ``invalid_phone``, ``landline_phone``, and ``phone_region_not_accepted`` for a valid
+    number of a region outside ``regions`` (ISO 3166 codes; ``None`` accepts every region, which
+    only PII detection wants: a foreign number is still personal data).
+    """
     number = _parse(_clean(raw))
+    if regions is not None and phonenumbers.region_code_for_number(number) not in regions:
+        raise InvalidInput("phone_region_not_accepted")
     if mobile_only and not _is_mobile(number):
         raise InvalidInput("landline_phone")  # an SMS (the OTP) cannot reach it
     return PhoneE164(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-def is_valid_phone(raw: str, *, mobile_only: bool = True) -> bool:
+def is_valid_phone(
+    raw: str, *, mobile_only: bool = True, regions: Collection[str] | None = DEFAULT_REGIONS
+) -> bool:
     """Whether ``normalize_phone`` accepts ``raw``."""
     try:
-        normalize_phone(raw, mobile_only=mobile_only)
+        normalize_phone(raw, mobile_only=mobile_only, regions=regions)
     except InvalidInput:
         return False
     return True

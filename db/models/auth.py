@@ -21,6 +21,9 @@ class OtpCode(Model):
     used_at = fields.DatetimeField(null=True)
     voided_at = fields.DatetimeField(null=True)
     client_address = fields.CharField(max_length=64, null=True)
+    # The requester the per-requester daily cap counts (core/security/requester.py).
+    client_network = fields.CharField(max_length=64, null=True)
+    telegram_user_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "otp_codes"

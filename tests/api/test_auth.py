@@ -330,3 +330,21 @@ async def test_openapi_lists_the_auth_routes(api) -> None:
         assert path in spec["paths"]
     assert "security" in spec["paths"][ME]["get"]
     assert "security" not in spec["paths"][VERIFY]["post"]
+
+
+async def test_one_address_gets_its_share_of_a_phone_then_429_in_persian(client_with) -> None:
+    api = await client_with(otp_resend_seconds=0, otp_request_rate="100/minute")
+    for _ in range(3):
+        response = await api.post(REQUEST, json={"phone_number": PHONE})
+        assert response.status == 200
+    response = await api.post(
+        REQUEST, json={"phone_number": PHONE}, headers={"Accept-Language": "fa"}
+    )
+    error = await assert_error(response, 429, "otp_requester_daily_cap")
+    assert int(response.headers["Retry-After"]) == error["retry_after"] >= 1
+    assert "سهم امروز" in error["message"]
+
+
+async def test_a_us_number_is_refused_by_default(api) -> None:
+    response = await api.post(REQUEST, json={"phone_number": "+1 201 555 0123"})
+    await assert_error(response, 400, "phone_region_not_accepted")

@@ -381,6 +381,10 @@ async def test_invite_change_and_remove_a_member(api, world: World) -> None:
         base, json={"phone_number": "02188881234", "role": "viewer"}, headers=admin
     )
     await assert_error(bad, 400, "landline_phone")
+    foreign = await api.post(
+        base, json={"phone_number": "+12015550123", "role": "viewer"}, headers=admin
+    )
+    await assert_error(foreign, 400, "phone_region_not_accepted")
     wrong_role = await api.post(
         base, json={"phone_number": next_phone(), "role": "owner"}, headers=admin
     )

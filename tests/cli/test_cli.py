@@ -24,6 +24,7 @@ CLEAN_ENV_PREFIXES = (
     "TELEGRAM_",
     "KAVENEGAR_",
     "API_",
+    "PHONE_",
 )
 
 
@@ -215,3 +216,11 @@ async def test_run_with_a_token_starts_the_bot_against_the_bot_api(tmp_path: Pat
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_bootstrap_follows_phone_regions(tmp_path: Path) -> None:
+    foreign = ("bootstrap", "--phone", "+12015550123", "--org", "X")
+    status, _, err = await _contexor(tmp_path, *foreign)
+    assert status == 2 and "country" in err
+    status, out, _ = await _contexor(tmp_path, *foreign, PHONE_REGIONS="IR,US")
+    assert status == 0 and "+12015550123" in out

@@ -91,6 +91,7 @@ async def test_concurrent_bootstraps_still_leave_one_of_everything(
     [
         ("021 8888 1234", "Acme", "landline_phone"),
         ("not a phone", "Acme", "invalid_phone"),
+        ("+1 201 555 0123", "Acme", "phone_region_not_accepted"),
         ("09120000001", "   ", "name_required"),
     ],
 )

@@ -196,14 +196,11 @@ async def test_every_phone_form_shares_one_bucket(
     assert (await verify(services, code, "٠٩١٢١٢٣٤٥٦٧")).user.phone_number == PHONE
 
 
-async def test_per_phone_rate_limit_counts_every_form(custom) -> None:
+async def test_request_rate_limit_has_no_per_phone_bucket(custom) -> None:
+    # A per-phone bucket let anyone keep a phone's owner from asking for a code.
     services = await custom(otp_request_rate="2/minute", otp_resend_seconds=0)
-    await request(services, "09121234567", client_address="198.51.100.1")
-    await request(services, "+989121234567", client_address="198.51.100.2")
-    error = await refusal(
-        request(services, "989121234567", client_address="198.51.100.3"), RateLimited
-    )
-    assert error.code == "rate_limited" and 1 <= error.retry_after <= 60
+    for n, form in enumerate(("09121234567", "+989121234567", "989121234567", "9121234567")):
+        await request(services, form, client_address=f"198.51.100.{n}")
 
 
 async def test_per_address_rate_limit_spans_phones(custom) -> None:
@@ -244,15 +241,72 @@ async def test_daily_cap_counts_codes_since_local_midnight(custom, clock: Frozen
         otp_resend_seconds=0,
         otp_request_rate="100/minute",
     )
-    for _ in range(3):
-        await request(services)
-    error = await refusal(request(services), RateLimited)
+    for n in range(3):
+        await request(services, client_address=f"198.51.100.{n}")
+    error = await refusal(request(services, client_address="198.51.100.9"), RateLimited)
     # 08:00 UTC is 11:30 in Tehran: the next local midnight is 12.5 hours away.
     assert error.code == "otp_daily_cap" and error.retry_after == 12 * 3600 + 1800
     clock.advance(hours=12, minutes=29)
-    await refusal(request(services), RateLimited)
+    await refusal(request(services, client_address="198.51.100.9"), RateLimited)
     clock.advance(minutes=1)
+    await request(services, client_address="198.51.100.9")
+
+
+async def test_one_address_cannot_use_up_the_phone_cap(custom, clock: FrozenClock) -> None:
+    services = await custom(
+        timezone="Asia/Tehran", otp_resend_seconds=0, otp_request_rate="100/minute"
+    )
+    for _ in range(3):  # OTP_DAILY_CAP_PER_REQUESTER defaults to 3, OTP_DAILY_CAP to 10
+        await request(services)
+    error = await refusal(request(services), RateLimited)
+    assert error.code == "otp_requester_daily_cap" and error.retry_after == 12 * 3600 + 1800
+    # The phone's owner, from elsewhere, still gets codes, and the refusal stored nothing.
+    await request(services, client_address="198.51.100.77")
+    assert await OtpCode.filter(phone_number=PHONE).count() == 4
+    # Another phone from the same address has its own share.
+    await request(services, "09121110001")
+    clock.advance(hours=12, minutes=30)
     await request(services)
+
+
+async def test_an_ipv6_requester_is_its_slash_64(custom) -> None:
+    services = await custom(
+        otp_daily_cap_per_requester=2, otp_resend_seconds=0, otp_request_rate="100/minute"
+    )
+    await request(services, client_address="2001:db8:1:2::1")
+    await request(services, client_address="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    error = await refusal(request(services, client_address="2001:db8:1:2::3"), RateLimited)
+    assert error.code == "otp_requester_daily_cap"
+    await request(services, client_address="2001:db8:1:3::1")  # the next /64 is someone else
+    stored = (
+        await OtpCode.filter(phone_number=PHONE)
+        .order_by("id")
+        .values_list("client_network", flat=True)
+    )
+    assert stored == ["2001:db8:1:2::/64", "2001:db8:1:2::/64", "2001:db8:1:3::/64"]
+
+
+async def test_one_telegram_account_cannot_use_up_the_phone_cap(custom) -> None:
+    services = await custom(otp_resend_seconds=0, otp_request_rate="100/minute")
+    for _ in range(3):
+        await request(services, client_address=None, telegram_user_id=42)
+    error = await refusal(request(services, client_address=None, telegram_user_id=42), RateLimited)
+    assert error.code == "otp_requester_daily_cap"
+    await request(services, client_address=None, telegram_user_id=43)
+    assert await OtpCode.filter(telegram_user_id=42).count() == 3
+
+
+async def test_a_foreign_number_is_refused_unless_its_region_is_accepted(custom) -> None:
+    sms = ScriptedSms()
+    services = await custom(sms=sms)
+    error = await refusal(request(services, "+1 201 555 0123"))
+    assert error.code == "phone_region_not_accepted"
+    assert sms.codes == [] and not await OtpCode.exists()
+    error = await refusal(verify(services, "123456", "+12015550123"))
+    assert error.code == "phone_region_not_accepted"
+    both = await custom(sms=sms, phone_regions=frozenset({"IR", "US"}))
+    await request(both, "+1 201 555 0123")
+    assert sms.codes[0][0] == "+12015550123"
 
 
 async def test_concurrent_requests_send_one_sms(custom, clock: FrozenClock) -> None:

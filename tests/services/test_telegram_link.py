@@ -99,3 +99,21 @@ async def test_language_preference(services: Services) -> None:
     assert user.language == Language.EN
     with pytest.raises(InvalidInput):
         await services.preferences.set_language(actor=user, language="de")
+
+
+async def test_one_telegram_account_cannot_use_up_a_phone_cap(services: Services) -> None:
+    for _ in range(3):  # OTP_DAILY_CAP_PER_REQUESTER
+        await services.telegram.request_code(telegram_user_id=TG, phone=PHONE, language="fa")
+        services.clock.advance(seconds=61)
+    with pytest.raises(RateLimited) as capped:
+        await services.telegram.request_code(telegram_user_id=TG, phone=PHONE, language="fa")
+    assert capped.value.code == "otp_requester_daily_cap"
+    await services.telegram.request_code(telegram_user_id=TG + 1, phone=PHONE, language="fa")
+
+
+async def test_a_number_outside_phone_regions_is_refused(services: Services) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await services.telegram.request_code(
+            telegram_user_id=TG, phone="+1 201 555 0123", language="fa"
+        )
+    assert refused.value.code == "phone_region_not_accepted"

@@ -47,6 +47,9 @@ def test_a_base_url_or_key_selects_the_openai_backend() -> None:
         ("database_url", "mysql://x"),
         ("trusted_proxies", "not-an-address"),
         ("otp_max_attempts", 0),
+        ("otp_daily_cap_per_requester", 0),
+        ("phone_regions", "IR,XX"),
+        ("phone_regions", " , "),
         ("sms_backend", "pigeon"),
     ],
 )
@@ -63,6 +66,13 @@ def test_kavenegar_requires_its_key() -> None:
 def test_trusted_proxies_read_from_a_comma_separated_environment_variable(monkeypatch) -> None:
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/24")
     assert Settings(_env_file=None).trusted_proxies == ["10.0.0.1", "192.168.0.0/24"]
+
+
+def test_phone_regions_default_to_iran_and_read_a_comma_separated_list(monkeypatch) -> None:
+    assert _settings().phone_regions == {"IR"}
+    assert _settings().otp_daily_cap_per_requester == 3
+    monkeypatch.setenv("PHONE_REGIONS", "ir, US")
+    assert Settings(_env_file=None).phone_regions == {"IR", "US"}
 
 
 def test_development_secret_is_generated_once_and_kept(tmp_path: Path) -> None:

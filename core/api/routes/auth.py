@@ -38,7 +38,9 @@ api = ApiRoutes(tag="auth")
     errors=(429, 503),
 )
 async def request_code(request: web.Request) -> web.Response:
-    """200 ``{ttl, resend_after}``; 429 ``otp_cooldown``/``rate_limited``; 503 ``sms_failed``."""
+    """200 ``{ttl, resend_after}``; 400 ``phone_region_not_accepted`` and other phone codes;
+    429 ``otp_cooldown``/``otp_daily_cap``/``otp_requester_daily_cap``/``rate_limited``; 503
+    ``sms_failed``."""
     services = request.app[SERVICES_KEY]
     body = await parse_body(request, OtpRequestIn)
     sent = await services.auth.request_code(

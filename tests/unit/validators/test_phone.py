@@ -62,7 +62,31 @@ def test_every_written_form_of_an_iranian_mobile(raw: str) -> None:
     ],
 )
 def test_international_mobiles(raw: str, expected: str) -> None:
-    assert normalize_phone(raw) == expected
+    assert normalize_phone(raw, regions=None) == expected
+    region = "IR" if expected.startswith("+98") else "GB" if expected.startswith("+44") else None
+    if region is None:
+        with pytest.raises(InvalidInput) as caught:
+            normalize_phone(raw)  # PHONE_REGIONS defaults to Iran only
+        assert caught.value.code == "phone_region_not_accepted"
+
+
+@pytest.mark.parametrize(
+    ("raw", "regions", "accepted"),
+    [
+        ("+1 201 555 0123", {"IR"}, False),
+        ("+1 201 555 0123", {"IR", "US"}, True),
+        ("+1 201 555 0123", {"CA"}, False),  # +1 is shared; the number's own region decides
+        ("0912 123 4567", {"US"}, False),
+        ("0912 123 4567", {"IR"}, True),
+        ("+49 151 12345678", {"DE"}, True),
+    ],
+)
+def test_only_accepted_regions_pass(raw: str, regions: set[str], accepted: bool) -> None:
+    assert is_valid_phone(raw, regions=regions) is accepted
+    if not accepted:
+        with pytest.raises(InvalidInput) as caught:
+            normalize_phone(raw, regions=regions)
+        assert caught.value.code == "phone_region_not_accepted"
 
 
 @pytest.mark.parametrize("raw", ["02112345678", "021 1234 5678", "+982112345678", "03132123456"])
