@@ -53,6 +53,7 @@ from core.notify import Notifier
 from core.services.audit import AuditAction, AuditService
 from core.services.permissions import Action, authorize, may, membership_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
+from core.validators.phone import mask_phone
 from db.models import (
     Content,
     ContentStatus,
@@ -90,8 +91,7 @@ def display_name(user: User | None) -> str:
         return "?"
     if user.full_name:
         return user.full_name
-    phone = user.phone_number
-    return f"{phone[:-7]}***{phone[-4:]}" if len(phone) > 8 else "***"
+    return mask_phone(user.phone_number)
 
 
 def search_terms(search: str) -> list[str]:

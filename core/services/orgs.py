@@ -4,12 +4,14 @@ Whoever creates an organisation becomes its admin, and an organisation never los
 admin: every role change and removal runs in a transaction that first locks the organisation's
 admin memberships (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs one transaction at a
 time anyway), so two admins demoting each other at once leave exactly one admin. Members of any
-role read the organisation and its member list; only admins change them (docs/architecture.md §1).
+role read the organisation and its member list; only admins change them (docs/architecture.md §1),
+and only admins see members' phone numbers: everyone else gets them masked (:class:`MemberView`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,8 +32,8 @@ from core.services.common import (
     fetch_listing,
     readable_organization_ids,
 )
-from core.services.permissions import Action, authorize
-from core.validators.phone import normalize_phone
+from core.services.permissions import Action, authorize, may
+from core.validators.phone import mask_phone, normalize_phone
 from db.models import Language, Membership, Organization, Role, User
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,25 @@ async def provision_organization(
     built-in prompt library (idempotent; inside the caller's transaction)."""
     await ensure_default_catalog(organization, connection=connection, creator=creator)
     await seed_prompt_library(organization.id, connection=connection)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member as the actor may see them: the phone number whole for admins, else masked."""
+
+    user_id: int
+    phone_number: str
+    full_name: str | None
+    role: Role
+
+    @classmethod
+    def of(cls, membership: Membership, *, reveal_phone: bool) -> MemberView:
+        """The view of a membership whose ``user`` is loaded."""
+        user = membership.user
+        phone = user.phone_number if reveal_phone else mask_phone(user.phone_number)
+        return cls(
+            user_id=user.id, phone_number=phone, full_name=user.full_name, role=membership.role
+        )
 
 
 class OrganizationService:
@@ -136,16 +157,21 @@ class OrganizationService:
 
     async def list_members(
         self, *, actor: User, organization_id: int, offset: int = 0, limit: int = 20
-    ) -> Listing[Membership]:
-        """The organisation's memberships with ``user`` loaded (one query for the page)."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+    ) -> Listing[MemberView]:
+        """The organisation's members (one query for the page); phones masked unless admin."""
+        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        reveal = may(own.role, Action.MANAGE_MEMBERS)
         query = Membership.filter(organization_id=organization_id)
-        return await fetch_listing(query, offset=offset, limit=limit, related=("user",))
+        page = await fetch_listing(query, offset=offset, limit=limit, related=("user",))
+        return Listing(
+            count=page.count, items=[MemberView.of(m, reveal_phone=reveal) for m in page.items]
+        )
 
-    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> Membership:
-        """One membership of the organisation, ``user`` loaded; ``NotFound`` for a non-member."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
-        return await _membership(organization_id, user_id)
+    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> MemberView:
+        """One member of the organisation; ``NotFound`` for a non-member; phone as in the list."""
+        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        membership = await _membership(organization_id, user_id)
+        return MemberView.of(membership, reveal_phone=may(own.role, Action.MANAGE_MEMBERS))
 
     async def invite_member(
         self,
@@ -156,7 +182,7 @@ class OrganizationService:
         role: Role,
         language: Language | None = None,
         full_name: str | None = None,
-    ) -> Membership:
+    ) -> MemberView:
         """Give the person with this phone number ``role``, creating their user if needed.
 
         An existing member is ``Conflict("already_member")`` (change their role instead). The
@@ -191,11 +217,11 @@ class OrganizationService:
             raise Conflict("already_member") from exc
         membership.user = user
         await self._notify_invited(organization, user, role)
-        return membership
+        return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
 
     async def change_role(
         self, *, actor: User, organization_id: int, user_id: int, role: Role
-    ) -> Membership:
+    ) -> MemberView:
         """Give a member another role; demoting the last admin is ``Conflict("last_admin")``."""
         role = Role(role)
         await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
@@ -204,7 +230,7 @@ class OrganizationService:
             membership = await _membership(organization_id, user_id, connection=conn)
             old_role = Role(membership.role)
             if old_role is role:
-                return membership
+                return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
             if old_role is Role.ADMIN and admin_ids == [user_id]:
                 raise Conflict("last_admin")
             await Membership.filter(id=membership.id).using_db(conn).update(role=role)
@@ -218,7 +244,7 @@ class OrganizationService:
                 changes={"role": [old_role.value, role.value]},
             )
             membership.role = role
-        return membership
+        return MemberView.of(membership, reveal_phone=True)
 
     async def remove_member(self, *, actor: User, organization_id: int, user_id: int) -> None:
         """Take a member out of the organisation; the last admin cannot be removed."""
