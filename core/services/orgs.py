@@ -6,6 +6,12 @@ admin memberships (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs one tran
 time anyway), so two admins demoting each other at once leave exactly one admin. Members of any
 role read the organisation and its member list; only admins change them (docs/architecture.md §1),
 and only admins see members' phone numbers: everyone else gets them masked (:class:`MemberView`).
+
+Creating an organisation seeds a prompt library and a catalog, so it is bounded: a person may
+have created at most ``MAX_ORGANIZATIONS_PER_USER`` active organisations (403
+``organization_limit_reached``; checked again under a lock on the creator's user row, so
+concurrent creations cannot pass it together), and may create them at
+``ORGANIZATION_CREATE_RATE`` (429 ``organization_create_rate``).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core.errors import Conflict, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from core.notify import Notifier
 from core.prompt_library import seed_prompt_library
+from core.security.rate_limit import RateLimiter, parse_rate
 from core.services.audit import AuditService
 from core.services.catalog import ensure_default_catalog
 from core.services.common import (
@@ -34,9 +41,13 @@ from core.services.common import (
 )
 from core.services.permissions import Action, authorize, may
 from core.validators.phone import mask_phone, normalize_phone
-from db.models import Language, Membership, Organization, Role, User
+from db.models import AuditLog, Language, Membership, Organization, Role, User
 
 logger = logging.getLogger(__name__)
+
+ORGANIZATION_CREATED = "organization_created"
+DEFAULT_MAX_ORGANIZATIONS_PER_USER = 5
+DEFAULT_ORGANIZATION_CREATE_RATE = "3/hour"
 
 
 async def provision_organization(
@@ -71,11 +82,25 @@ class OrganizationService:
     """Organisations and memberships under the role matrix of docs/architecture.md §1."""
 
     def __init__(
-        self, *, notifier: Notifier, audit: AuditService, default_language: Language = Language.FA
+        self,
+        *,
+        notifier: Notifier,
+        audit: AuditService,
+        default_language: Language = Language.FA,
+        limiter: RateLimiter | None = None,
+        max_organizations_per_user: int = DEFAULT_MAX_ORGANIZATIONS_PER_USER,
+        organization_create_rate: str = DEFAULT_ORGANIZATION_CREATE_RATE,
     ) -> None:
         self._notifier = notifier
         self._audit = audit
         self._default_language = Language(default_language)
+        self._limiter = limiter or RateLimiter.in_memory()
+        self._max_organizations = max_organizations_per_user
+        self._create_rate = parse_rate(organization_create_rate)  # malformed: fails at start-up
+
+    async def aclose(self) -> None:
+        """Release the rate limiter (the in-memory one's expiry task)."""
+        await self._limiter.aclose()
 
     # -- organisations -------------------------------------------------------------------
 
@@ -88,12 +113,19 @@ class OrganizationService:
             raise PermissionDenied()
         name = clean_name(name)
         language = Language(language or self._default_language)
+        await self._require_room(actor, None)
+        refusal = await self._limiter.hit(self._create_rate, f"organization_create:{actor.id}")
+        if refusal is not None:
+            raise RateLimited("organization_create_rate", retry_after=refusal.retry_after)
 
         async def taken(slug: str) -> bool:
             return await Organization.exists(slug=slug)
 
         async def create(slug: str) -> Organization:
             async with in_transaction() as conn:
+                # The creator's row lock serialises their concurrent creations: the count is exact.
+                await User.filter(id=actor.id).select_for_update().using_db(conn).first()
+                await self._require_room(actor, conn)
                 org = await Organization.create(
                     name=name, slug=slug, language=language, using_db=conn
                 )
@@ -101,7 +133,7 @@ class OrganizationService:
                     user_id=actor.id, organization_id=org.id, role=Role.ADMIN, using_db=conn
                 )
                 await provision_organization(org, connection=conn, creator=actor)
-                await self._record(conn, org.id, actor, "organization_created", "organization")
+                await self._record(conn, org.id, actor, ORGANIZATION_CREATED, "organization")
                 return org
 
         return await create_with_unique_slug(name, taken=taken, create=create)
@@ -266,6 +298,15 @@ class OrganizationService:
             )
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _require_room(self, actor: User, conn: BaseDBAsyncClient | None) -> None:
+        """403 ``organization_limit_reached`` when the actor created the most they may."""
+        query = AuditLog.filter(
+            action=ORGANIZATION_CREATED, actor_id=actor.id, organization__is_active=True
+        )
+        created = await (query if conn is None else query.using_db(conn)).count()
+        if created >= self._max_organizations:
+            raise PermissionDenied("organization_limit_reached", limit=self._max_organizations)
 
     async def _lock_admins(
         self, conn: BaseDBAsyncClient, organization_id: int, actor: User

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from core.clock import FrozenClock
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from core.notify import InMemoryNotifier
 from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
@@ -34,8 +35,15 @@ def notifier() -> InMemoryNotifier:
 
 
 @pytest.fixture
-def service(notifier: InMemoryNotifier, clock: FrozenClock) -> OrganizationService:
-    return OrganizationService(notifier=notifier, audit=AuditService(clock=clock))
+async def service(
+    notifier: InMemoryNotifier, clock: FrozenClock
+) -> AsyncIterator[OrganizationService]:
+    # A rate that never refuses here: the limit has its own test.
+    service = OrganizationService(
+        notifier=notifier, audit=AuditService(clock=clock), organization_create_rate="1000/hour"
+    )
+    yield service
+    await service.aclose()
 
 
 async def admins_of(org: Organization) -> list[int]:
@@ -347,3 +355,49 @@ async def test_only_admins_see_members_phone_numbers_everyone_else_gets_them_mas
         actor=members[Role.ADMIN], organization_id=org.id, user_id=editor.id
     )
     assert seen.phone_number == editor.phone_number
+
+
+async def test_a_person_creates_a_bounded_number_of_organisations(
+    db: str, notifier: InMemoryNotifier, clock: FrozenClock
+) -> None:
+    service = OrganizationService(
+        notifier=notifier,
+        audit=AuditService(clock=clock),
+        max_organizations_per_user=2,
+        organization_create_rate="1000/hour",
+    )
+    user, other = await make_user(), await make_user()
+    results = await asyncio.gather(
+        *(service.create_organization(actor=user, name=f"Org {n}") for n in range(4)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, PermissionDenied)]
+    assert len(refused) == 2, results
+    assert {(e.code, e.params["limit"]) for e in refused} == {("organization_limit_reached", 2)}
+    assert await Membership.filter(user_id=user.id).count() == 2
+    assert await Prompt.filter(organization__memberships__user_id=user.id).count() == 2 * len(
+        builtin_prompts()
+    )
+    # Being invited as an admin elsewhere does not count; another person has their own cap.
+    await add_member(await make_org(), Role.ADMIN, user)
+    await service.create_organization(actor=other, name="Theirs")
+    with pytest.raises(PermissionDenied):
+        await service.create_organization(actor=user, name="One more")
+    await service.aclose()
+
+
+async def test_organisation_creation_is_rate_limited_per_person(
+    db: str, notifier: InMemoryNotifier, clock: FrozenClock
+) -> None:
+    service = OrganizationService(
+        notifier=notifier, audit=AuditService(clock=clock), organization_create_rate="2/hour"
+    )
+    user, other = await make_user(), await make_user()
+    for n in range(2):
+        await service.create_organization(actor=user, name=f"Org {n}")
+    with pytest.raises(RateLimited) as caught:
+        await service.create_organization(actor=user, name="Third")
+    assert caught.value.code == "organization_create_rate" and caught.value.retry_after > 0
+    await service.create_organization(actor=other, name="Theirs")
+    assert await Membership.filter(user_id=user.id).count() == 2
+    await service.aclose()
