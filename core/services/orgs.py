@@ -245,8 +245,14 @@ class OrganizationService:
                     target_id=user.id,
                     changes={"role": role.value},
                 )
-        except IntegrityError as exc:  # unique (user, organization): already a member
-            raise Conflict("already_member") from exc
+        except IntegrityError:
+            # Only the unique (user, organization) means "already a member"; any other
+            # integrity failure is not the caller's duplicate and is never reported as one.
+            if await Membership.exists(organization_id=organization_id, user__phone_number=phone):
+                raise Conflict("already_member") from None
+            if not await Organization.exists(id=organization_id, is_active=True):
+                raise NotFound() from None  # removed meanwhile
+            raise
         membership.user = user
         await self._notify_invited(organization, user, role)
         return MemberView.of(membership, reveal_phone=True)  # the actor is an admin

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from tortoise.exceptions import IntegrityError
 
 from core.clock import FrozenClock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
@@ -26,7 +27,7 @@ from db.models import (
     User,
     Workspace,
 )
-from tests.support.factories import add_member, make_org, make_user, org_with_roles
+from tests.support.factories import add_member, make_org, make_user, next_phone, org_with_roles
 
 
 @pytest.fixture
@@ -401,3 +402,31 @@ async def test_organisation_creation_is_rate_limited_per_person(
     await service.create_organization(actor=other, name="Theirs")
     assert await Membership.filter(user_id=user.id).count() == 2
     await service.aclose()
+
+
+async def test_an_invitation_failing_for_another_integrity_reason_is_not_already_member(
+    db: str, service: OrganizationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, members = await org_with_roles()
+
+    async def broken_record(*args: object, **kwargs: object) -> None:
+        raise IntegrityError("audit_logs: some other constraint")
+
+    monkeypatch.setattr(service, "_record", broken_record)
+    with pytest.raises(IntegrityError):
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number=next_phone(),
+            role="writer",
+        )
+    assert await Membership.filter(organization_id=org.id).count() == len(members)
+    monkeypatch.undo()
+    with pytest.raises(Conflict) as caught:  # the real duplicate still is
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number=members[Role.VIEWER].phone_number,
+            role="writer",
+        )
+    assert caught.value.code == "already_member"
