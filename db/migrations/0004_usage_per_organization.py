@@ -24,7 +24,7 @@ class _RemoveUnique(ops.RemoveConstraint):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_content_org_deleted_index')]
+    dependencies = [('models', '0003_invite_links')]
 
     initial = False
 
