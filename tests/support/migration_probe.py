@@ -1,6 +1,6 @@
 """Run as ``python -m tests.support.migration_probe URL`` on an empty scratch database.
 
-Migrates it to 0003, writes usage rows the way the schema before 0004 held them (a user counter
+Migrates it to 0004, writes usage rows the way the schema before 0005 held them (a user counter
 shared by the person's organisations), migrates to the end and prints the rows as JSON. A
 separate process: the migration API initialises Tortoise globally, which the test session's
 own database must not see.
@@ -17,7 +17,7 @@ from tortoise.migrations.api.migrate import migrate
 
 from db.config import tortoise_config
 
-BEFORE = "models.0003_invite_links"
+BEFORE = "models.0004_bot_conversation_per_chat"
 AT = "'2026-11-30 10:00:00+00:00'"  # replaces @AT in the statements below
 ROWS = [
     "INSERT INTO organizations (name, slug, language, is_active, created_at, updated_at) "

@@ -1,4 +1,4 @@
-"""Migration 0004 carries usage rows written before user usage was counted per organisation."""
+"""Migration 0005 carries usage rows written before user usage was counted per organisation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ async def scratch_url(database_url: str, tmp_path: Path) -> str:
     if database_url.startswith("sqlite"):
         yield f"sqlite://{tmp_path / 'probe.sqlite3'}"
         return
-    url = f"{database_url}_m0004"
+    url = f"{database_url}_m0005"
     await create_scratch_database(url)
     yield url
     await drop_scratch_database(url)

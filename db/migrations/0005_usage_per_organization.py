@@ -24,7 +24,7 @@ class _RemoveUnique(ops.RemoveConstraint):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_invite_links')]
+    dependencies = [('models', '0004_bot_conversation_per_chat')]
 
     initial = False
 
