@@ -4,10 +4,13 @@ Running it again with the same arguments changes nothing and reports the same ro
 organisation is found by the slug of its name, the user by the normalised phone number, the
 default workspace and project by their fixed slug, and built-in prompts by key. Decisions:
 
-- A user who is already a member with another role is made admin: the operator said so, and
-  this is also how an operator restores admin access to an organisation.
+- The name of an organisation that already exists is refused (``Conflict("organization_exists")``,
+  nothing written) unless the phone number is already one of its admins: bootstrap never hands
+  an existing organisation to someone else. (Restoring admin access goes through an existing
+  admin, or the database.)
 - An existing user's full name is replaced only when ``full_name`` is given.
-- A retired (inactive) organisation, default workspace or project is reactivated.
+- A retired (inactive) organisation, default workspace or project is reactivated (its admin
+  running bootstrap again).
 - Built-in prompts an organisation already has are left as they are (see core/prompt_library.py).
 """
 
@@ -17,10 +20,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
+from core.errors import Conflict
 from core.prompt_library import seed_prompt_library
 from core.services.catalog import ensure_default_catalog
 from core.services.common import clean_name
@@ -65,7 +70,7 @@ async def bootstrap(
 ) -> BootstrapResult:
     """Create or find the organisation, its admin, defaults and prompt library, in one
     transaction; ``InvalidInput`` for a bad phone number (or one outside ``phone_regions``) or
-    name."""
+    name, ``Conflict`` for another's organisation."""
     e164 = normalize_phone(phone, regions=phone_regions)
     name = clean_name(org_name, field="org")
     clean_full_name = None if full_name is None else clean_name(full_name, field="name")
@@ -85,6 +90,8 @@ async def _bootstrap_once(
         organization, created_org = await Organization.get_or_create(
             slug=slugify(name), defaults={"name": name}, using_db=conn
         )
+        if not created_org and not await _is_admin(conn, organization.id, phone):
+            raise Conflict("organization_exists")
         if not organization.is_active:
             organization.is_active = True
             await organization.save(update_fields=["is_active"], using_db=conn)
@@ -98,16 +105,13 @@ async def _bootstrap_once(
             user.full_name = full_name
             await user.save(update_fields=["full_name"], using_db=conn)
 
-        membership, created_membership = await Membership.get_or_create(
+        _, created_membership = await Membership.get_or_create(
             user_id=user.id,
             organization_id=organization.id,
             defaults={"role": Role.ADMIN},
             using_db=conn,
         )
-        made_admin = created_membership
-        if membership.role != Role.ADMIN:
-            await Membership.filter(id=membership.id).using_db(conn).update(role=Role.ADMIN)
-            made_admin = True
+        made_admin = created_membership  # only for a new organisation: see _is_admin above
 
         defaults = await ensure_default_catalog(organization, connection=conn, creator=user)
         added = await seed_prompt_library(organization.id, connection=conn)
@@ -121,4 +125,14 @@ async def _bootstrap_once(
         made_admin=made_admin,
         prompts_added=added,
         finished_at=clock.now(),
+    )
+
+
+async def _is_admin(conn: BaseDBAsyncClient, organization_id: int, phone: str) -> bool:
+    return (
+        await Membership.filter(
+            organization_id=organization_id, role=Role.ADMIN, user__phone_number=phone
+        )
+        .using_db(conn)
+        .exists()
     )

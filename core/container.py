@@ -18,6 +18,7 @@ from core.llm.factory import build_llm_client
 from core.llm.pricing import price_table
 from core.notify import Notifier
 from core.prompt_library import builtin_prompts
+from core.security.rate_limit import build_rate_limiter
 from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
@@ -71,6 +72,7 @@ class Services:
         """Close every client this container opened, newest first."""
         await self.generation.aclose()  # its jobs still settle through the DB and the model
         await self.auth.aclose()
+        await self.organizations.aclose()
         await self.llm.aclose()
         await self.sms.aclose()
         if self.redis is not None:
@@ -113,6 +115,9 @@ def build_services(
             audit=audit,
             default_language=settings.default_language,
             phone_regions=settings.phone_regions,
+            limiter=build_rate_limiter(settings, redis),
+            max_organizations_per_user=settings.max_organizations_per_user,
+            organization_create_rate=settings.organization_create_rate,
         ),
         invites=InviteService(
             clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)

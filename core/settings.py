@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     otp_verify_rate: str = "10/minute"
 
     invite_link_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+    max_organizations_per_user: int = Field(default=5, ge=1)
+    organization_create_rate: str = "3/hour"
 
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=7, ge=1)

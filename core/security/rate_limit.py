@@ -19,6 +19,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
+from core.settings import Settings
 
 KEY_PREFIX = "limits"
 
@@ -82,3 +83,10 @@ class RateLimiter:
         """Stop the in-memory expiry task; a Redis storage shares the container's pool."""
         if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
             self._storage.timer.cancel()
+
+
+def build_rate_limiter(settings: Settings, redis: aioredis.Redis | None) -> RateLimiter:
+    """Limits shared in Redis under ``REDIS_KEY_PREFIX`` when configured, else in-process."""
+    if redis is not None:
+        return RateLimiter.on_redis(redis, namespace=settings.redis_key_prefix)
+    return RateLimiter.in_memory()

@@ -42,7 +42,7 @@ from core.clock import Clock
 from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
-from core.security.rate_limit import RateLimiter, parse_rate
+from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
 from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
 from core.settings import Settings
@@ -407,11 +407,7 @@ def build_auth_service(
 ) -> AuthService:
     """The service with Redis-backed limits and claims when ``redis`` is given."""
     namespace = settings.redis_key_prefix
-    limiter = (
-        RateLimiter.on_redis(redis, namespace=namespace)
-        if redis is not None
-        else RateLimiter.in_memory()
-    )
+    limiter = build_rate_limiter(settings, redis)
     key = settings.signing_key()
     return AuthService(
         settings=settings,

@@ -54,6 +54,7 @@ from core.services.audit import AuditAction, AuditService
 from core.services.common import check_characters, is_invisible, strip_control_characters
 from core.services.permissions import Action, authorize, may, membership_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
+from core.validators.phone import mask_phone
 from db.models import (
     Content,
     ContentStatus,
@@ -103,8 +104,7 @@ def display_name(user: User | None) -> str:
         return "?"
     if user.full_name:
         return user.full_name
-    phone = user.phone_number
-    return f"{phone[:-7]}***{phone[-4:]}" if len(phone) > 8 else "***"
+    return mask_phone(user.phone_number)
 
 
 def search_terms(search: str) -> list[str]:
@@ -285,6 +285,16 @@ class ContentService:
         new_title = None if title is None else _clean_title(title)
         new_body = None if body is None else _clean_body(body)
         new_variables = None if variables is None else _clean_variables(variables)
+        # The PII scan takes a thread and, for a long body, seconds: never under the row lock.
+        scanned = (
+            None
+            if new_title is None and new_body is None
+            else (
+                content.title if new_title is None else new_title,
+                content.body if new_body is None else new_body,
+            )
+        )
+        findings = None if scanned is None else await self.scan_answer(*scanned)
         async with in_transaction() as conn:
             # The row lock makes the state check, the old values in the audit entry and the
             # version number exact under concurrent edits (SQLite serialises transactions).
@@ -310,15 +320,23 @@ class ContentService:
             if new_variables is not None:
                 extra["variables"] = new_variables
             if "title" in fields or "body" in fields:
+                text = (
+                    current.title if new_title is None else new_title,
+                    current.body if new_body is None else new_body,
+                )
+                if findings is None or text != scanned:
+                    # The field kept changed since the scan (a concurrent edit): rare, rescan.
+                    findings = await self.scan_answer(*text)
                 version = await self._write_version(
                     conn,
                     current,
                     title=new_title,
-                    body=new_body if new_body is not None else current.body,
+                    body=text[1],
                     source=VersionSource.EDIT,
                     actor_id=actor.id,
                     job_id=None,
                     extra=extra,
+                    findings=findings,
                 )
                 changes["version"] = version.number
             else:
@@ -465,6 +483,28 @@ class ContentService:
                     return GenerationTicket(content=started, previous_status=previous)
         raise _state_conflict(await _current(content_id))
 
+    async def bind_generation(
+        self, *, content_id: int, job_id: int, connection: BaseDBAsyncClient
+    ) -> None:
+        """Make ``job_id`` the content's current job (in the transaction that started it).
+
+        Only the current job may finish or abort the generation: a job reaped as dead that
+        answers late finds another job (or none) current and touches nothing.
+        """
+        await (
+            Content.filter(id=content_id, status=ContentStatus.GENERATING)
+            .using_db(connection)
+            .update(current_job_id=job_id)
+        )
+
+    async def scan_answer(self, title: str, body: str) -> dict[str, int]:
+        """PII findings of a text about to be stored (a thread: seconds on a long body).
+
+        Call it before opening a transaction and pass the result in, so no row lock is held
+        while the scanner runs.
+        """
+        return await _pii(_clean_title(title), _clean_body(body))
+
     async def finish_generation(
         self,
         *,
@@ -473,19 +513,27 @@ class ContentService:
         actor_id: int | None,
         body: str,
         title: str | None = None,
+        pii_findings: dict[str, int] | None = None,
         connection: BaseDBAsyncClient | None = None,
     ) -> ContentVersion:
         """Generating -> draft with the generated text as a new version (source ``generation``).
 
         No permission check: ``begin_generation`` did it. ``Conflict("content_not_generating")``
-        when the content is no longer generating (e.g. a reaper aborted it meanwhile).
+        when the content is no longer generating for ``job_id`` (e.g. a reaper aborted it
+        meanwhile, and maybe a newer job runs). ``pii_findings`` is what to store (from
+        :meth:`scan_answer`, taken before the transaction); omitted, the text is scanned here,
+        before the transaction.
         """
         # The model's text, not a person's: characters no text may hold are dropped, not refused.
         new_title = None if title is None else _clean_title(strip_control_characters(title))
         new_body = _clean_body(strip_control_characters(body))
+        if pii_findings is None:
+            # The title cannot change while generating (edits are refused): read it now.
+            kept = await Content.get_or_none(id=content_id).values_list("title", flat=True)
+            pii_findings = await _pii((kept or "") if new_title is None else new_title, new_body)
         async with _transaction(connection) as conn:
             current = await _locked(conn, content_id)
-            if current.status != ContentStatus.GENERATING:
+            if current.status != ContentStatus.GENERATING or current.current_job_id != job_id:
                 raise Conflict("content_not_generating", current_status=current.status.value)
             version = await self._write_version(
                 conn,
@@ -495,7 +543,8 @@ class ContentService:
                 source=VersionSource.GENERATION,
                 actor_id=actor_id,
                 job_id=job_id,
-                extra={"status": ContentStatus.DRAFT},
+                extra={"status": ContentStatus.DRAFT, "current_job_id": None},
+                findings=pii_findings,
             )
             await self._record(
                 conn,
@@ -518,19 +567,23 @@ class ContentService:
         error: str | None = None,
         connection: BaseDBAsyncClient | None = None,
     ) -> bool:
-        """Generating -> ``previous_status`` (draft or rejected); False if it was not generating.
+        """Generating -> ``previous_status`` (draft or rejected); False if it was not generating
+        for ``job_id`` (another job is current now, or none).
 
         ``error`` (a DomainError code) goes into the audit entry's note.
         """
         if previous_status not in GENERATABLE_FROM:
             raise ValueError(f"cannot return to {previous_status!r}")
         async with _transaction(connection) as conn:
-            done = await _conditional_update(
-                conn,
-                content_id,
-                ContentStatus.GENERATING,
-                status=previous_status,
-                updated_at=self._clock.now(),
+            done = await (
+                Content.filter(
+                    id=content_id,
+                    deleted_at=None,
+                    status=ContentStatus.GENERATING,
+                    current_job_id=job_id,
+                )
+                .using_db(conn)
+                .update(status=previous_status, current_job_id=None, updated_at=self._clock.now())
             )
             if not done:
                 return False
@@ -568,8 +621,12 @@ class ContentService:
         """
         new_title = None if title is None else _clean_title(title)
         new_body = _clean_body(body)
+        kept = await Content.get_or_none(id=content_id).values_list("title", flat=True)
+        findings = await _pii((kept or "") if new_title is None else new_title, new_body)
         async with _transaction(connection) as conn:
             current = await _locked(conn, content_id)
+            if new_title is None and current.title != kept:  # renamed since: rare, rescan
+                findings = await _pii(current.title, new_body)
             return await self._write_version(
                 conn,
                 current,
@@ -579,6 +636,7 @@ class ContentService:
                 actor_id=actor_id,
                 job_id=job_id,
                 extra={},
+                findings=findings,
             )
 
     # --- internals -----------------------------------------------------------------------------
@@ -666,8 +724,12 @@ class ContentService:
         actor_id: int | None,
         job_id: int | None,
         extra: dict[str, Any],
+        findings: dict[str, int],
     ) -> ContentVersion:
         """Make ``title`` (None: keep) and ``body`` current and record them as the next version.
+
+        ``findings`` is the PII scan of the stored title and body, taken by the caller before
+        its transaction.
 
         ``current`` must be the row locked by the caller's transaction (``_locked``), so its
         ``version_count`` is exact; the WHERE repeats it as a guard and the unique (content,
@@ -676,7 +738,6 @@ class ContentService:
         now = self._clock.now()
         title = current.title if title is None else title
         number = current.version_count + 1
-        findings = await _pii(title, body)
         done = (
             await Content.filter(
                 id=current.id, deleted_at=None, version_count=current.version_count

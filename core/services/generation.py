@@ -18,7 +18,9 @@ How a job ends (nothing is ever left ``generating`` by a live process):
   are the larger count per type of what was redacted from the request and what the answer
   holds;
 * it fails before the first token (``LlmUnavailable``: 5xx, timeout, ...): job failed with the
-  error code, content back to its previous status, the reservation released;
+  error code, content back to its previous status, the reservation released, on the spot (the
+  failure's writes are retried a few times with a short backoff before the job is left to the
+  reaper);
 * it breaks after some text (``LlmStreamBroken``) or ends empty: as above but what arrived is
   charged: the backend's usage report when it came, else the reserved prompt estimate plus the
   received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
@@ -32,6 +34,13 @@ call nor holds a bookkeeping slot; the watcher reads at its own pace.
 A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
 :meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
 their reservations (what the dead call consumed is unknown, so it is not guessed at).
+
+A content names its current job (``contents.current_job_id``, set in the transaction that starts
+the job): a job finishes or aborts its content only while it is still that job, so a reaped job
+answering late is charged for what it consumed but never touches a content that a newer job is
+generating.
+
+The answer's PII scan runs once, before the finishing transaction, never under its row locks.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
@@ -51,7 +61,7 @@ from core.errors import Conflict, DomainError, InvalidInput, NotFound, Permissio
 from core.llm import instructions as llm_instructions
 from core.llm.base import LlmClient, LlmStream, LlmStreamBroken, Usage
 from core.llm.offline import detect_language
-from core.llm.pii import Redaction, redact, restore, scan
+from core.llm.pii import Redaction, redact, restore
 from core.llm.pricing import (
     cost,
     estimate_prompt_tokens,
@@ -96,6 +106,11 @@ ERROR_INTERNAL = "generation_failed"
 ERROR_CANCELLED = "generation_cancelled"
 ERROR_ABANDONED = "job_abandoned"
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+# Failing a job (job row, content, reservation in one transaction) is tried this many times,
+# waiting FAIL_BACKOFF_SECONDS, then twice that, ... between tries: a blip in the database must
+# not leave the content generating and the budget held until the reaper runs.
+FAIL_ATTEMPTS = 4
+FAIL_BACKOFF_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,7 @@ class _Run:
     job: GenerationJob
     stream: LlmStream
     redaction: Redaction
+    title: str
     model: str
     prompt_tokens: int
     max_tokens: int
@@ -278,6 +294,7 @@ class GenerationService:
             job=job,
             stream=stream,
             redaction=redaction,
+            title=content.title,
             model=stream.model,
             prompt_tokens=prompt_tokens,
             max_tokens=max_tokens,
@@ -331,6 +348,9 @@ class GenerationService:
                     "pii_sent": pii_sent,
                 },
                 heartbeat_at=now,
+            )
+            await self._content.bind_generation(
+                content_id=content.id, job_id=job.id, connection=conn
             )
             await self._usage.reserve(
                 connection=conn,
@@ -478,12 +498,33 @@ class GenerationService:
             await self._conclude(run, outcome, duration_ms)
         except Exception:
             logger.exception("generation job %s could not be concluded", run.job.id)
+            failed = (
+                outcome
+                if outcome.text is None
+                else _Outcome(text=None, usage=outcome.usage, error=ERROR_INTERNAL)
+            )
+            await self._fail_retrying(run, failed, duration_ms)
+
+    async def _fail_retrying(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> bool:
+        """``_fail`` (one transaction, safe to repeat) with a short backoff; False if it never
+        went through, and the job is left to ``reap_stale_jobs``."""
+        for attempt in range(FAIL_ATTEMPTS):
             try:
-                failed = _Outcome(text=None, usage=outcome.usage, error=ERROR_INTERNAL)
-                await self._fail(run, failed, duration_ms)
+                await self._fail(run, outcome, duration_ms)
+                return True
             except Exception:
-                # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
-                logger.exception("generation job %s left for the reaper", run.job.id)
+                logger.warning(
+                    "generation job %s: failing it did not go through (try %d of %d)",
+                    run.job.id,
+                    attempt + 1,
+                    FAIL_ATTEMPTS,
+                    exc_info=True,
+                )
+            if attempt + 1 < FAIL_ATTEMPTS:
+                await asyncio.sleep(FAIL_BACKOFF_SECONDS * 2**attempt)
+        # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
+        logger.error("generation job %s left for the reaper", run.job.id)
+        return False
 
     async def _call(self, run: _Run) -> _Outcome:
         """Stream the answer; classify the ending. Never raises except on cancellation."""
@@ -558,6 +599,10 @@ class GenerationService:
     async def _succeed(self, run: _Run, outcome: _Outcome, answer: str, duration_ms: int) -> None:
         job = run.job
         assert outcome.usage is not None
+        # Findings of what was sent and of the answer, stored on the content: scanned once,
+        # here, before the transaction takes its row locks.
+        in_answer = await self._content.scan_answer(run.title, answer)
+        findings = _merged(run.redaction.findings, in_answer)
         now = self._clock.now()
         async with in_transaction() as conn:
             version = await self._content.finish_generation(
@@ -565,18 +610,9 @@ class GenerationService:
                 job_id=job.id,
                 actor_id=job.user_id,
                 body=answer,
+                pii_findings=findings,
                 connection=conn,
             )
-            # Findings of what was sent, and of the answer, stored on the content.
-            # finish_generation stored the answer's own; add what only the request had.
-            in_answer = await asyncio.to_thread(scan, f"{version.title}\n{version.body}")
-            findings = _merged(run.redaction.findings, in_answer)
-            if findings != in_answer:
-                await (
-                    Content.filter(id=job.content_id)
-                    .using_db(conn)
-                    .update(pii_findings=findings, has_pii=bool(findings))
-                )
             done = await (
                 GenerationJob.filter(id=job.id, status__in=ACTIVE)
                 .using_db(conn)
@@ -644,11 +680,8 @@ class GenerationService:
 
     async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
         """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
-        try:
-            async with self._bookkeeping:
-                await self._fail(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
-        except Exception:
-            logger.exception("generation job %s left for the reaper", run.job.id)
+        async with self._bookkeeping:
+            await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
 
     async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
         """Write the requester's notification in the transaction that concluded the job."""
@@ -712,7 +745,16 @@ async def _prompt_of(content: Content) -> Prompt | None:
     """The content's prompt if it is still in the library (a deleted one is simply not used)."""
     if content.prompt_id is None:
         return None
-    return await visible_prompts().get_or_none(id=content.prompt_id)
+    # Only a prompt of the content's own organisation (and its workspace, or shared by the
+    # organisation): an id pointing anywhere else is treated as gone.
+    return await (
+        visible_prompts()
+        .filter(
+            Q(workspace_id__isnull=True) | Q(workspace_id=content.workspace_id),
+            organization_id=content.organization_id,
+        )
+        .get_or_none(id=content.prompt_id)
+    )
 
 
 def _check_inputs(instructions: str | None, variables: dict[str, Any] | None) -> None:

@@ -4,21 +4,30 @@ Whoever creates an organisation becomes its admin, and an organisation never los
 admin: every role change and removal runs in a transaction that first locks the organisation's
 admin memberships (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite runs one transaction at a
 time anyway), so two admins demoting each other at once leave exactly one admin. Members of any
-role read the organisation and its member list; only admins change them (docs/architecture.md §1).
+role read the organisation and its member list; only admins change them (docs/architecture.md §1),
+and only admins see members' phone numbers: everyone else gets them masked (:class:`MemberView`).
+
+Creating an organisation seeds a prompt library and a catalog, so it is bounded: a person may
+have created at most ``MAX_ORGANIZATIONS_PER_USER`` active organisations (403
+``organization_limit_reached``; checked again under a lock on the creator's user row, so
+concurrent creations cannot pass it together), and may create them at
+``ORGANIZATION_CREATE_RATE`` (429 ``organization_create_rate``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core.errors import Conflict, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from core.notify import Notifier
 from core.prompt_library import seed_prompt_library
+from core.security.rate_limit import RateLimiter, parse_rate
 from core.services.audit import AuditService
 from core.services.catalog import ensure_default_catalog
 from core.services.common import (
@@ -30,9 +39,13 @@ from core.services.common import (
     fetch_listing,
     readable_organization_ids,
 )
-from core.services.permissions import Action, authorize
-from core.validators.phone import DEFAULT_REGIONS, normalize_phone
-from db.models import Language, Membership, Organization, Role, User
+from core.services.permissions import Action, authorize, may
+from core.validators.phone import DEFAULT_REGIONS, mask_phone, normalize_phone
+from db.models import AuditLog, Language, Membership, Organization, Role, User
+
+ORGANIZATION_CREATED = "organization_created"
+DEFAULT_MAX_ORGANIZATIONS_PER_USER = 5
+DEFAULT_ORGANIZATION_CREATE_RATE = "3/hour"
 
 
 async def provision_organization(
@@ -42,6 +55,25 @@ async def provision_organization(
     built-in prompt library (idempotent; inside the caller's transaction)."""
     await ensure_default_catalog(organization, connection=connection, creator=creator)
     await seed_prompt_library(organization.id, connection=connection)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member as the actor may see them: the phone number whole for admins, else masked."""
+
+    user_id: int
+    phone_number: str
+    full_name: str | None
+    role: Role
+
+    @classmethod
+    def of(cls, membership: Membership, *, reveal_phone: bool) -> MemberView:
+        """The view of a membership whose ``user`` is loaded."""
+        user = membership.user
+        phone = user.phone_number if reveal_phone else mask_phone(user.phone_number)
+        return cls(
+            user_id=user.id, phone_number=phone, full_name=user.full_name, role=membership.role
+        )
 
 
 class OrganizationService:
@@ -54,11 +86,21 @@ class OrganizationService:
         audit: AuditService,
         default_language: Language = Language.FA,
         phone_regions: Collection[str] = DEFAULT_REGIONS,
+        limiter: RateLimiter | None = None,
+        max_organizations_per_user: int = DEFAULT_MAX_ORGANIZATIONS_PER_USER,
+        organization_create_rate: str = DEFAULT_ORGANIZATION_CREATE_RATE,
     ) -> None:
         self._notifier = notifier
         self._audit = audit
         self._default_language = Language(default_language)
         self._phone_regions = phone_regions
+        self._limiter = limiter or RateLimiter.in_memory()
+        self._max_organizations = max_organizations_per_user
+        self._create_rate = parse_rate(organization_create_rate)  # malformed: fails at start-up
+
+    async def aclose(self) -> None:
+        """Release the rate limiter (the in-memory one's expiry task)."""
+        await self._limiter.aclose()
 
     # -- organisations -------------------------------------------------------------------
 
@@ -71,12 +113,19 @@ class OrganizationService:
             raise PermissionDenied()
         name = clean_name(name)
         language = Language(language or self._default_language)
+        await self._require_room(actor, None)
+        refusal = await self._limiter.hit(self._create_rate, f"organization_create:{actor.id}")
+        if refusal is not None:
+            raise RateLimited("organization_create_rate", retry_after=refusal.retry_after)
 
         async def taken(slug: str) -> bool:
             return await Organization.exists(slug=slug)
 
         async def create(slug: str) -> Organization:
             async with in_transaction() as conn:
+                # The creator's row lock serialises their concurrent creations: the count is exact.
+                await User.filter(id=actor.id).select_for_update().using_db(conn).first()
+                await self._require_room(actor, conn)
                 org = await Organization.create(
                     name=name, slug=slug, language=language, using_db=conn
                 )
@@ -84,7 +133,7 @@ class OrganizationService:
                     user_id=actor.id, organization_id=org.id, role=Role.ADMIN, using_db=conn
                 )
                 await provision_organization(org, connection=conn, creator=actor)
-                await self._record(conn, org.id, actor, "organization_created", "organization")
+                await self._record(conn, org.id, actor, ORGANIZATION_CREATED, "organization")
                 return org
 
         return await create_with_unique_slug(name, taken=taken, create=create)
@@ -140,16 +189,21 @@ class OrganizationService:
 
     async def list_members(
         self, *, actor: User, organization_id: int, offset: int = 0, limit: int = 20
-    ) -> Listing[Membership]:
-        """The organisation's memberships with ``user`` loaded (one query for the page)."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+    ) -> Listing[MemberView]:
+        """The organisation's members (one query for the page); phones masked unless admin."""
+        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        reveal = may(own.role, Action.MANAGE_MEMBERS)
         query = Membership.filter(organization_id=organization_id)
-        return await fetch_listing(query, offset=offset, limit=limit, related=("user",))
+        page = await fetch_listing(query, offset=offset, limit=limit, related=("user",))
+        return Listing(
+            count=page.count, items=[MemberView.of(m, reveal_phone=reveal) for m in page.items]
+        )
 
-    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> Membership:
-        """One membership of the organisation, ``user`` loaded; ``NotFound`` for a non-member."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
-        return await _membership(organization_id, user_id)
+    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> MemberView:
+        """One member of the organisation; ``NotFound`` for a non-member; phone as in the list."""
+        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        membership = await _membership(organization_id, user_id)
+        return MemberView.of(membership, reveal_phone=may(own.role, Action.MANAGE_MEMBERS))
 
     async def invite_member(
         self,
@@ -160,7 +214,7 @@ class OrganizationService:
         role: Role,
         language: Language | None = None,
         full_name: str | None = None,
-    ) -> Membership:
+    ) -> MemberView:
         """Give the person with this phone number ``role``, creating their user if needed.
 
         An existing member is ``Conflict("already_member")`` (change their role instead). The
@@ -194,14 +248,20 @@ class OrganizationService:
                 await self._notifier.member_invited(
                     connection=conn, organization=organization, user=user, role=role
                 )
-        except IntegrityError as exc:  # unique (user, organization): already a member
-            raise Conflict("already_member") from exc
+        except IntegrityError:
+            # Only the unique (user, organization) means "already a member"; any other
+            # integrity failure is not the caller's duplicate and is never reported as one.
+            if await Membership.exists(organization_id=organization_id, user__phone_number=phone):
+                raise Conflict("already_member") from None
+            if not await Organization.exists(id=organization_id, is_active=True):
+                raise NotFound() from None  # removed meanwhile
+            raise
         membership.user = user
-        return membership
+        return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
 
     async def change_role(
         self, *, actor: User, organization_id: int, user_id: int, role: Role
-    ) -> Membership:
+    ) -> MemberView:
         """Give a member another role; demoting the last admin is ``Conflict("last_admin")``."""
         role = Role(role)
         await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
@@ -210,7 +270,7 @@ class OrganizationService:
             membership = await _membership(organization_id, user_id, connection=conn)
             old_role = Role(membership.role)
             if old_role is role:
-                return membership
+                return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
             if old_role is Role.ADMIN and admin_ids == [user_id]:
                 raise Conflict("last_admin")
             await Membership.filter(id=membership.id).using_db(conn).update(role=role)
@@ -224,7 +284,7 @@ class OrganizationService:
                 changes={"role": [old_role.value, role.value]},
             )
             membership.role = role
-        return membership
+        return MemberView.of(membership, reveal_phone=True)
 
     async def remove_member(self, *, actor: User, organization_id: int, user_id: int) -> None:
         """Take a member out of the organisation; the last admin cannot be removed."""
@@ -246,6 +306,15 @@ class OrganizationService:
             )
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _require_room(self, actor: User, conn: BaseDBAsyncClient | None) -> None:
+        """403 ``organization_limit_reached`` when the actor created the most they may."""
+        query = AuditLog.filter(
+            action=ORGANIZATION_CREATED, actor_id=actor.id, organization__is_active=True
+        )
+        created = await (query if conn is None else query.using_db(conn)).count()
+        if created >= self._max_organizations:
+            raise PermissionDenied("organization_limit_reached", limit=self._max_organizations)
 
     async def _lock_admins(
         self, conn: BaseDBAsyncClient, organization_id: int, actor: User

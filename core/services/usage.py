@@ -17,9 +17,12 @@ is written into it. So a row that sets only a token cap keeps the default cost b
 this replaces silently dropped it), while an explicit ``null`` still
 lifts the cap. A daily row never touches the monthly default.
 
-**User scope.** A user limit and counter belong to the person, across every organisation they
-belong to: the database allows one row per (user, period). Any admin of an organisation the
-person belongs to may set it (the last write wins and names that organisation).
+**User scope.** A user limit and counter belong to the person *in one organisation*: limits are
+unique per (organisation, scope, scope id, period) and counters per (organisation, scope, scope
+id, period, period key), so what a person spends in one organisation never drains the budget
+checked in another, and only the admins of that organisation may set their limit there (the
+organisation is named explicitly, 400 ``limit_organization_required`` otherwise). Nobody can
+starve a person's use of their own organisation by inviting them elsewhere.
 
 **Reservations.** Before the model is called, :meth:`UsageService.reserve` adds one request and
 the worst-case tokens and cost to the *reserved* columns of all six counters in one conditional
@@ -269,6 +272,7 @@ def localized_digits(text: str, language: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _CounterKey:
+    organization_id: int
     scope: UsageScope
     scope_id: int
     period: UsagePeriod
@@ -320,7 +324,9 @@ class UsageService:
         """The caps of each (scope, period) of ``scopes``: its row, else the defaults."""
         # Q(*…, join_type="OR"): OR-ing onto an empty Q() would match every row.
         condition = Q(*(Q(scope=s, scope_id=i) for s, i in scopes.pairs()), join_type="OR")
-        query = UsageLimit.filter(condition)
+        # Only the charged organisation's rows: another organisation's limit on this user is
+        # theirs alone.
+        query = UsageLimit.filter(condition, organization_id=scopes.organization_id)
         rows = await (query if connection is None else query.using_db(connection))
         by_key = {(row.scope, row.period): row for row in rows}
         caps = {}
@@ -335,7 +341,7 @@ class UsageService:
     async def list_limits(
         self, *, actor: User, organization_id: int | None = None, offset: int = 0, limit: int = 20
     ) -> tuple[int, list[UsageLimit]]:
-        """(count, page) of the limit rows of organisations the actor administers."""
+        """(count, page) of the limit rows written by organisations the actor administers."""
         if organization_id is not None:
             await authorize(actor, organization_id, Action.MANAGE_LIMITS)
             org_ids = [organization_id]
@@ -343,13 +349,7 @@ class UsageService:
             org_ids = await _organizations_where(actor, Action.MANAGE_LIMITS)
             if not org_ids:
                 raise PermissionDenied(action=Action.MANAGE_LIMITS.value)
-        member_ids = Membership.filter(organization_id__in=org_ids).values_list(
-            "user_id", flat=True
-        )
-        # A user's limit is the person's, so it shows in every organisation they belong to.
-        query = UsageLimit.filter(
-            Q(organization_id__in=org_ids) | Q(scope=UsageScope.USER, scope_id__in=await member_ids)
-        )
+        query = UsageLimit.filter(organization_id__in=org_ids)
         # A retired workspace's limits went with it.
         retired = await Workspace.filter(organization_id__in=org_ids, is_active=False).values_list(
             "id", flat=True
@@ -357,7 +357,11 @@ class UsageService:
         if retired:
             query = query.exclude(scope=UsageScope.WORKSPACE, scope_id__in=retired)
         count = await query.count()
-        rows = await query.order_by("scope", "scope_id", "period").offset(offset).limit(limit)
+        rows = (
+            await query.order_by("organization_id", "scope", "scope_id", "period")
+            .offset(offset)
+            .limit(limit)
+        )
         return count, rows
 
     async def set_limit(
@@ -370,22 +374,33 @@ class UsageService:
         requests_limit: int | None = None,
         tokens_limit: int | None = None,
         cost_limit_usd: Decimal | _Unset | None = UNSET,
+        organization_id: int | None = None,
     ) -> UsageLimit:
-        """Create or replace the limit of one scope and period (admins of its organisation)."""
-        organization_id = await self._organization_to_limit(actor, scope, scope_id)
+        """Create or replace the limit of one scope and period (admins of its organisation).
+
+        A user limit applies inside one organisation, which must be named: 400
+        ``limit_organization_required`` without it. Naming another organisation than a
+        workspace's or organisation's own is ``limit_organization_mismatch``; a user who is not
+        a member of the named organisation is ``NotFound``.
+        """
+        organization_id = await self._organization_to_limit(actor, scope, scope_id, organization_id)
         if isinstance(cost_limit_usd, _Unset):
             # The merge rule: a monthly row that does not name a cost keeps the default budget.
             cost_limit_usd = self.default_caps(scope, period).cost_usd
         _check_caps(requests_limit, tokens_limit, cost_limit_usd)
         values: dict[str, Any] = {
-            "organization_id": organization_id,
             "requests_limit": requests_limit,
             "tokens_limit": tokens_limit,
             "cost_limit_usd": None if cost_limit_usd is None else quantize_cost(cost_limit_usd),
         }
-        key = {"scope": scope, "scope_id": scope_id, "period": period}
+        key = {
+            "organization_id": organization_id,
+            "scope": scope,
+            "scope_id": scope_id,
+            "period": period,
+        }
         # Update first, create when absent, and on a concurrent create update the winner's row:
-        # the unique (scope, scope_id, period) makes this upsert race-free.
+        # the unique (organization, scope, scope_id, period) makes this upsert race-free.
         if not await UsageLimit.filter(**key).update(**values, updated_at=self._clock.now()):
             try:
                 async with in_transaction() as connection:
@@ -394,27 +409,31 @@ class UsageService:
                 await UsageLimit.filter(**key).update(**values, updated_at=self._clock.now())
         return await UsageLimit.get(**key)
 
-    async def _organization_to_limit(self, actor: User, scope: UsageScope, scope_id: int) -> int:
+    async def _organization_to_limit(
+        self, actor: User, scope: UsageScope, scope_id: int, named: int | None
+    ) -> int:
         """The organisation whose admin ``actor`` must be to limit this scope; 404 if foreign."""
         if scope is UsageScope.ORGANIZATION:
-            await authorize(actor, scope_id, Action.MANAGE_LIMITS)
-            return scope_id
-        if scope is UsageScope.WORKSPACE:
+            owner = scope_id
+        elif scope is UsageScope.WORKSPACE:
             # A retired workspace is gone for usage too (its limits and its summary).
             workspace = await Workspace.get_or_none(
                 id=scope_id, is_active=True, organization__is_active=True
             )
             if workspace is None:
                 raise NotFound()
-            await authorize(actor, workspace.organization_id, Action.MANAGE_LIMITS)
-            return workspace.organization_id
-        shared = await _shared_organizations(actor, scope_id)
-        admin_of = [org for org, role in shared.items() if may(role, Action.MANAGE_LIMITS)]
-        if admin_of:
-            return min(admin_of)
-        if shared:
-            raise PermissionDenied(action=Action.MANAGE_LIMITS.value)
-        raise NotFound()
+            owner = workspace.organization_id
+        else:
+            if named is None:
+                raise InvalidInput("limit_organization_required", field="organization_id")
+            await authorize(actor, named, Action.MANAGE_LIMITS)
+            if not await Membership.exists(organization_id=named, user_id=scope_id):
+                raise NotFound()  # not a member there: like any id of another tenant
+            return named
+        await authorize(actor, owner, Action.MANAGE_LIMITS)
+        if named is not None and named != owner:
+            raise InvalidInput("limit_organization_mismatch", field="organization_id")
+        return owner
 
     # reservations
 
@@ -483,7 +502,9 @@ class UsageService:
         want = Amount(requests=1, tokens=tokens, cost_usd=quantize_cost(cost_usd))
         caps = await self.effective_caps(scopes, connection=connection)
         keys = [
-            _CounterKey(scope, scope_id, period, self.period_key(period, at))
+            _CounterKey(
+                scopes.organization_id, scope, scope_id, period, self.period_key(period, at)
+            )
             for scope, scope_id in scopes.pairs()
             for period in PERIODS
         ]
@@ -703,7 +724,7 @@ class _Sql:
 
 
 _COUNTER_COLUMNS = (
-    "scope, scope_id, period, period_key, requests, tokens, cost_usd, "
+    "organization_id, scope, scope_id, period, period_key, requests, tokens, cost_usd, "
     "reserved_requests, reserved_tokens, reserved_cost_usd, updated_at"
 )
 _NOTHING = Amount(0, 0, Decimal(0))
@@ -724,27 +745,36 @@ async def _ensure_counters(
     """The counter of every key, creating missing ones (race-free: the unique key backs it)."""
     condition = Q(
         *(
-            Q(scope=k.scope, scope_id=k.scope_id, period=k.period, period_key=k.period_key)
+            Q(
+                organization_id=k.organization_id,
+                scope=k.scope,
+                scope_id=k.scope_id,
+                period=k.period,
+                period_key=k.period_key,
+            )
             for k in keys
         ),
         join_type="OR",
     )
     found = await UsageCounter.filter(condition).using_db(connection)
     if len(found) < len(keys):  # the first generation of a period in some scope
-        have = {_CounterKey(c.scope, c.scope_id, c.period, c.period_key) for c in found}
+        have = {
+            _CounterKey(c.organization_id, c.scope, c.scope_id, c.period, c.period_key)
+            for c in found
+        }
         missing = sorted(
             (k for k in keys if k not in have),
             key=lambda k: (k.scope.value, k.scope_id, k.period.value, k.period_key),
         )
         sql = _Sql(connection)
         rows = ", ".join(
-            f"({sql(k.scope.value)}, {sql(k.scope_id)}, {sql(k.period.value)}, "
-            f"{sql(k.period_key)}, 0, 0, 0, 0, 0, 0, {sql(at)})"
+            f"({sql(k.organization_id)}, {sql(k.scope.value)}, {sql(k.scope_id)}, "
+            f"{sql(k.period.value)}, {sql(k.period_key)}, 0, 0, 0, 0, 0, 0, {sql(at)})"
             for k in missing
         )
         # ON CONFLICT DO NOTHING (PostgreSQL and SQLite >= 3.24): a concurrent creator wins
         # quietly, where get_or_create's IntegrityError would abort a PostgreSQL transaction.
-        conflict = "ON CONFLICT (scope, scope_id, period, period_key) DO NOTHING"
+        conflict = "ON CONFLICT (organization_id, scope, scope_id, period, period_key) DO NOTHING"
         await connection.execute_query(
             f"INSERT INTO usage_counters ({_COUNTER_COLUMNS}) VALUES {rows} {conflict}",  # noqa: S608
             sql.params,

@@ -7,8 +7,6 @@ from typing import Any, Protocol, runtime_checkable
 from core.errors import ServiceUnavailable
 from core.i18n import translate
 
-PHONE_VISIBLE_DIGITS = 4
-
 
 @runtime_checkable
 class SmsSender(Protocol):
@@ -36,9 +34,3 @@ class SmsFailed(ServiceUnavailable):
 def otp_text(code: str, language: str) -> str:
     """The localised body of a login-code message."""
     return translate(language, "sms.otp", code=code)
-
-
-def mask_phone(phone: str) -> str:
-    """``phone`` with all but its last digits hidden, for logs."""
-    visible = phone[-PHONE_VISIBLE_DIGITS:]
-    return "*" * max(len(phone) - len(visible), 0) + visible

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from core.sms.base import mask_phone, otp_text
+from core.sms.base import otp_text
+from core.validators.phone import mask_phone
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from datetime import UTC
 from pathlib import Path
 
 from core.clock import Clock
-from core.sms.base import SmsFailed, mask_phone, otp_text
+from core.sms.base import SmsFailed, otp_text
+from core.validators.phone import mask_phone
 
 logger = logging.getLogger(__name__)
 

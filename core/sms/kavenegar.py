@@ -26,7 +26,8 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import SecretStr
 
-from core.sms.base import SmsFailed, mask_phone
+from core.sms.base import SmsFailed
+from core.validators.phone import mask_phone
 
 logger = logging.getLogger(__name__)
 

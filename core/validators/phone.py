@@ -61,7 +61,11 @@ def is_valid_phone(
 
 
 def mask_phone(e164: str) -> str:
-    """Return ``e164`` with its middle digits starred for logs, e.g. ``+98912***4567``."""
+    """Return ``e164`` with its middle digits starred, e.g. ``+98912***4567``.
+
+    The one masking of a phone number: logs, SMS backends, and members who may not see another
+    member's number (only admins do) all use it.
+    """
     head = max(0, min(6, len(e164) - 7))  # always hide at least three characters
     tail = 4 if len(e164) > 7 else 0
     return e164[:head] + "*" * (len(e164) - head - tail) + e164[len(e164) - tail :]

@@ -34,6 +34,9 @@ class Content(Model):
     has_pii = fields.BooleanField(default=False)
     pii_findings = fields.JSONField(default=dict)
     version_count = fields.IntField(default=0)
+    # The generation job that owns the content while it is generating (no FK: jobs reference
+    # contents). Only that job may finish or abort the generation.
+    current_job_id = fields.IntField(null=True)
     created_by = fields.ForeignKeyField(
         "models.User", related_name="created_contents", null=True, on_delete=fields.SET_NULL
     )

@@ -29,11 +29,17 @@ class UsageLimit(Model):
 
     class Meta:
         table = "usage_limits"
-        unique_together = (("scope", "scope_id", "period"),)
+        # A user's limit is per organisation: one organisation never caps a person's use of another.
+        unique_together = (("organization", "scope", "scope_id", "period"),)
 
 
 class UsageCounter(Model):
     id = fields.IntField(primary_key=True)
+    # The organisation charged. Null only on user counters kept from before user usage was
+    # counted per organisation (no new row is written without it).
+    organization = fields.ForeignKeyField(
+        "models.Organization", related_name="usage_counters", null=True, on_delete=fields.CASCADE
+    )
     scope = fields.CharEnumField(UsageScope, max_length=20)
     scope_id = fields.IntField()
     period = fields.CharEnumField(UsagePeriod, max_length=10)
@@ -48,7 +54,7 @@ class UsageCounter(Model):
 
     class Meta:
         table = "usage_counters"
-        unique_together = (("scope", "scope_id", "period", "period_key"),)
+        unique_together = (("organization", "scope", "scope_id", "period", "period_key"),)
 
 
 class UsageReservation(Model):

@@ -175,3 +175,50 @@ async def test_a_job_is_visible_to_its_requester_and_editors(
             await api.get(f"/api/jobs/{bad}", headers=team.headers["admin"]), 404, "not_found"
         )
     await assert_error(await api.get(f"/api/jobs/{job_id}"), 401, "not_authenticated")
+
+
+async def test_another_organisation_cannot_starve_a_member_by_limiting_them_there(
+    api, services: Services, team: Team
+) -> None:
+    """An attacker's organisation invites the victim and sets their user limit to 0: the limit
+    holds in the attacker's organisation only; the victim still generates in their own."""
+    victim = team.users["writer"]
+    attacker = team.headers["foreign_admin"]
+    created = await api.post("/api/organizations", json={"name": "دام"}, headers=attacker)
+    trap = (await created.json())["id"]
+    invited = await api.post(
+        f"/api/organizations/{trap}/members",
+        json={"phone_number": victim.phone_number, "role": "writer"},
+        headers=attacker,
+    )
+    assert invited.status == 201, await invited.json()
+    zero = {"scope": "user", "scope_id": victim.id, "period": "daily", "requests_limit": 0}
+    await assert_error(
+        await api.put("/api/usage/limits", json=zero, headers=attacker),
+        400,
+        "limit_organization_required",
+    )
+    # Naming the victim's organisation: the attacker is no member there.
+    home = team.content.organization_id
+    await assert_error(
+        await api.put(
+            "/api/usage/limits", json={**zero, "organization_id": home}, headers=attacker
+        ),
+        404,
+        "not_found",
+    )
+    limited = await api.put(
+        "/api/usage/limits", json={**zero, "organization_id": trap}, headers=attacker
+    )
+    assert limited.status == 200, await limited.json()
+
+    response = await api.post(
+        f"/api/contents/{team.content.id}/generate", json={}, headers=team.headers["writer"]
+    )
+    assert response.status == 202, await response.json()
+    await services.generation.drain()
+    job = await GenerationJob.get(id=(await response.json())["job"]["id"])
+    assert job.status == "succeeded"
+    # The victim's organisation does not see (or apply) the attacker's row.
+    listed = await (await api.get("/api/usage/limits", headers=team.headers["admin"])).json()
+    assert listed["count"] == 0

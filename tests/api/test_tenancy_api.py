@@ -12,6 +12,7 @@ import pytest
 
 from core.container import Services
 from core.prompt_library import builtin_prompts
+from core.validators.phone import mask_phone
 from db.models import Membership, Organization, Project, Prompt, Role, User, Workspace
 from tests.support.api_checks import assert_error
 from tests.support.auth import auth_headers
@@ -294,6 +295,16 @@ async def test_lists_hold_and_count_only_the_callers_organisations(api, world: W
     assert page["count"] == 4
     assert {m["user"]["id"] for m in page["results"]} == {
         u.id for r, u in world.actors.items() if r != "non_member"
+    }
+    # Phone numbers: masked for a viewer, whole for an admin.
+    assert {m["user"]["id"]: m["user"]["phone_number"] for m in page["results"]} == {
+        u.id: mask_phone(u.phone_number) for r, u in world.actors.items() if r != "non_member"
+    }
+    admin_page = await (
+        await api.get(f"/api/organizations/{world.own.id}/members", headers=world.headers["admin"])
+    ).json()
+    assert {m["user"]["id"]: m["user"]["phone_number"] for m in admin_page["results"]} == {
+        u.id: u.phone_number for r, u in world.actors.items() if r != "non_member"
     }
 
 

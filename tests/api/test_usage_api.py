@@ -163,6 +163,7 @@ async def test_limits_are_for_admins_and_upsert_one_row_per_scope_and_period(
     assert first.status == 200, created
     # The cost was not named: the workspace keeps its default monthly budget.
     assert {k: v for k, v in created.items() if k != "id"} == {
+        "organization_id": team.org.id,
         "scope": "workspace",
         "scope_id": team.workspace.id,
         "period": "monthly",
@@ -205,6 +206,8 @@ async def test_limits_on_foreign_scopes_are_not_found(api, team: Team) -> None:
         ("user", 999_999),
     ):
         body = {"scope": scope, "scope_id": scope_id, "period": "daily", "requests_limit": 1}
+        if scope == "user":
+            body["organization_id"] = team.org.id
         await assert_error(
             await api.put("/api/usage/limits", json=body, headers=team.headers["admin"]),
             404,

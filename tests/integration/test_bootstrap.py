@@ -8,7 +8,7 @@ import pytest
 
 from core.bootstrap import bootstrap
 from core.clock import FrozenClock
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.prompt_library import builtin_prompts
 from db.models import Membership, Organization, Project, Prompt, Role, User, Workspace
 from tests.support.factories import add_member, make_user
@@ -50,23 +50,36 @@ async def test_running_twice_leaves_the_same_rows(db: str, clock: FrozenClock) -
     assert second.finished_at > first.finished_at
 
 
-async def test_an_existing_member_is_made_admin_and_edits_survive(
+async def test_an_existing_organisation_is_refused_to_anyone_but_its_admin(
     db: str, clock: FrozenClock
 ) -> None:
     result = await bootstrap(phone="09120000001", org_name="Acme", full_name=None, clock=clock)
     writer = await add_member(
         result.organization, Role.WRITER, await make_user(phone="+989120000002")
     )
+    before = await snapshot()
+
+    for phone in ("09120000002", "09120000003"):  # a member who is no admin; a stranger
+        with pytest.raises(Conflict) as caught:
+            await bootstrap(phone=phone, org_name="ACME", full_name="W", clock=clock)
+        assert caught.value.code == "organization_exists"
+    assert await snapshot() == before
+    assert (await Membership.get(user_id=writer.id)).role == Role.WRITER
+
+
+async def test_its_admin_runs_it_again_and_edits_survive(db: str, clock: FrozenClock) -> None:
+    result = await bootstrap(phone="09120000001", org_name="Acme", full_name=None, clock=clock)
     edited = await Prompt.get(organization_id=result.organization.id, key="blog_post.fa")
     edited.template = "{topic}"
     await edited.save()
     await Prompt.filter(organization_id=result.organization.id, key="outline.en").update(
         is_active=False
     )
+    await Organization.filter(id=result.organization.id).update(is_active=False)
 
-    again = await bootstrap(phone="09120000002", org_name="ACME", full_name="W", clock=clock)
-    assert again.organization.id == result.organization.id and again.made_admin
-    assert (await Membership.get(user_id=writer.id)).role == Role.ADMIN
+    again = await bootstrap(phone="09120000001", org_name="ACME", full_name="W", clock=clock)
+    assert again.organization.id == result.organization.id and not again.made_admin
+    assert (await Organization.get(id=result.organization.id)).is_active  # reactivated
     assert (await Prompt.get(id=edited.id)).template == "{topic}"  # never overwritten
     assert not (await Prompt.get(key="outline.en")).is_active  # never revived
     assert await Prompt.all().count() == len(builtin_prompts())

@@ -11,6 +11,7 @@ from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.settings import Settings
 from db.models import (
+    Content,
     ContentStatus,
     GenerationJob,
     GenerationKind,
@@ -75,6 +76,8 @@ async def test_a_job_whose_process_died_is_reaped(services: Services) -> None:
         model="offline",
         heartbeat_at=stale_at,
     )
+    # As GenerationService.start leaves it: the content names its current job.
+    await Content.filter(id=content.id).update(current_job_id=job.id)
     assert await jobs.reap_stale_generation_jobs(services) == {"reaped": 1}
     await job.refresh_from_db()
     await content.refresh_from_db()

@@ -807,3 +807,122 @@ async def test_a_job_is_visible_to_its_requester_and_editors_only(
             await services.generation.get_job(actor=stranger, job_id=job.id)
     with pytest.raises(NotFound):
         await services.generation.get_job(actor=world.writer, job_id=job.id + 1000)
+
+
+# --- a job touches its content only while it is the current one -------------------------------
+
+
+async def test_a_reaped_job_answering_late_leaves_the_newer_job_alone(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    old_llm, new_llm = ScriptedLlm(answer="old answer"), ScriptedLlm(answer="new answer")
+    process_a, process_b = build(llm=old_llm), build(llm=new_llm)
+    content = await new_content(process_a, world)
+    old_llm.hold()
+    old = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    await old_llm.wait_for_first_chunks(1)
+    clock.advance(hours=1)
+    assert await process_b.generation.reap_stale_jobs(older_than=timedelta(minutes=10)) == 1
+    new_llm.hold()
+    new = await process_b.generation.start(actor=world.writer, content_id=content.id)
+    await new_llm.wait_for_first_chunks(1)
+    assert (await Content.get(id=content.id)).current_job_id == new.id
+
+    old_llm.release()  # the reaped job answers late
+    await process_a.generation.drain()
+
+    current = await Content.get(id=content.id)
+    assert (current.status, current.current_job_id) == (ContentStatus.GENERATING, new.id)
+    assert (await GenerationJob.get(id=old.id)).status == JobStatus.FAILED
+    assert (await UsageLog.get(job_id=old.id)).error == "job_abandoned"  # still charged
+    new_llm.release()
+    await process_b.generation.drain()
+    finished = await GenerationJob.get(id=new.id)
+    assert (finished.status, finished.error) == (JobStatus.SUCCEEDED, None)
+    final = await Content.get(id=content.id)
+    assert (final.status, final.body, final.current_job_id) == (
+        ContentStatus.DRAFT,
+        "new answer",
+        None,
+    )
+    await assert_nothing_held()
+
+
+async def test_a_failure_whose_first_writes_fail_is_retried_not_left_to_the_reaper(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(llm=ScriptedLlm(fail_before_first=True))
+    content = await new_content(services, world)
+    real_abort = services.content.abort_generation
+    blips = 2
+
+    async def flaky_abort(**kw: Any) -> bool:
+        nonlocal blips
+        if blips:
+            blips -= 1
+            raise ConnectionError("database blip")
+        return await real_abort(**kw)
+
+    monkeypatch.setattr(services.content, "abort_generation", flaky_abort)
+
+    job = await generate(services, world, content)
+
+    assert blips == 0
+    assert job.status == JobStatus.FAILED
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.RELEASED
+    await assert_nothing_held()
+
+
+async def test_the_answer_is_scanned_for_pii_once_and_outside_any_transaction(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tortoise import connections
+    from tortoise.backends.base.client import TransactionalDBClient
+
+    import core.services.content as content_module
+
+    phone = "09121234567"
+    services = build(llm=ScriptedLlm(answer=f"Call {phone} today."))
+    content = await new_content(services, world)
+    scans: list[tuple[str, bool]] = []
+    real_scan = content_module.scan
+
+    def spy(text: str) -> dict[str, int]:
+        # asyncio.to_thread copies the context: the caller's open transaction shows here.
+        in_tx = isinstance(connections.get("default"), TransactionalDBClient)
+        scans.append((text, in_tx))
+        return real_scan(text)
+
+    monkeypatch.setattr(content_module, "scan", spy)
+
+    job = await generate(services, world, content)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert [in_tx for text, in_tx in scans if phone in text] == [False]
+    assert (await Content.get(id=content.id)).pii_findings == {"phone": 1}
+    scans.clear()
+    await services.content.update(actor=world.writer, content_id=content.id, body="بی‌شماره")
+    assert [in_tx for _, in_tx in scans] == [False]
+
+
+async def test_a_prompt_of_another_organisation_is_never_used(build: Build, world: World) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    foreign = await make_org()
+    secret = await Prompt.create(
+        organization=foreign,
+        title="Theirs",
+        kind=GenerationKind.OUTLINE,
+        template="FOREIGN TEMPLATE TEXT",
+        variables=[],
+        language=Language.EN,
+    )
+    content = await new_content(services, world)
+    await Content.filter(id=content.id).update(prompt_id=secret.id)
+
+    job = await generate(services, world, content)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.kind == GenerationKind.DRAFT  # not the foreign prompt's kind
+    assert all("FOREIGN TEMPLATE TEXT" not in m.content for m in llm.requests[0])

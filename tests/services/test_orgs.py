@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
+from tortoise.exceptions import IntegrityError
 
 from core.clock import FrozenClock
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from core.notify import InMemoryNotifier
 from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
 from core.services.catalog import DEFAULT_SLUG
-from core.services.orgs import OrganizationService
+from core.services.orgs import MemberView, OrganizationService
+from core.validators.phone import mask_phone
 from db.models import (
     AuditLog,
     Language,
@@ -24,7 +27,7 @@ from db.models import (
     User,
     Workspace,
 )
-from tests.support.factories import add_member, make_org, make_user, org_with_roles
+from tests.support.factories import add_member, make_org, make_user, next_phone, org_with_roles
 
 
 @pytest.fixture
@@ -33,8 +36,15 @@ def notifier() -> InMemoryNotifier:
 
 
 @pytest.fixture
-def service(notifier: InMemoryNotifier, clock: FrozenClock) -> OrganizationService:
-    return OrganizationService(notifier=notifier, audit=AuditService(clock=clock))
+async def service(
+    notifier: InMemoryNotifier, clock: FrozenClock
+) -> AsyncIterator[OrganizationService]:
+    # A rate that never refuses here: the limit has its own test.
+    service = OrganizationService(
+        notifier=notifier, audit=AuditService(clock=clock), organization_create_rate="1000/hour"
+    )
+    yield service
+    await service.aclose()
 
 
 async def admins_of(org: Organization) -> list[int]:
@@ -128,6 +138,7 @@ async def test_invite_creates_the_user_from_any_phone_form_and_notifies(
     )
     user = await User.get(phone_number="+989351234567")
     assert (membership.user_id, membership.role, user.full_name) == (user.id, "writer", "سارا")
+    assert membership.phone_number == "+989351234567"  # the inviting admin sees it whole
     assert notifier.events == [
         ("member_invited", {"organization": org.id, "user": user.id, "role": "writer"})
     ]
@@ -227,15 +238,15 @@ async def test_members_are_listed_with_their_users_for_every_member(
 ) -> None:
     org, members = await org_with_roles()
     await org_with_roles()  # another tenant's members never show
-    listing = await service.list_members(actor=members[Role.VIEWER], organization_id=org.id)
+    listing = await service.list_members(actor=members[Role.ADMIN], organization_id=org.id)
     assert listing.count == 4
-    assert {(m.user.phone_number, m.role) for m in listing.items} == {
-        (user.phone_number, role) for role, user in members.items()
+    assert {(m.user_id, m.phone_number, m.role) for m in listing.items} == {
+        (user.id, user.phone_number, role) for role, user in members.items()
     }
     one = await service.get_member(
         actor=members[Role.WRITER], organization_id=org.id, user_id=members[Role.EDITOR].id
     )
-    assert one.user.id == members[Role.EDITOR].id
+    assert one.user_id == members[Role.EDITOR].id
     with pytest.raises(NotFound):
         await service.list_members(actor=await make_user(), organization_id=org.id)
     with pytest.raises(NotFound):
@@ -252,7 +263,7 @@ async def test_admins_change_roles_and_remove_members(
     changed = await service.change_role(
         actor=admin, organization_id=org.id, user_id=members[Role.WRITER].id, role=Role.ADMIN
     )
-    assert changed.role == Role.ADMIN and changed.user.id == members[Role.WRITER].id
+    assert changed.role == Role.ADMIN and changed.user_id == members[Role.WRITER].id
     assert await admins_of(org) == sorted([admin.id, members[Role.WRITER].id])
     await service.remove_member(
         actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
@@ -311,7 +322,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
         service.change_role(actor=second, organization_id=org.id, user_id=first.id, role="editor"),
         return_exceptions=True,
     )
-    succeeded = [r for r in results if isinstance(r, Membership)]
+    succeeded = [r for r in results if isinstance(r, MemberView)]
     refused = [r for r in results if isinstance(r, PermissionDenied | Conflict)]
     assert (len(succeeded), len(refused)) == (1, 1), results
     assert len(await admins_of(org)) == 1
@@ -330,3 +341,97 @@ async def test_two_admins_removing_each_other_at_once_leave_one_admin(
     )
     assert sum(r is None for r in results) == 1, results
     assert len(await admins_of(org)) == 1
+
+
+async def test_only_admins_see_members_phone_numbers_everyone_else_gets_them_masked(
+    db: str, service: OrganizationService
+) -> None:
+    org, members = await org_with_roles()
+    editor = members[Role.EDITOR]
+    for role in (Role.VIEWER, Role.WRITER, Role.EDITOR):
+        listing = await service.list_members(actor=members[role], organization_id=org.id)
+        assert {m.user_id: m.phone_number for m in listing.items} == {
+            user.id: mask_phone(user.phone_number) for user in members.values()
+        }
+        one = await service.get_member(
+            actor=members[role], organization_id=org.id, user_id=editor.id
+        )
+        assert one.phone_number == mask_phone(editor.phone_number) != editor.phone_number
+    seen = await service.get_member(
+        actor=members[Role.ADMIN], organization_id=org.id, user_id=editor.id
+    )
+    assert seen.phone_number == editor.phone_number
+
+
+async def test_a_person_creates_a_bounded_number_of_organisations(
+    db: str, notifier: InMemoryNotifier, clock: FrozenClock
+) -> None:
+    service = OrganizationService(
+        notifier=notifier,
+        audit=AuditService(clock=clock),
+        max_organizations_per_user=2,
+        organization_create_rate="1000/hour",
+    )
+    user, other = await make_user(), await make_user()
+    results = await asyncio.gather(
+        *(service.create_organization(actor=user, name=f"Org {n}") for n in range(4)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, PermissionDenied)]
+    assert len(refused) == 2, results
+    assert {(e.code, e.params["limit"]) for e in refused} == {("organization_limit_reached", 2)}
+    assert await Membership.filter(user_id=user.id).count() == 2
+    assert await Prompt.filter(organization__memberships__user_id=user.id).count() == 2 * len(
+        builtin_prompts()
+    )
+    # Being invited as an admin elsewhere does not count; another person has their own cap.
+    await add_member(await make_org(), Role.ADMIN, user)
+    await service.create_organization(actor=other, name="Theirs")
+    with pytest.raises(PermissionDenied):
+        await service.create_organization(actor=user, name="One more")
+    await service.aclose()
+
+
+async def test_organisation_creation_is_rate_limited_per_person(
+    db: str, notifier: InMemoryNotifier, clock: FrozenClock
+) -> None:
+    service = OrganizationService(
+        notifier=notifier, audit=AuditService(clock=clock), organization_create_rate="2/hour"
+    )
+    user, other = await make_user(), await make_user()
+    for n in range(2):
+        await service.create_organization(actor=user, name=f"Org {n}")
+    with pytest.raises(RateLimited) as caught:
+        await service.create_organization(actor=user, name="Third")
+    assert caught.value.code == "organization_create_rate" and caught.value.retry_after > 0
+    await service.create_organization(actor=other, name="Theirs")
+    assert await Membership.filter(user_id=user.id).count() == 2
+    await service.aclose()
+
+
+async def test_an_invitation_failing_for_another_integrity_reason_is_not_already_member(
+    db: str, service: OrganizationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, members = await org_with_roles()
+
+    async def broken_record(*args: object, **kwargs: object) -> None:
+        raise IntegrityError("audit_logs: some other constraint")
+
+    monkeypatch.setattr(service, "_record", broken_record)
+    with pytest.raises(IntegrityError):
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number=next_phone(),
+            role="writer",
+        )
+    assert await Membership.filter(organization_id=org.id).count() == len(members)
+    monkeypatch.undo()
+    with pytest.raises(Conflict) as caught:  # the real duplicate still is
+        await service.invite_member(
+            actor=members[Role.ADMIN],
+            organization_id=org.id,
+            phone_number=members[Role.VIEWER].phone_number,
+            role="writer",
+        )
+    assert caught.value.code == "already_member"

@@ -253,6 +253,7 @@ async def test_an_explicit_null_cost_lifts_the_default_budget(
         period=UsagePeriod.MONTHLY,
         tokens_limit=5,
         cost_limit_usd=None,
+        organization_id=world.org.id,
     )
 
     caps = await usage.effective_caps(world.scopes)
@@ -307,6 +308,7 @@ async def test_only_admins_set_limits_and_foreign_scopes_are_not_found(
                 scope_id=scope_id,
                 period=UsagePeriod.DAILY,
                 requests_limit=1,
+                organization_id=world.org.id if scope is UsageScope.USER else None,
             )
     assert await UsageLimit.all().count() == 0
 
@@ -665,3 +667,73 @@ async def test_summary_visibility(usage: UsageService, world: World) -> None:
             await usage.summary(
                 actor=outsider, scope=scope, scope_id=scope_id, period=UsagePeriod.DAILY
             )
+
+
+# --- user scope per organisation -------------------------------------------------------------
+
+
+async def test_a_users_spending_in_one_organisation_does_not_drain_another(
+    usage: UsageService, world: World
+) -> None:
+    other = await make_org()
+    other_workspace = await make_workspace(other)
+    await add_member(other, Role.ADMIN, world.writer)
+    await usage.set_limit(
+        actor=world.admin,
+        scope=UsageScope.USER,
+        scope_id=world.writer.id,
+        period=UsagePeriod.DAILY,
+        requests_limit=1,
+        organization_id=world.org.id,
+    )
+    elsewhere = UsageScopes(
+        organization_id=other.id, workspace_id=other_workspace.id, user_id=world.writer.id
+    )
+    # Spend in the other organisation first, then use the one request allowed here.
+    await reserve(usage, world, scopes=elsewhere)
+    await reserve(usage, world, scopes=elsewhere)
+    await reserve(usage, world)
+
+    with pytest.raises(UsageLimitExceeded):
+        await reserve(usage, world)
+    user_counters = await UsageCounter.filter(
+        scope=UsageScope.USER, period=UsagePeriod.DAILY
+    ).values_list("organization_id", "reserved_requests")
+    assert sorted(user_counters) == sorted([(world.org.id, 1), (other.id, 2)])
+
+
+async def test_a_user_limit_names_its_organisation_and_only_its_admins_set_it(
+    usage: UsageService, world: World
+) -> None:
+    other = await make_org()
+    other_admin = await add_member(other, Role.ADMIN)
+    await add_member(other, Role.WRITER, world.writer)
+    base = {
+        "scope": UsageScope.USER,
+        "scope_id": world.writer.id,
+        "period": UsagePeriod.DAILY,
+        "requests_limit": 0,
+    }
+    with pytest.raises(InvalidInput) as missing:
+        await usage.set_limit(actor=other_admin, **base)
+    assert missing.value.code == "limit_organization_required"
+    with pytest.raises(NotFound):  # an organisation where the actor is no admin or member
+        await usage.set_limit(actor=other_admin, **base, organization_id=world.org.id)
+    with pytest.raises(InvalidInput) as mismatch:
+        await usage.set_limit(
+            actor=world.admin,
+            scope=UsageScope.ORGANIZATION,
+            scope_id=world.org.id,
+            period=UsagePeriod.DAILY,
+            organization_id=other.id,
+        )
+    assert mismatch.value.code == "limit_organization_mismatch"
+
+    await usage.set_limit(actor=other_admin, **base, organization_id=other.id)
+
+    caps = await usage.effective_caps(world.scopes)
+    assert caps[UsageScope.USER, UsagePeriod.DAILY] == Caps()
+    _, own_rows = await usage.list_limits(actor=world.admin)
+    assert own_rows == []
+    count, theirs = await usage.list_limits(actor=other_admin)
+    assert (count, [r.organization_id for r in theirs]) == (1, [other.id])

@@ -48,9 +48,12 @@ async def list_organizations(request: web.Request) -> web.Response:
     body=OrganizationIn,
     response=OrganizationOut,
     status=201,
+    errors=(403, 429),
 )
 async def create_organization(request: web.Request) -> web.Response:
-    """201 the organisation, with a default workspace, project and the prompt library."""
+    """201 the organisation, with a default workspace, project and the prompt library; 403
+    ``organization_limit_reached`` past MAX_ORGANIZATIONS_PER_USER, 429
+    ``organization_create_rate``."""
     actor = await current_user(request)
     body = await parse_body(request, OrganizationIn)
     organization = await request.app[SERVICES_KEY].organizations.create_organization(

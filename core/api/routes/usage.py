@@ -54,7 +54,7 @@ async def list_limits(request: web.Request) -> web.Response:
     summary="Create or replace the limit of one scope and period",
     body=LimitIn,
     response=LimitOut,
-    errors=(403, 404),
+    errors=(400, 403, 404),
 )
 async def put_limit(request: web.Request) -> web.Response:
     """Upsert one limit per (scope, scope_id, period); ids of other tenants answer 404."""
@@ -70,5 +70,6 @@ async def put_limit(request: web.Request) -> web.Response:
         requests_limit=body.requests_limit,
         tokens_limit=body.tokens_limit,
         cost_limit_usd=cost,
+        organization_id=body.organization_id,
     )
     return json_response(LimitOut.from_model(limit))

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
 from core.services.common import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, TEXT_PATTERN
+from core.services.orgs import MemberView
 from core.services.prompts import MAX_TEMPLATE_LENGTH, MAX_VARIABLES, PromptVariable
 from db.models import (
     GenerationKind,
     Language,
-    Membership,
     Organization,
     Project,
     Prompt,
@@ -94,7 +94,9 @@ class MemberRoleIn(BaseModel):
 
 class MemberUserOut(BaseModel):
     id: int
-    phone_number: str
+    phone_number: str = Field(
+        description="E.164 for admins; masked (e.g. +98912***4567) for other members"
+    )
     full_name: str | None
 
 
@@ -103,14 +105,13 @@ class MemberOut(BaseModel):
     role: Role
 
     @classmethod
-    def from_domain(cls, membership: Membership) -> MemberOut:
-        """The wire shape of a membership whose ``user`` was loaded with it."""
-        user = membership.user
+    def from_domain(cls, member: MemberView) -> MemberOut:
+        """The wire shape of a member as the service let the actor see them."""
         return cls(
             user=MemberUserOut(
-                id=user.id, phone_number=user.phone_number, full_name=user.full_name
+                id=member.user_id, phone_number=member.phone_number, full_name=member.full_name
             ),
-            role=membership.role,
+            role=member.role,
         )
 
 

@@ -81,6 +81,13 @@ class LimitIn(BaseModel):
     scope: UsageScope
     scope_id: int = Field(ge=1, le=MAX_ID)
     period: UsagePeriod
+    organization_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The organisation the limit applies in: required for a user limit "
+        "(a person's limit in one organisation never applies in another)",
+    )
     requests_limit: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_LIMIT)
     tokens_limit: int | None = Field(default=None, ge=0, le=MAX_TOKENS_LIMIT)
     cost_limit_usd: Decimal | None = Field(
@@ -90,6 +97,7 @@ class LimitIn(BaseModel):
 
 class LimitOut(BaseModel):
     id: int
+    organization_id: int
     scope: UsageScope
     scope_id: int
     period: UsagePeriod
@@ -101,6 +109,7 @@ class LimitOut(BaseModel):
     def from_model(cls, limit: UsageLimit) -> LimitOut:
         return cls(
             id=limit.id,
+            organization_id=limit.organization_id,
             scope=limit.scope,
             scope_id=limit.scope_id,
             period=limit.period,
