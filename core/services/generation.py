@@ -684,7 +684,14 @@ class GenerationService:
             await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
 
     async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
-        """Write the requester's notification in the transaction that concluded the job."""
+        """Write the requester's notification in the transaction that concluded the job.
+
+        Not when someone is watching the job in this process (the bot streaming it into the
+        requester's chat shows the end itself: a second message would say it twice). A job
+        whose process died is concluded by the reaper, where nobody watches, so it notifies.
+        """
+        if self._watchers.get(job.id):
+            return
         content = await Content.get(id=job.content_id).using_db(conn)
         await self._notifier.generation_finished(
             connection=conn, content=content, job_id=job.id, ok=ok

@@ -18,8 +18,10 @@ from db.models import (
     ContentStatus,
     GenerationJob,
     JobStatus,
+    OutboxMessage,
     ReservationStatus,
     Role,
+    TelegramLink,
     UsageReservation,
 )
 from tests.support.factories import add_member, make_org, make_project, make_workspace
@@ -151,3 +153,21 @@ async def test_cancel_stops_the_job_and_the_watcher_hears_it(build, place) -> No
     assert (await GenerationJob.get(id=job.id)).status == JobStatus.FAILED
     assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
     assert await services.generation.cancel(actor=place["writer"], job_id=job.id) is False
+
+
+async def test_only_an_unwatched_job_notifies_its_requester(build, place) -> None:
+    # The bot streaming a job into the chat shows its end there; a second message would repeat it.
+    await TelegramLink.create(user=place["writer"], telegram_user_id=7001, chat_id=7001)
+    llm = ScriptedLlm(answer="پاسخی کوتاه", chunk_chars=4)
+    services = build(llm=llm)
+    content = await _content(services, place)
+    llm.hold()
+    watched = await services.generation.start(actor=place["writer"], content_id=content.id)
+    events = await services.generation.watch(actor=place["writer"], job_id=watched.id)
+    llm.release()
+    assert isinstance([event async for event in events][-1], JobEnded)
+    assert not await OutboxMessage.filter(kind="generation_finished").exists()
+    unwatched = await services.generation.start(actor=place["writer"], content_id=content.id)
+    await services.generation.drain()
+    rows = await OutboxMessage.filter(kind="generation_finished").values_list("payload", flat=True)
+    assert [row["job_id"] for row in rows] == [unwatched.id]
