@@ -29,7 +29,7 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture
 async def client_with(
-    aiohttp_client, settings: Settings, clock: FrozenClock, db: str, redis
+    aiohttp_client, settings: Settings, clock: FrozenClock, db: str, fresh_keys
 ) -> AsyncIterator[ClientFactory]:
     """``await client_with(**setting_overrides)``: an API client on varied settings."""
     built: list[Services] = []

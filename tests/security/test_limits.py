@@ -14,14 +14,17 @@ from core.security.rate_limit import RateLimiter, parse_rate
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def limiter(
-    request, redis: aioredis.Redis, redis_key_prefix: str
-) -> AsyncIterator[RateLimiter]:
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=BACKENDS)
+async def limiter(request, redis_key_prefix: str) -> AsyncIterator[RateLimiter]:
     built = (
         RateLimiter.in_memory()
         if request.param == "memory"
-        else RateLimiter.on_redis(redis, namespace=redis_key_prefix)
+        else RateLimiter.on_redis(
+            request.getfixturevalue("clean_redis"), namespace=redis_key_prefix
+        )
     )
     yield built
     await built.aclose()
@@ -59,9 +62,9 @@ def test_malformed_rate_fails_early() -> None:
         parse_rate("lots")
 
 
-@pytest.fixture(params=["memory", "redis"])
-def claims(request, redis: aioredis.Redis, redis_key_prefix: str) -> ExclusiveClaims:
-    client = None if request.param == "memory" else redis
+@pytest.fixture(params=BACKENDS)
+def claims(request, redis_key_prefix: str) -> ExclusiveClaims:
+    client = None if request.param == "memory" else request.getfixturevalue("clean_redis")
     return ExclusiveClaims(client, timeout_seconds=30, namespace=redis_key_prefix)
 
 

@@ -57,7 +57,7 @@ async def refusal(awaitable, kind: type[Exception] = InvalidInput):
 
 
 @pytest.fixture
-async def custom(settings: Settings, clock: FrozenClock, db: str, redis) -> AsyncIterator:
+async def custom(settings: Settings, clock: FrozenClock, db: str, fresh_keys) -> AsyncIterator:
     """``await custom(**setting_overrides, sms=...)``: a container on varied settings."""
     built: list[Services] = []
 
