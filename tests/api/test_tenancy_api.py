@@ -25,6 +25,8 @@ from tests.support.factories import (
 )
 from tests.support.queries import recording_queries
 
+pytestmark = pytest.mark.sqlite
+
 ROLES = ("admin", "editor", "writer", "viewer", "non_member")
 TEMPLATE = "دربارهٔ {topic} بنویس"
 VARIABLES = [{"name": "topic", "label": {"fa": "موضوع", "en": "Topic"}, "required": True}]
