@@ -183,8 +183,7 @@ async def test_role_matrix(api, services: Services, tenancy: Tenancy, case: Case
             }, role
     statuses = case.foreign if foreign else case.own
     assert seen == {
-        role: (status, case.code_of(status))
-        for role, status in zip(ROLES, statuses, strict=True)
+        role: (status, case.code_of(status)) for role, status in zip(ROLES, statuses, strict=True)
     }
 
 

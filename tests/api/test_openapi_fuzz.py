@@ -25,9 +25,7 @@ CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformanc
 
 
 @pytest.fixture
-async def product(
-    tmp_path: Path, database_url: str, redis_url: str | None, redis_key_prefix: str
-):
+async def product(tmp_path: Path, database_url: str, redis_url: str | None, redis_key_prefix: str):
     """``contexor run --no-bot`` on a scratch database with a bootstrapped organisation."""
     url = database_url if database_url.startswith("sqlite") else database_url + "_fuzz"
     await create_scratch_database(url)
