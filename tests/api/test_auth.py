@@ -17,6 +17,8 @@ from tests.support.auth import auth_headers
 from tests.support.factories import add_member, make_org, make_user
 from tests.support.sms import last_code, wrong_code
 
+pytestmark = pytest.mark.sqlite
+
 PHONE = "+989121234567"
 REQUEST = "/api/auth/otp/request"
 VERIFY = "/api/auth/otp/verify"

@@ -8,7 +8,7 @@ from tests.support.api_checks import assert_error
 
 
 @pytest.mark.redis
-async def test_healthz_reports_database_and_redis(api) -> None:
+async def test_healthz_reports_database_and_redis(api, clean_redis) -> None:
     response = await api.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "redis": "ok"}

@@ -17,14 +17,23 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
 
+def _client(request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None):
+    """None for the in-process backend, else the test Redis (the param is marked ``redis``)."""
+    if request.param == "memory":
+        return None
+    assert fresh_keys is not None
+    return fresh_keys
+
+
 @pytest.fixture(params=BACKENDS)
-async def limiter(request, redis_key_prefix: str) -> AsyncIterator[RateLimiter]:
+async def limiter(
+    request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None, redis_key_prefix: str
+) -> AsyncIterator[RateLimiter]:
+    client = _client(request, fresh_keys)
     built = (
         RateLimiter.in_memory()
-        if request.param == "memory"
-        else RateLimiter.on_redis(
-            request.getfixturevalue("clean_redis"), namespace=redis_key_prefix
-        )
+        if client is None
+        else RateLimiter.on_redis(client, namespace=redis_key_prefix)
     )
     yield built
     await built.aclose()
@@ -63,8 +72,10 @@ def test_malformed_rate_fails_early() -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def claims(request, redis_key_prefix: str) -> ExclusiveClaims:
-    client = None if request.param == "memory" else request.getfixturevalue("clean_redis")
+def claims(
+    request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None, redis_key_prefix: str
+) -> ExclusiveClaims:
+    client = _client(request, fresh_keys)
     return ExclusiveClaims(client, timeout_seconds=30, namespace=redis_key_prefix)
 
 

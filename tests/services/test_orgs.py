@@ -27,6 +27,8 @@ from db.models import (
 from tests.support.factories import add_member, make_org, make_user, org_with_roles
 from tests.support.sessions import locking_session
 
+pytestmark = pytest.mark.sqlite
+
 
 @pytest.fixture
 def notifier() -> InMemoryNotifier:
