@@ -3,8 +3,15 @@
 The database is created once per test session (and per xdist worker) by running the committed
 migrations, so every test exercises the real schema; each test that asks for ``db`` starts from
 empty tables. ``TEST_DATABASE_URL`` chooses the server (``sqlite://…`` runs the embedded default);
-``TEST_REDIS_URL`` chooses the Redis server; every key a test session writes starts with that
-session's own prefix and is deleted before each test, so sessions sharing one Redis never collide.
+``TEST_REDIS_URL`` chooses the Redis server, or ``none`` to run the product without Redis as the
+embedded default does. Every key a test session writes starts with that session's own prefix
+(a random id, not the xdist worker index) and is deleted before each test, so sessions sharing
+one Redis never collide.
+
+Markers: ``sqlite`` tests also run on SQLite; ``postgres`` tests need PostgreSQL (they force an
+interleaving with a second session's row locks) and ``redis`` tests need a Redis server. Either
+is deselected when its server is not configured, so ``-m sqlite`` and ``TEST_REDIS_URL=none``
+runs need no further filter.
 """
 
 from __future__ import annotations
@@ -29,6 +36,33 @@ from tests.support.databases import create_scratch_database, drop_scratch_databa
 DEFAULT_TEST_DATABASE = "postgres://postgres@127.0.0.1:5432/contexor_test"
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+NO_REDIS = "none"
+
+
+def _database_base() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE)
+
+
+def _redis_base() -> str | None:
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+    return None if url.strip().lower() == NO_REDIS else url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect tests whose server this run does not have (see the module notes)."""
+    missing = set()
+    if _database_base().startswith("sqlite"):
+        missing.add("postgres")
+    if _redis_base() is None:
+        missing.add("redis")
+    if not missing:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if missing & {m.name for m in item.iter_markers()} else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def _worker() -> str:
@@ -38,16 +72,16 @@ def _worker() -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """This process's own database (``…_<pid>``: parallel sessions never share one)."""
-    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE)
+    base = _database_base()
     if base.startswith("sqlite"):
         return f"sqlite://{tmp_path_factory.mktemp('db') / 'contexor.sqlite3'}"
     return f"{base}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The Redis server and index for tests; isolation comes from ``redis_key_prefix``."""
-    return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+def redis_url() -> str | None:
+    """The Redis server and index for tests (None: no Redis); isolation is ``redis_key_prefix``."""
+    return _redis_base()
 
 
 @pytest.fixture(scope="session")
@@ -92,13 +126,30 @@ async def _batched(keys, size: int):
 
 
 @pytest_asyncio.fixture
-async def redis(redis_url: str, redis_key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    """A Redis client with none of this session's keys left from an earlier test."""
+async def fresh_keys(
+    redis_url: str | None, redis_key_prefix: str
+) -> AsyncIterator[aioredis.Redis | None]:
+    """None of this session's Redis keys left from an earlier test (nothing to do without Redis).
+
+    Yields a client on the test Redis, or None when the run has none; tests that need Redis ask
+    for ``clean_redis`` instead.
+    """
+    if redis_url is None:
+        yield None
+        return
     client = aioredis.from_url(redis_url, decode_responses=False)
     await _delete_keys(client, redis_key_prefix)
     yield client
     await _delete_keys(client, redis_key_prefix)
     await client.aclose()
+
+
+@pytest.fixture
+def clean_redis(fresh_keys: aioredis.Redis | None) -> aioredis.Redis:
+    """A Redis client with none of this session's keys; mark the test ``redis``."""
+    if fresh_keys is None:
+        pytest.fail("this test needs Redis: mark it `redis` so runs without Redis deselect it")
+    return fresh_keys
 
 
 @pytest.fixture
@@ -109,7 +160,7 @@ def clock() -> FrozenClock:
 
 @pytest_asyncio.fixture
 async def services(
-    settings: Settings, clock: FrozenClock, db: str, redis: aioredis.Redis
+    settings: Settings, clock: FrozenClock, db: str, fresh_keys: aioredis.Redis | None
 ) -> AsyncIterator[Services]:
     """The container the product builds, on the test settings and the frozen clock."""
     built = build_services(settings, clock=clock)
@@ -124,8 +175,10 @@ async def api(aiohttp_client, services: Services):
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, redis_url: str, redis_key_prefix: str) -> Settings:
-    """Settings for tests: real database and Redis, file SMS outbox, offline model."""
+def settings(
+    tmp_path: Path, database_url: str, redis_url: str | None, redis_key_prefix: str
+) -> Settings:
+    """Settings for tests: real database and Redis (unless none), file SMS outbox, offline model."""
     return Settings(
         _env_file=None,
         data_dir=tmp_path / "data",

@@ -17,6 +17,8 @@ from tests.support.auth import auth_headers
 from tests.support.factories import add_member, make_org, make_user
 from tests.support.sms import last_code, wrong_code
 
+pytestmark = pytest.mark.sqlite
+
 PHONE = "+989121234567"
 REQUEST = "/api/auth/otp/request"
 VERIFY = "/api/auth/otp/verify"
@@ -29,7 +31,7 @@ ClientFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture
 async def client_with(
-    aiohttp_client, settings: Settings, clock: FrozenClock, db: str, redis
+    aiohttp_client, settings: Settings, clock: FrozenClock, db: str, fresh_keys
 ) -> AsyncIterator[ClientFactory]:
     """``await client_with(**setting_overrides)``: an API client on varied settings."""
     built: list[Services] = []

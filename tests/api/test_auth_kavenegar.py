@@ -32,7 +32,7 @@ async def fake() -> AsyncIterator[FakeKavenegar]:
 
 @pytest.fixture
 async def api(
-    aiohttp_client, settings: Settings, clock: FrozenClock, fake: FakeKavenegar, db: str, redis
+    aiohttp_client, settings: Settings, clock: FrozenClock, fake: FakeKavenegar, db: str, fresh_keys
 ) -> AsyncIterator[TestClient]:
     kavenegar = settings.model_copy(
         update={

@@ -16,6 +16,8 @@ from tests.support.auth import auth_headers
 from tests.support.factories import add_member, make_org, make_project, make_user, make_workspace
 from tests.support.queries import recording_queries
 
+pytestmark = pytest.mark.sqlite
+
 ROLES = ("admin", "editor", "writer_own", "writer_other", "viewer", "non_member")
 BODY = "متن نمونه برای آزمون رابط برنامه‌نویسی"
 
@@ -64,10 +66,14 @@ async def make_target(
     content = await services.content.create(
         actor=author, project_id=project.id, title="عنوان", body=BODY
     )
-    if state in ("review", "approved"):
+    if state in ("review", "approved", "rejected"):
         content = await services.content.submit(actor=author, content_id=content.id)
     if state == "approved":
         content = await services.content.approve(actor=decider, content_id=content.id)
+    if state == "rejected":
+        content = await services.content.reject(
+            actor=decider, content_id=content.id, reason="منبع ندارد"
+        )
     return content
 
 
@@ -83,6 +89,14 @@ class Case:
     foreign: tuple[int, int, int, int, int, int]
     body: Callable[[int], dict[str, Any]] | None = None  # takes the target project id
     listing: bool = False  # a 200 on the foreign target must be an empty page
+    conflict: str | None = None  # the error code of a 409
+
+    def code_of(self, status: int) -> str | None:
+        """The error code a response with ``status`` must carry (None for a success)."""
+        return self.conflict if status == 409 else ERROR_CODES.get(status)
+
+
+ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
 
 
 NOT_FOUND = (404,) * 6
@@ -96,29 +110,46 @@ CASES = [
          (200, 200, 200, 404, 404, 404), NOT_FOUND),
     Case("get approved", "GET", "/api/contents/{id}", "approved",
          (200, 200, 200, 200, 200, 404), NOT_FOUND),
+    Case("get review", "GET", "/api/contents/{id}", "review",
+         (200, 200, 200, 404, 404, 404), NOT_FOUND),
+    Case("get rejected", "GET", "/api/contents/{id}", "rejected",
+         (200, 200, 200, 404, 404, 404), NOT_FOUND),
     Case("edit draft", "PATCH", "/api/contents/{id}", "draft",
          (200, 200, 200, 404, 404, 404), NOT_FOUND, body=lambda _: {"body": "متن دیگر"}),
     Case("edit review", "PATCH", "/api/contents/{id}", "review",
-         (200, 200, 409, 404, 404, 404), NOT_FOUND, body=lambda _: {"title": "دیگر"}),
+         (200, 200, 409, 404, 404, 404), NOT_FOUND, body=lambda _: {"title": "دیگر"},
+         conflict="content_in_review"),
+    Case("edit rejected", "PATCH", "/api/contents/{id}", "rejected",
+         (200, 200, 200, 404, 404, 404), NOT_FOUND, body=lambda _: {"title": "دیگر"}),
     Case("edit approved", "PATCH", "/api/contents/{id}", "approved",
-         (409, 409, 409, 403, 403, 404), NOT_FOUND, body=lambda _: {"title": "دیگر"}),
+         (409, 409, 409, 403, 403, 404), NOT_FOUND, body=lambda _: {"title": "دیگر"},
+         conflict="content_approved"),
     Case("delete draft", "DELETE", "/api/contents/{id}", "draft",
+         (204, 204, 204, 404, 404, 404), NOT_FOUND),
+    Case("delete rejected", "DELETE", "/api/contents/{id}", "rejected",
          (204, 204, 204, 404, 404, 404), NOT_FOUND),
     Case("delete approved", "DELETE", "/api/contents/{id}", "approved",
          (204, 204, 403, 403, 403, 404), NOT_FOUND),
     Case("submit draft", "POST", "/api/contents/{id}/submit", "draft",
          (200, 200, 200, 404, 404, 404), NOT_FOUND),
+    Case("submit rejected", "POST", "/api/contents/{id}/submit", "rejected",
+         (409, 409, 409, 404, 404, 404), NOT_FOUND, conflict="content_rejected"),
     Case("submit approved", "POST", "/api/contents/{id}/submit", "approved",
-         (409, 409, 409, 403, 403, 404), NOT_FOUND),
+         (409, 409, 409, 403, 403, 404), NOT_FOUND, conflict="content_approved"),
     Case("approve review", "POST", "/api/contents/{id}/approve", "review",
          (200, 200, 403, 404, 404, 404), NOT_FOUND, body=lambda _: {"note": "خوب"}),
     Case("approve approved", "POST", "/api/contents/{id}/approve", "approved",
-         (409, 409, 403, 403, 403, 404), NOT_FOUND),
+         (409, 409, 403, 403, 403, 404), NOT_FOUND, conflict="already_decided"),
+    Case("approve rejected", "POST", "/api/contents/{id}/approve", "rejected",
+         (409, 409, 403, 404, 404, 404), NOT_FOUND, conflict="already_decided"),
     Case("reject review", "POST", "/api/contents/{id}/reject", "review",
          (200, 200, 403, 404, 404, 404), NOT_FOUND, body=lambda _: {"reason": "منبع ندارد"}),
     Case("reject draft", "POST", "/api/contents/{id}/reject", "draft",
-         (409, 409, 403, 404, 404, 404), NOT_FOUND, body=lambda _: {"reason": "منبع ندارد"}),
+         (409, 409, 403, 404, 404, 404), NOT_FOUND, body=lambda _: {"reason": "منبع ندارد"},
+         conflict="content_not_in_review"),
     Case("versions draft", "GET", "/api/contents/{id}/versions", "draft",
+         (200, 200, 200, 404, 404, 404), NOT_FOUND),
+    Case("versions rejected", "GET", "/api/contents/{id}/versions", "rejected",
          (200, 200, 200, 404, 404, 404), NOT_FOUND),
     Case("versions approved", "GET", "/api/contents/{id}/versions", "approved",
          (200, 200, 200, 403, 403, 404), NOT_FOUND),
@@ -132,24 +163,29 @@ CASES = [
 async def test_role_matrix(api, services: Services, tenancy: Tenancy, case: Case, org: str) -> None:
     foreign = org == "foreign"
     project = tenancy.foreign_project if foreign else tenancy.project
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str | None]] = {}
     for role in ROLES:
         # A fresh target per role: deletes and decisions use theirs up.
         target = await make_target(services, tenancy, case.state, foreign=foreign)
         path = case.path.format(id=target.id if target else 0, project=project.id)
         body = case.body(project.id) if case.body else None
         response = await api.request(case.method, path, json=body, headers=tenancy.headers[role])
-        seen[role] = response.status
+        answer = await response.json() if response.status != 204 else None
+        code = answer["error"]["code"] if response.status >= 400 else None
+        seen[role] = (response.status, code)
         if response.status >= 400:
-            await assert_error(response, response.status, (await response.json())["error"]["code"])
+            assert isinstance(answer["error"]["message"], str) and answer["error"]["message"]
         if foreign and case.listing and response.status == 200:
-            assert await response.json() == {
+            assert answer == {
                 "count": 0,
                 "next": None,
                 "previous": None,
                 "results": [],
             }, role
-    assert seen == dict(zip(ROLES, case.foreign if foreign else case.own, strict=True))
+    statuses = case.foreign if foreign else case.own
+    assert seen == {
+        role: (status, case.code_of(status)) for role, status in zip(ROLES, statuses, strict=True)
+    }
 
 
 ENDPOINTS = [
@@ -177,9 +213,9 @@ async def test_every_endpoint_needs_a_token(api, method: str, path: str) -> None
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("admin", {"w_draft", "w_approved", "o_draft", "e_review"}),
-        ("editor", {"w_draft", "w_approved", "o_draft", "e_review"}),
-        ("writer_own", {"w_draft", "w_approved"}),
+        ("admin", {"w_draft", "w_approved", "w_rejected", "o_draft", "e_review"}),
+        ("editor", {"w_draft", "w_approved", "w_rejected", "o_draft", "e_review"}),
+        ("writer_own", {"w_draft", "w_approved", "w_rejected"}),
         ("writer_other", {"w_approved", "o_draft"}),
         ("viewer", {"w_approved"}),
         ("non_member", set()),
@@ -193,13 +229,14 @@ async def test_lists_show_exactly_what_each_role_may_see(
     made = {
         "w_draft": await content.create(actor=writer, project_id=tenancy.project.id, title="a"),
         "w_approved": await make_target(services, tenancy, "approved", foreign=False),
+        "w_rejected": await make_target(services, tenancy, "rejected", foreign=False),
         "o_draft": await content.create(actor=other, project_id=tenancy.project.id, title="b"),
         "e_review": await content.create(
             actor=editor, project_id=tenancy.project.id, title="c", body=BODY
         ),
     }
     await content.submit(actor=editor, content_id=made["e_review"].id)
-    for state in ("draft", "review", "approved"):  # the other tenant's rows, in every state
+    for state in ("draft", "review", "approved", "rejected"):  # the other tenant's, every state
         await make_target(services, tenancy, state, foreign=True)
     names = {c.id: name for name, c in made.items()}
     response = await api.get("/api/contents?page_size=100", headers=tenancy.headers[role])

@@ -145,12 +145,15 @@ async def test_generate_refusals(api, services: Services, team: Team) -> None:
         await api.post(url, json={}, headers=team.headers["writer"]), 409, "content_in_review"
     )
     await services.content.approve(actor=team.users["editor"], content_id=team.content.id)
-    await assert_error(
-        await api.post(url, json={}, headers=team.headers["viewer"]), 403, "permission_denied"
-    )
-    await assert_error(
-        await api.post(url, json={}, headers=team.headers["editor"]), 409, "content_approved"
-    )
+    for who, status, code in (
+        ("admin", 409, "content_approved"),
+        ("editor", 409, "content_approved"),
+        ("writer", 409, "content_approved"),  # the author
+        ("other_writer", 403, "permission_denied"),  # sees it, but it is not theirs
+        ("viewer", 403, "permission_denied"),
+        ("foreign_admin", 404, "not_found"),
+    ):
+        await assert_error(await api.post(url, json={}, headers=team.headers[who]), status, code)
     assert await GenerationJob.all().count() == 0
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.api_checks import assert_error
 
 
-async def test_healthz_reports_database_and_redis(api) -> None:
+@pytest.mark.redis
+async def test_healthz_reports_database_and_redis(api, clean_redis) -> None:
     response = await api.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
     assert (await api.get("/healthz/")).status == 200
 
 
+@pytest.mark.redis
 async def test_healthz_is_503_when_redis_is_down(api, services) -> None:
     await services.redis.aclose()
     services.redis = services.redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)

@@ -25,14 +25,14 @@ CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformanc
 
 
 @pytest.fixture
-async def product(tmp_path: Path, database_url: str, redis_url: str, redis_key_prefix: str):
+async def product(tmp_path: Path, database_url: str, redis_url: str | None, redis_key_prefix: str):
     """``contexor run --no-bot`` on a scratch database with a bootstrapped organisation."""
     url = database_url if database_url.startswith("sqlite") else database_url + "_fuzz"
     await create_scratch_database(url)
     env = _env(
         DATABASE_URL=url,
         AUTO_MIGRATE="1",
-        REDIS_URL=redis_url,
+        REDIS_URL=redis_url or "",  # empty: no Redis, the embedded default
         REDIS_KEY_PREFIX=redis_key_prefix,
         SECRET_KEY="fuzz-secret-key-long-enough-for-hs256-0123456789",
         SMS_BACKEND="file",

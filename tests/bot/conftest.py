@@ -55,7 +55,11 @@ def bot_settings(settings: Settings, bot_api: FakeBotApi) -> Settings:
 
 @pytest.fixture
 async def harness(
-    bot_settings: Settings, clock: FrozenClock, db: str, redis: Redis, bot_api: FakeBotApi
+    bot_settings: Settings,
+    clock: FrozenClock,
+    db: str,
+    fresh_keys: Redis | None,
+    bot_api: FakeBotApi,
 ) -> AsyncIterator[BotHarness]:
     """The real bot, polling the fake Bot API, on the test database (see tests/bot/harness.py)."""
     bot_harness = BotHarness(bot_api, bot_settings, clock)

@@ -22,7 +22,7 @@ SECRET = "s3cret-token_for-tests"
 
 
 async def test_webhook_mode_refuses_without_the_secret_and_handles_with_it(
-    aiohttp_client, bot_settings, clock, db, redis, bot_api: FakeBotApi
+    aiohttp_client, bot_settings, clock, db, fresh_keys, bot_api: FakeBotApi
 ) -> None:
     settings = bot_settings.model_copy(
         update={

@@ -25,6 +25,8 @@ from scheduler.guard import run_once
 from scheduler.setup import JOBS, build_scheduler, fire, job_named, run_now, trigger_of
 from tests.support.factories import add_member, make_content, make_org, make_project, make_workspace
 
+pytestmark = pytest.mark.sqlite
+
 
 async def test_expired_codes_are_deleted_after_a_day_only(services: Services) -> None:
     now = services.clock.now()
@@ -82,7 +84,8 @@ async def test_a_job_whose_process_died_is_reaped(services: Services) -> None:
     await job.refresh_from_db()
     await content.refresh_from_db()
     assert job.status is JobStatus.FAILED
-    assert content.status is not ContentStatus.GENERATING
+    # The job recorded no previous status: the content goes back to draft.
+    assert content.status is ContentStatus.DRAFT
     assert await jobs.reap_stale_generation_jobs(services) == {"reaped": 0}
 
 

@@ -14,14 +14,26 @@ from core.security.rate_limit import RateLimiter, parse_rate
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
-@pytest.fixture(params=["memory", "redis"])
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+def _client(request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None):
+    """None for the in-process backend, else the test Redis (the param is marked ``redis``)."""
+    if request.param == "memory":
+        return None
+    assert fresh_keys is not None
+    return fresh_keys
+
+
+@pytest.fixture(params=BACKENDS)
 async def limiter(
-    request, redis: aioredis.Redis, redis_key_prefix: str
+    request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None, redis_key_prefix: str
 ) -> AsyncIterator[RateLimiter]:
+    client = _client(request, fresh_keys)
     built = (
         RateLimiter.in_memory()
-        if request.param == "memory"
-        else RateLimiter.on_redis(redis, namespace=redis_key_prefix)
+        if client is None
+        else RateLimiter.on_redis(client, namespace=redis_key_prefix)
     )
     yield built
     await built.aclose()
@@ -59,9 +71,11 @@ def test_malformed_rate_fails_early() -> None:
         parse_rate("lots")
 
 
-@pytest.fixture(params=["memory", "redis"])
-def claims(request, redis: aioredis.Redis, redis_key_prefix: str) -> ExclusiveClaims:
-    client = None if request.param == "memory" else redis
+@pytest.fixture(params=BACKENDS)
+def claims(
+    request: pytest.FixtureRequest, fresh_keys: aioredis.Redis | None, redis_key_prefix: str
+) -> ExclusiveClaims:
+    client = _client(request, fresh_keys)
     return ExclusiveClaims(client, timeout_seconds=30, namespace=redis_key_prefix)
 
 

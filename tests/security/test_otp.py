@@ -20,6 +20,8 @@ from core.security.otp import (
     normalize_code,
 )
 
+pytestmark = pytest.mark.sqlite
+
 KEY = b"k" * 48
 
 

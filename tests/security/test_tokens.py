@@ -19,6 +19,8 @@ from core.settings import Settings
 from db.models import RefreshToken, User
 from tests.support.factories import make_user
 
+pytestmark = pytest.mark.sqlite
+
 KEY = b"a-test-signing-key-of-more-than-thirty-two-bytes"
 # The frozen clock is not the wall clock PyJWT would check times against.
 LAX = {"verify_exp": False, "verify_iat": False}

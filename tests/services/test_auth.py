@@ -12,12 +12,15 @@ from pydantic import SecretStr
 from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.errors import InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
+from core.security.otp import OtpHasher
 from core.services import auth as auth_module
 from core.settings import Environment, Settings, SmsBackend
 from core.sms.base import SmsFailed
 from db.models import Membership, Organization, OtpCode, RefreshToken, Role, User
 from tests.support.factories import add_member, make_org, make_user
 from tests.support.sms import last_code, sent_messages, wrong_code
+
+pytestmark = pytest.mark.sqlite
 
 PHONE = "+989121234567"
 ADDRESS = "203.0.113.7"
@@ -57,7 +60,7 @@ async def refusal(awaitable, kind: type[Exception] = InvalidInput):
 
 
 @pytest.fixture
-async def custom(settings: Settings, clock: FrozenClock, db: str, redis) -> AsyncIterator:
+async def custom(settings: Settings, clock: FrozenClock, db: str, fresh_keys) -> AsyncIterator:
     """``await custom(**setting_overrides, sms=...)``: a container on varied settings."""
     built: list[Services] = []
 
@@ -222,6 +225,39 @@ async def test_per_telegram_account_rate_limit(custom) -> None:
     await request(services, "09121110003", client_address=None, telegram_user_id=43)
 
 
+async def test_a_caller_refused_by_their_own_limit_leaves_the_phones_budget(custom) -> None:
+    """The caller's address is counted before the phone: an attacker out of their own budget
+    cannot use up a victim's phone bucket by asking for the victim's codes."""
+    services = await custom(otp_request_rate="2/minute", otp_resend_seconds=0)
+    attacker = "198.51.100.66"
+    await request(services, "09121110001", client_address=attacker)
+    await request(services, "09121110002", client_address=attacker)
+    for _ in range(3):
+        error = await refusal(request(services, PHONE, client_address=attacker), RateLimited)
+        assert error.code == "rate_limited"
+    # The victim, from their own addresses, still has the phone's whole budget.
+    await request(services, PHONE, client_address="203.0.113.50")
+    await request(services, PHONE, client_address="203.0.113.51")
+
+
+async def test_a_telegram_account_refused_by_its_own_limit_leaves_the_phones_budget(
+    custom, settings: Settings
+) -> None:
+    services = await custom(otp_verify_rate="2/minute")
+    await request(services)
+    code = last_code(settings, PHONE)
+    for other in ("09121110001", "09121110002"):
+        await refusal(verify(services, "123456", other, client_address=None, telegram_user_id=42))
+    for _ in range(3):
+        error = await refusal(
+            verify(services, code, client_address=None, telegram_user_id=42), RateLimited
+        )
+        assert error.code == "rate_limited"
+    await refusal(verify(services, wrong_code(code), client_address=None, telegram_user_id=7))
+    signed_in = await verify(services, code, client_address=None, telegram_user_id=7)
+    assert signed_in.user.phone_number == PHONE
+
+
 async def test_verify_is_rate_limited_per_phone(custom, settings: Settings) -> None:
     services = await custom(otp_verify_rate="2/minute")
     await request(services)
@@ -356,6 +392,33 @@ async def test_fifty_concurrent_wrong_guesses_count_at_most_five(
     assert sum(isinstance(r, InvalidInput) and r.code == "invalid_code" for r in results) <= 5
     assert (await OtpCode.get(phone_number=PHONE)).attempts == 5
     assert (await refusal(verify(services, code), RateLimited)).code == "too_many_attempts"
+
+
+async def test_an_attempt_is_counted_before_the_code_is_hashed(
+    custom, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guesses beyond the attempt limit cost no hashing: the attempt is counted (and refused)
+    first. Hashing first would let 50 concurrent guesses burn 50 x 40 ms of CPU, and would
+    compare codes that can never count."""
+    hashed: list[str] = []
+    real_matches = OtpHasher.matches
+
+    async def counting_matches(self: OtpHasher, code: str, salt: str, expected: str) -> bool:
+        hashed.append(code)
+        return await real_matches(self, code, salt, expected)
+
+    monkeypatch.setattr(OtpHasher, "matches", counting_matches)
+    services = await custom(otp_verify_rate="1000/minute")
+    await request(services)
+    code = last_code(settings, PHONE)
+
+    results = await asyncio.gather(
+        *(verify(services, wrong_code(code)) for _ in range(20)), return_exceptions=True
+    )
+    assert sum(isinstance(r, RateLimited) for r in results) == 15, results
+    assert len(hashed) == 5
+    assert (await refusal(verify(services, code), RateLimited)).code == "too_many_attempts"
+    assert len(hashed) == 5
 
 
 async def test_two_concurrent_right_answers_sign_in_once(

@@ -18,6 +18,8 @@ from tests.support.factories import (
     org_with_roles,
 )
 
+pytestmark = pytest.mark.sqlite
+
 
 async def test_admins_create_workspaces_with_slugs_from_persian_or_english_names(db: str) -> None:
     service = CatalogService()

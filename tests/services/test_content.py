@@ -257,19 +257,19 @@ async def test_create_rejects_bad_input(
 
 
 @pytest.mark.parametrize(
-    ("who", "sees_draft", "sees_approved"),
+    ("who", "sees"),
     [
-        ("admin", True, True),
-        ("editor", True, True),
-        ("writer", True, True),  # the author
-        ("other_writer", False, True),
-        ("viewer", False, True),
-        ("outsider", False, False),
-        ("foreign_admin", False, False),
+        ("admin", {"draft", "review", "rejected", "approved"}),
+        ("editor", {"draft", "review", "rejected", "approved"}),
+        ("writer", {"draft", "review", "rejected", "approved"}),  # the author
+        ("other_writer", {"approved"}),
+        ("viewer", {"approved"}),
+        ("outsider", set()),
+        ("foreign_admin", set()),
     ],
 )
-async def test_who_sees_a_draft_and_an_approved_item(
-    service: ContentService, world: World, who: str, sees_draft: bool, sees_approved: bool
+async def test_who_sees_content_in_each_state(
+    service: ContentService, world: World, who: str, sees: set[str]
 ) -> None:
     actor = {
         "admin": world.admin,
@@ -280,18 +280,25 @@ async def test_who_sees_a_draft_and_an_approved_item(
         "outsider": world.outsider,
         "foreign_admin": world.foreign_admin,
     }[who]
-    draft = await _draft(service, world)
-    approved = await _approved(service, world)
-    for content, visible in ((draft, sees_draft), (approved, sees_approved)):
-        if visible:
+    rejected = await _in_review(service, world)
+    made = {
+        "draft": await _draft(service, world),
+        "review": await _in_review(service, world),
+        "rejected": await service.reject(
+            actor=world.editor, content_id=rejected.id, reason="منبع ندارد"
+        ),
+        "approved": await _approved(service, world),
+    }
+    for state, content in made.items():
+        assert content.status == state
+        if state in sees:
             assert (await service.get(actor=actor, content_id=content.id)).id == content.id
         else:
             with pytest.raises(NotFound):
                 await service.get(actor=actor, content_id=content.id)
     count, page = await service.list_contents(actor=actor)
-    expected = {c.id for c, v in ((draft, sees_draft), (approved, sees_approved)) if v}
-    assert {c.id for c in page} == expected
-    assert count == len(expected)
+    assert {c.id for c in page} == {made[state].id for state in sees}
+    assert count == len(sees)
 
 
 async def test_inactive_user_and_inactive_organisation_see_nothing(

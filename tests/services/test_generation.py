@@ -54,6 +54,7 @@ from db.models import (
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support.factories import add_member, make_org, make_project, make_workspace
 from tests.support.llm import ScriptedLlm
+from tests.support.sessions import locking_session
 
 BODY = "قهوهٔ دمی را با آب نود و دو درجه آماده کنید و چهار دقیقه صبر کنید."
 NO_WAIT = RetryPolicy(retries=2, backoff_seconds=0.0, max_backoff_seconds=0.0)
@@ -652,6 +653,34 @@ async def test_a_broken_stream_charges_what_arrived(
     await assert_nothing_held()
 
 
+async def test_a_broken_streams_estimate_is_capped_at_the_reservation(
+    build: Build, world: World, fake: FakeOpenAI
+) -> None:
+    """More text arrived than ``max_tokens`` allows (the estimate overcounts; a model may too):
+    the charge stops at what was reserved."""
+    services = build(llm=openai_client(fake), llm_max_output_tokens=10)
+    content = await new_content(services, world)
+    fake.answer = "x" * 400
+    fake.cut_after_chunks = 20  # 80 characters, an estimate of 80 tokens
+
+    job = await generate(services, world, content)
+
+    assert (job.status, job.error, job.params["max_tokens"]) == (
+        JobStatus.FAILED,
+        "llm_stream_broken",
+        10,
+    )
+    reservation = await UsageReservation.get(job_id=job.id)
+    log = await UsageLog.get(job_id=job.id)
+    assert (log.prompt_tokens, log.completion_tokens) == (
+        job.params["prompt_tokens_estimate"],
+        10,
+    )
+    assert log.total_tokens == reservation.tokens
+    assert log.cost_usd <= reservation.cost_usd
+    await assert_nothing_held()
+
+
 async def test_an_answer_without_a_usage_report_is_charged_by_estimate(
     build: Build, world: World, fake: FakeOpenAI
 ) -> None:
@@ -747,6 +776,41 @@ async def test_fresh_jobs_are_not_reaped(build: Build, world: World, clock: Froz
     assert (await GenerationJob.get(id=job.id)).status == JobStatus.SUCCEEDED
 
 
+@pytest.mark.postgres
+async def test_a_job_that_beats_while_the_reaper_looks_is_not_reaped(
+    build: Build, world: World, clock: FrozenClock, database_url: str
+) -> None:
+    """The reaper found the job stale, but its process beat before the reaper's UPDATE ran:
+    the UPDATE re-checks the heartbeat, so the live job is left alone. Forced: the beat holds
+    the job's row until the reaper waits on it."""
+    llm = ScriptedLlm()
+    process_a, process_b = build(llm=llm), build(llm=ScriptedLlm())
+    content = await new_content(process_a, world)
+    llm.hold()
+    job = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    await llm.wait_for_first_chunks(1)
+    clock.advance(hours=1)
+
+    async with locking_session(database_url) as beat:
+        await beat.execute(
+            "UPDATE generation_jobs SET heartbeat_at = $1 WHERE id = $2", clock.now(), job.id
+        )
+        reaper = asyncio.ensure_future(
+            process_b.generation.reap_stale_jobs(older_than=timedelta(minutes=10))
+        )
+        await beat.wait_until_blocking(1, unless=reaper)
+        await beat.commit()
+    assert await reaper == 0
+
+    running = await GenerationJob.get(id=job.id)
+    assert (running.status, running.heartbeat_at) == (JobStatus.RUNNING, clock.now())
+    assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.HELD
+    llm.release()
+    await process_a.generation.drain()
+    assert (await GenerationJob.get(id=job.id)).status == JobStatus.SUCCEEDED
+    await assert_nothing_held()
+
+
 async def test_the_heartbeat_moves_while_the_answer_streams(
     build: Build, world: World, clock: FrozenClock
 ) -> None:
@@ -757,16 +821,21 @@ async def test_the_heartbeat_moves_while_the_answer_streams(
     content = await new_content(services, world)
     llm.hold()
     job = await services.generation.start(actor=world.writer, content_id=content.id)
-    await llm.wait_for_first_chunks(1)
+    await llm.wait_for_stalls(1)  # the first chunk arrived; the stream waits for the second
     started = (await GenerationJob.get(id=job.id)).heartbeat_at
 
-    clock.advance(minutes=3)
+    # Observed mid-stream, before the job ends (the end writes heartbeat_at too).
+    for step in range(1, 4):
+        clock.advance(minutes=3)
+        await llm.allow(1)
+        await llm.wait_for_stalls(1 + step)  # the chunk arrived and its beat was written
+        running = await GenerationJob.get(id=job.id)
+        assert running.status == JobStatus.RUNNING
+        assert running.heartbeat_at == clock.now() > started
+
     llm.release()
     await services.generation.drain()
-
-    assert started is not None
-    beats = await GenerationJob.get(id=job.id)
-    assert beats.heartbeat_at == clock.now() > started
+    assert (await GenerationJob.get(id=job.id)).status == JobStatus.SUCCEEDED
 
 
 async def test_closing_the_service_fails_running_jobs_cleanly(build: Build, world: World) -> None:

@@ -14,7 +14,7 @@ from core.notify import InMemoryNotifier
 from core.prompt_library import builtin_prompts
 from core.services.audit import AuditService
 from core.services.catalog import DEFAULT_SLUG
-from core.services.orgs import MemberView, OrganizationService
+from core.services.orgs import OrganizationService
 from core.validators.phone import mask_phone
 from db.models import (
     AuditLog,
@@ -28,6 +28,9 @@ from db.models import (
     Workspace,
 )
 from tests.support.factories import add_member, make_org, make_user, next_phone, org_with_roles
+from tests.support.sessions import locking_session
+
+pytestmark = pytest.mark.sqlite
 
 
 @pytest.fixture
@@ -273,15 +276,15 @@ async def test_admins_change_roles_and_remove_members(
         await service.remove_member(
             actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
         )
-    for role in (Role.EDITOR,):
+    # Every role below admin (fresh members: the writer above is an admin now).
+    for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
+        member = await add_member(org, role)
         with pytest.raises(PermissionDenied):
             await service.change_role(
-                actor=members[role], organization_id=org.id, user_id=admin.id, role=Role.VIEWER
+                actor=member, organization_id=org.id, user_id=admin.id, role=Role.VIEWER
             )
         with pytest.raises(PermissionDenied):
-            await service.remove_member(
-                actor=members[role], organization_id=org.id, user_id=admin.id
-            )
+            await service.remove_member(actor=member, organization_id=org.id, user_id=admin.id)
     actions = await AuditLog.filter(organization_id=org.id).values_list("action", flat=True)
     assert sorted(actions) == ["member_removed", "member_role_changed"]
 
@@ -311,35 +314,34 @@ async def test_the_last_admin_can_be_neither_demoted_nor_removed(
         )
 
 
-@pytest.mark.parametrize("attempt", range(5))
-async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
-    db: str, service: OrganizationService, attempt: int
-) -> None:
-    org = await make_org()
-    first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
-    results = await asyncio.gather(
-        service.change_role(actor=first, organization_id=org.id, user_id=second.id, role="editor"),
-        service.change_role(actor=second, organization_id=org.id, user_id=first.id, role="editor"),
-        return_exceptions=True,
-    )
-    succeeded = [r for r in results if isinstance(r, MemberView)]
-    refused = [r for r in results if isinstance(r, PermissionDenied | Conflict)]
-    assert (len(succeeded), len(refused)) == (1, 1), results
-    assert len(await admins_of(org)) == 1
+def _change_or_remove(service: OrganizationService, how: str):
+    """``await call(actor, org, user)``: demote ``user`` to editor, or remove them."""
+
+    async def call(actor: User, org: Organization, user: User) -> None:
+        if how == "demote":
+            await service.change_role(
+                actor=actor, organization_id=org.id, user_id=user.id, role=Role.EDITOR
+            )
+        else:
+            await service.remove_member(actor=actor, organization_id=org.id, user_id=user.id)
+
+    return call
 
 
+# Unforced races: on SQLite (one transaction at a time) and PostgreSQL alike the loser is always
+# refused as no longer an admin; "last_admin" would mean it acted on a stale admin list.
+@pytest.mark.parametrize("how", ["demote", "remove"])
 @pytest.mark.parametrize("attempt", range(3))
-async def test_two_admins_removing_each_other_at_once_leave_one_admin(
-    db: str, service: OrganizationService, attempt: int
+async def test_two_admins_acting_on_each_other_at_once_leave_one_admin(
+    db: str, service: OrganizationService, how: str, attempt: int
 ) -> None:
     org = await make_org()
     first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
+    call = _change_or_remove(service, how)
     results = await asyncio.gather(
-        service.remove_member(actor=first, organization_id=org.id, user_id=second.id),
-        service.remove_member(actor=second, organization_id=org.id, user_id=first.id),
-        return_exceptions=True,
+        call(first, org, second), call(second, org, first), return_exceptions=True
     )
-    assert sum(r is None for r in results) == 1, results
+    assert sorted(type(r).__name__ for r in results) == ["NoneType", "PermissionDenied"], results
     assert len(await admins_of(org)) == 1
 
 
@@ -435,3 +437,59 @@ async def test_an_invitation_failing_for_another_integrity_reason_is_not_already
             role="writer",
         )
     assert caught.value.code == "already_member"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["demote", "remove"])
+async def test_two_admins_racing_always_leave_one_admin_and_the_loser_is_refused(
+    database_url: str, service: OrganizationService, how: str
+) -> None:
+    """The bad interleaving, forced: both act while the admin rows are locked by a third
+    session, so both pass their first check before either runs. Without the row lock both
+    succeed (no admin left); without the re-check after the lock the loser gets ``last_admin``.
+    """
+    org = await make_org()
+    first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
+    call = _change_or_remove(service, how)
+    async with locking_session(database_url) as other:
+        await other.execute(
+            "SELECT id FROM memberships WHERE organization_id = $1 AND role = 'admin' "
+            "ORDER BY id FOR UPDATE",
+            org.id,
+        )
+        racers = asyncio.gather(
+            call(first, org, second), call(second, org, first), return_exceptions=True
+        )
+        await other.wait_until_blocking(2, unless=racers)
+        await other.commit()
+    results = await racers
+    assert sorted(type(r).__name__ for r in results) == ["NoneType", "PermissionDenied"], results
+    assert len(await admins_of(org)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["demote", "remove"])
+async def test_an_admin_demoted_while_waiting_for_the_lock_is_refused(
+    database_url: str, service: OrganizationService, how: str
+) -> None:
+    """Admin B passes the role check, then waits while another transaction demotes B; once
+    it has the lock B is an editor and may not demote or remove admin C."""
+    org = await make_org()
+    first, second, third = [await add_member(org, Role.ADMIN) for _ in range(3)]
+    async with locking_session(database_url) as other:
+        await other.execute(
+            "SELECT id FROM memberships WHERE organization_id = $1 AND role = 'admin' "
+            "ORDER BY id FOR UPDATE",
+            org.id,
+        )
+        await other.execute(
+            "UPDATE memberships SET role = 'editor' WHERE organization_id = $1 AND user_id = $2",
+            org.id,
+            second.id,
+        )
+        attempt = asyncio.ensure_future(_change_or_remove(service, how)(second, org, third))
+        await other.wait_until_blocking(1, unless=attempt)
+        await other.commit()
+    with pytest.raises(PermissionDenied):
+        await attempt
+    assert await admins_of(org) == sorted([first.id, third.id])

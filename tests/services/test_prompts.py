@@ -22,6 +22,9 @@ from core.services.prompts import (
 from core.text.templating import placeholders
 from db.models import GenerationKind, Language, Prompt, PromptCategory, Role, Workspace
 from tests.support.factories import make_workspace, org_with_roles
+from tests.support.sessions import locking_session
+
+pytestmark = pytest.mark.sqlite
 
 TOPIC = {"name": "topic", "label": {"fa": "موضوع", "en": "Topic"}, "required": True}
 TONE = {
@@ -372,21 +375,49 @@ async def test_deleted_prompts_and_prompts_of_retired_workspaces_disappear(db: s
     assert [p.id for p in listing.items] == [kept.id]
 
 
+def _racing_edits(service: PromptService, prompt: Prompt, members: dict) -> list[Any]:
+    """One editor drops ``tone`` while an admin starts using it: each edit is valid alone
+    against the state both read first, but not after the other."""
+    return [
+        service.update_prompt(actor=members[Role.EDITOR], prompt_id=prompt.id, variables=[TOPIC]),
+        service.update_prompt(
+            actor=members[Role.ADMIN], prompt_id=prompt.id, template="{topic} {tone}"
+        ),
+    ]
+
+
+def _assert_one_edit_won(results: list[Any], final: Prompt) -> None:
+    assert sorted(type(r).__name__ for r in results) == ["InvalidInput", "Prompt"], results
+    declared = [v["name"] for v in final.variables]
+    assert set(placeholders(final.template)) <= set(declared)
+    won = next(r for r in results if isinstance(r, Prompt))
+    assert (final.template, final.variables) == (won.template, won.variables)
+
+
 async def test_concurrent_template_and_variable_edits_never_disagree(db: str) -> None:
     service = PromptService()
     org, members = await org_with_roles()
-    editor, admin = members[Role.EDITOR], members[Role.ADMIN]
     prompt = await make_prompt(
-        service, editor, org, template="{topic} {tone}", variables=[TOPIC, TONE]
+        service, members[Role.EDITOR], org, template="{topic}", variables=[TOPIC, TONE]
     )
-    results = await asyncio.gather(
-        service.update_prompt(actor=editor, prompt_id=prompt.id, variables=[TOPIC]),
-        service.update_prompt(actor=admin, prompt_id=prompt.id, template="{topic}"),
-        return_exceptions=True,
+    results = await asyncio.gather(*_racing_edits(service, prompt, members), return_exceptions=True)
+    _assert_one_edit_won(results, await Prompt.get(id=prompt.id))
+
+
+@pytest.mark.postgres
+async def test_concurrent_template_and_variable_edits_forced_to_overlap(
+    db: str, database_url: str
+) -> None:
+    """Both edits start while a third session holds the prompt's row, so both have read the
+    old pair before either writes: without the row lock both succeed and one is lost."""
+    service = PromptService()
+    org, members = await org_with_roles()
+    prompt = await make_prompt(
+        service, members[Role.EDITOR], org, template="{topic}", variables=[TOPIC, TONE]
     )
-    assert sum(isinstance(r, Prompt) for r in results) >= 1
-    for result in results:
-        assert isinstance(result, Prompt | InvalidInput), result
-    final = await Prompt.get(id=prompt.id)
-    declared = [v["name"] for v in final.variables]
-    assert set(placeholders(final.template)) <= set(declared)
+    async with locking_session(database_url) as other:
+        await other.execute("SELECT id FROM prompts WHERE id = $1 FOR UPDATE", prompt.id)
+        racers = asyncio.gather(*_racing_edits(service, prompt, members), return_exceptions=True)
+        await other.wait_until_blocking(2, unless=racers)
+        await other.commit()
+    _assert_one_edit_won(await racers, await Prompt.get(id=prompt.id))

@@ -313,6 +313,33 @@ async def test_only_admins_set_limits_and_foreign_scopes_are_not_found(
     assert await UsageLimit.all().count() == 0
 
 
+async def test_only_admins_set_a_members_own_limit(usage: UsageService, world: World) -> None:
+    """A user-scope limit needs MANAGE_LIMITS in a shared organisation, not just usage reading:
+    an editor (who may read the writer's usage) may not cap them, nor may a writer or viewer."""
+    for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
+        for period in (UsagePeriod.DAILY, UsagePeriod.MONTHLY):
+            with pytest.raises(PermissionDenied):
+                await usage.set_limit(
+                    actor=world.roles[role],
+                    scope=UsageScope.USER,
+                    scope_id=world.writer.id,
+                    period=period,
+                    requests_limit=1,
+                    organization_id=world.org.id,
+                )
+    assert await UsageLimit.all().count() == 0
+    # An admin of the writer's organisation, naming it: allowed.
+    written = await usage.set_limit(
+        actor=world.admin,
+        scope=UsageScope.USER,
+        scope_id=world.writer.id,
+        period=UsagePeriod.DAILY,
+        requests_limit=1,
+        organization_id=world.org.id,
+    )
+    assert (written.organization_id, written.requests_limit) == (world.org.id, 1)
+
+
 async def test_negative_caps_are_invalid(usage: UsageService, world: World) -> None:
     with pytest.raises(InvalidInput):
         await usage.set_limit(
@@ -737,3 +764,50 @@ async def test_a_user_limit_names_its_organisation_and_only_its_admins_set_it(
     assert own_rows == []
     count, theirs = await usage.list_limits(actor=other_admin)
     assert (count, [r.organization_id for r in theirs]) == (1, [other.id])
+
+
+async def test_a_members_usage_shows_only_inside_organisations_the_reader_may_see(
+    usage: UsageService, world: World, clock: FrozenClock
+) -> None:
+    """The writer also works in a second organisation the editor does not belong to (and in a
+    third where the editor is only a viewer): the editor reads the first one's usage only."""
+    second = await make_org()
+    await add_member(second, Role.WRITER, world.writer)
+    third = await make_org()
+    await add_member(third, Role.WRITER, world.writer)
+    await add_member(third, Role.VIEWER, world.roles[Role.EDITOR])
+    now = clock.now()
+    await log_usage(world, model="gpt-4o-mini", tokens=(100, 50), cost="0.000045", at=now)
+    for org, model in ((second, "gpt-4o"), (third, "gpt-4.1")):
+        workspace = await make_workspace(org)
+        await UsageLog.create(
+            organization=org,
+            workspace=workspace,
+            user=world.writer,
+            model=model,
+            prompt_tokens=1_000,
+            completion_tokens=500,
+            total_tokens=1_500,
+            cost_usd=Decimal("0.0125"),
+            created_at=now,
+        )
+
+    seen_by_editor = await usage.summary(
+        actor=world.roles[Role.EDITOR],
+        scope=UsageScope.USER,
+        scope_id=world.writer.id,
+        period=UsagePeriod.MONTHLY,
+    )
+    own = await usage.summary(
+        actor=world.writer,
+        scope=UsageScope.USER,
+        scope_id=world.writer.id,
+        period=UsagePeriod.MONTHLY,
+    )
+
+    assert [m.model for m in seen_by_editor.by_model] == ["gpt-4o-mini"]
+    assert (seen_by_editor.requests, seen_by_editor.total_tokens) == (1, 150)
+    assert seen_by_editor.cost_usd == Decimal("0.000045")
+    # The writer sees their own usage everywhere.
+    assert [m.model for m in own.by_model] == ["gpt-4.1", "gpt-4o", "gpt-4o-mini"]
+    assert own.requests == 3
