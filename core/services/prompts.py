@@ -181,7 +181,7 @@ def parse_variables(raw: object) -> list[PromptVariable]:
     try:
         variables = _VARIABLES.validate_python(data)
     except ValidationError as exc:
-        raise InvalidInput("invalid_variables", fields=_problems(exc)) from exc
+        raise InvalidInput("invalid_variables", fields=field_problems(exc, "variables")) from exc
     if len(variables) > MAX_VARIABLES:
         raise InvalidInput("too_many_variables", max_count=MAX_VARIABLES)
     seen: set[str] = set()
@@ -299,16 +299,6 @@ def _checked_choice(value: str, choices: list[str]) -> str:
         if normalize_text(choice) == wanted:
             return choice
     raise _BadValue("variable_not_a_choice", choices=", ".join(choices))
-
-
-def _problems(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {
-            "field": ".".join(["variables", *(str(p) for p in err["loc"])]),
-            "problem": err["msg"],
-        }
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 def dump_variables(variables: Iterable[PromptVariable]) -> list[dict[str, Any]]:
