@@ -27,7 +27,7 @@ async def summary(request: web.Request) -> web.Response:
     actor = await current_user(request)
     query = parse_query(request, SummaryQuery)
     result = await request.app[SERVICES_KEY].usage.summary(
-        actor=actor, scope=query.scope, scope_id=query.id, period=query.period
+        actor=actor, scope=query.scope, scope_id=query.target, period=query.period
     )
     return json_response(UsageSummaryOut.from_domain(result))
 

@@ -71,5 +71,15 @@ class JobOut(BaseModel):
         )
 
 
-class JobEnvelope(BaseModel):
-    job: JobOut
+class StartedJobOut(JobOut):
+    """What generate answers: the job itself, as ``GET /api/jobs/{id}`` shows it."""
+
+    job: JobOut = Field(
+        description="Deprecated: the same job under the old wrapper, kept for one release",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @classmethod
+    def started(cls, view: JobView) -> StartedJobOut:
+        job = JobOut.from_view(view)
+        return cls(**job.model_dump(), job=job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
@@ -17,9 +17,32 @@ MAX_TOKENS_LIMIT = 2**62  # a BIGINT column, with room for what is added to it
 
 
 class SummaryQuery(BaseModel):
+    """``scope_id`` names the scope, as in the limits; ``id`` is its deprecated old name."""
+
     scope: UsageScope
-    id: int = Field(ge=1, le=MAX_ID, description="Id of the organisation, workspace or user")
+    scope_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Id of the organisation, workspace or user"
+    )
+    id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Deprecated: the old name of `scope_id`, kept for one release",
+        json_schema_extra={"deprecated": True},
+    )
     period: UsagePeriod = UsagePeriod.MONTHLY
+
+    @model_validator(mode="after")
+    def _one_id(self) -> SummaryQuery:
+        if self.scope_id is None and self.id is None:
+            raise ValueError("scope_id is required")
+        if self.scope_id is not None and self.id is not None and self.scope_id != self.id:
+            raise ValueError("scope_id and its deprecated name id differ")
+        return self
+
+    @property
+    def target(self) -> int:
+        return self.scope_id if self.scope_id is not None else self.id  # type: ignore[return-value]
 
 
 class ModelUsageOut(BaseModel):
@@ -31,7 +54,10 @@ class ModelUsageOut(BaseModel):
 
 class UsageSummaryOut(BaseModel):
     scope: UsageScope
-    id: int
+    scope_id: int
+    id: int = Field(
+        description="Deprecated: the same as `scope_id`", json_schema_extra={"deprecated": True}
+    )
     period: UsagePeriod
     start: datetime = Field(description="Start of the current period, in the configured zone")
     end: datetime = Field(description="End of the period (exclusive)")
@@ -46,6 +72,7 @@ class UsageSummaryOut(BaseModel):
     def from_domain(cls, summary: UsageSummary) -> UsageSummaryOut:
         return cls(
             scope=summary.scope,
+            scope_id=summary.scope_id,
             id=summary.scope_id,
             period=summary.period,
             start=summary.start,
