@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    """The JSON body validated as ``model``; an empty body counts as ``{}``."""
+    """The JSON body validated strictly as ``model``; an empty body counts as ``{}``."""
     raw = await request.read()
     if not raw.strip():
         return validate(model, {})
@@ -40,8 +40,13 @@ async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
         raise InvalidInput("json_too_deep", max_depth=MAX_JSON_DEPTH) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("invalid_json") from exc
+    data = _integral(data)
     _check_tree(data, len(raw))
-    return validate(model, data)
+    # Strict, as JSON: "2" is not 2 and true is not 1, as the document says.
+    try:
+        return model.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise InvalidInput("invalid_input", fields=field_problems(exc)) from exc
 
 
 def _is_json(content_type: str) -> bool:
@@ -59,7 +64,8 @@ def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def _check_tree(data: Any, size: int) -> None:
-    """Refuse U+0000 (PostgreSQL cannot store it in text) and nesting over ``MAX_JSON_DEPTH``.
+    """Refuse U+0000 (PostgreSQL cannot store it in text) and nesting over ``MAX_JSON_DEPTH``;
+    integral floats become ints on the way.
 
     Iterative on purpose: a recursive walk is what a deeply nested body would overflow.
     """
@@ -79,9 +85,19 @@ def _check_tree(data: Any, size: int) -> None:
             for key, item in value.items():
                 if "\x00" in key:
                     raise InvalidInput("invalid_characters", field=field)
+                value[key] = _integral(item)
                 stack.append((item, key, depth + 1))
         else:
-            stack.extend((item, field, depth + 1) for item in value)
+            for index, item in enumerate(value):
+                value[index] = _integral(item)
+                stack.append((item, field, depth + 1))
+
+
+def _integral(value: Any) -> Any:
+    """``3.0`` as ``3``: JSON Schema counts an integral number as an integer, and so do we."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:

@@ -146,6 +146,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except errors.DomainError as error:
+        if isinstance(error, errors.ServiceUnavailable):
+            dependency = unavailable_dependency(error)
+            if dependency is not None:  # e.g. the rate limiter, failing closed without Redis
+                watch.failed(dependency, error)
         return render_domain_error(request, error)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -23,6 +23,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -30,7 +31,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, field_problems
 from core.services.common import (
     TEXT_PATTERN,
     UNSET,
@@ -100,11 +101,22 @@ class PromptVariable(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Letters (Persian included), digits and underscores, not starting with a digit",
+        # What _name_is_a_placeholder_name enforces, for the OpenAPI document (no lookahead:
+        # a zero-width non-joiner must be followed by a word character).
+        json_schema_extra={"pattern": r"^[^\W\d](?:\w|\u200c\w)*$"},
+    )
     label: ShortText | LocalizedText
     type: VariableType = VariableType.TEXT
     required: bool = False
-    default: str | None = None
+    # A number is accepted and kept as text (``_numbers_as_text``); the document says so.
+    default: Annotated[
+        str | None,
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
+    ] = None
     choices: list[str] | None = Field(default=None, max_length=MAX_CHOICES)
     max_length: int | None = Field(default=None, ge=1, le=TEXT_LIMITS[VariableType.LONG_TEXT])
     help: HelpText | LocalizedHelp | None = None

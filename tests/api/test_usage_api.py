@@ -131,7 +131,6 @@ async def test_summary_permissions(api, team: Team) -> None:
         "scope=user&id=abc",
         "scope=user",
         "scope=user&id=1&period=yearly",
-        "scope=user&scope_id=1&id=2",
     ):
         await assert_error(
             await api.get(f"/api/usage/summary?{query}", headers=team.headers["admin"]),

@@ -7,9 +7,11 @@ default, when the API listens on loopback only).
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel
 
 from core.api.availability import DATABASE, REDIS, database_ok, redis_ok
 from core.api.keys import SERVICES_KEY, WATCH_KEY
@@ -19,7 +21,20 @@ api = ApiRoutes(tag="health")
 metrics_api = ApiRoutes(tag="health")
 
 
-@api.get("/healthz", summary="Health of the database and Redis", auth=False, errors=(503,))
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+    redis: Literal["ok", "error", "not_configured"]
+
+
+@api.get(
+    "/healthz",
+    summary="Health of the database and Redis",
+    auth=False,
+    response=HealthOut,
+    errors=(503,),
+    error_bodies=((503, HealthOut),),
+)
 async def healthz(request: web.Request) -> web.Response:
     """200 when every configured dependency answers, 503 otherwise."""
     watch = request.app[WATCH_KEY]

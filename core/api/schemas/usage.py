@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
@@ -14,10 +15,16 @@ from db.models import UsageLimit, UsagePeriod, UsageScope
 
 MAX_REQUESTS_LIMIT = 2**31 - 1  # an INTEGER column
 MAX_TOKENS_LIMIT = 2**62  # a BIGINT column, with room for what is added to it
+# Money in, like money out, is a decimal string: at most MAX_COST_USD, 6 decimal places.
+MONEY_PATTERN = rf"^[0-9]{{1,{len(str(int(MAX_COST_USD)))}}}(\.[0-9]{{1,6}})?$"
 
 
 class SummaryQuery(BaseModel):
-    """``scope_id`` names the scope, as in the limits; ``id`` is its deprecated old name."""
+    """``scope_id`` names the scope, as in the limits; ``id`` is its deprecated old name, read
+    only when ``scope_id`` is absent."""
+
+    # Documented as required: ``id`` is only the deprecated spelling of the same parameter.
+    model_config = ConfigDict(json_schema_extra={"required": ["scope", "scope_id"]})
 
     scope: UsageScope
     scope_id: int | None = Field(
@@ -36,8 +43,6 @@ class SummaryQuery(BaseModel):
     def _one_id(self) -> SummaryQuery:
         if self.scope_id is None and self.id is None:
             raise ValueError("scope_id is required")
-        if self.scope_id is not None and self.id is not None and self.scope_id != self.id:
-            raise ValueError("scope_id and its deprecated name id differ")
         return self
 
     @property
@@ -105,14 +110,20 @@ class LimitIn(BaseModel):
     (``DEFAULT_*_MONTHLY_BUDGET_USD``); send ``null`` to lift it.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     scope: UsageScope
     scope_id: int = Field(ge=1, le=MAX_ID)
     period: UsagePeriod
     requests_limit: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_LIMIT)
     tokens_limit: int | None = Field(default=None, ge=0, le=MAX_TOKENS_LIMIT)
-    cost_limit_usd: Decimal | None = Field(
-        default=None, ge=0, le=MAX_COST_USD, decimal_places=6, allow_inf_nan=False
+    cost_limit_usd: Annotated[StrictStr, Field(pattern=MONEY_PATTERN)] | None = Field(
+        default=None, description="USD as a decimal string, at most 6 decimal places"
     )
+
+    @property
+    def cost(self) -> Decimal | None:
+        return None if self.cost_limit_usd is None else Decimal(self.cost_limit_usd)
 
 
 class LimitOut(BaseModel):
