@@ -55,12 +55,18 @@ def _is_json(content_type: str) -> bool:
 
 def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
     """The query string validated as ``model`` (each parameter taken once); unknown names: 400."""
-    unknown = sorted(key for key in request.query if key not in model.model_fields)
+    unknown = sorted({_shown(key) for key in request.query if key not in model.model_fields})
     if unknown:
         raise InvalidInput("unknown_parameters", parameters=", ".join(unknown), names=unknown)
     data = {key: request.query.get(key) for key in request.query}
     _check_tree(data, 0)
     return validate(model, data)
+
+
+def _shown(name: str) -> str:
+    """A parameter name safe to echo: escaped when not printable, and short."""
+    shown = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+    return shown[:64]
 
 
 def _check_tree(data: Any, size: int) -> None:

@@ -63,9 +63,10 @@ def build_spec(tables: list[ApiRoutes], *, version: str) -> dict[str, Any]:
         wanted += [(m, "serialization") for m in (op.response, *dict(op.error_bodies).values())]
     wanted = [pair for pair in wanted if pair[0] is not None]
     refs, definitions = models_json_schema(list(dict.fromkeys(wanted)), ref_template=REF_TEMPLATE)
-    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **definitions.get("$defs", {})}
+    schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
     for schema in schemas.values():
         _refuse_nul_in_strings(schema)
+    schemas["Error"] = ERROR_SCHEMA
     paths: dict[str, Any] = {}
     for op in operations:
         path = paths.setdefault(op.path, {})

@@ -194,3 +194,29 @@ async def test_redis_down_is_503_logged_once_and_recovers(
     finally:
         await services.aclose()
         await proxy.close()
+
+
+async def test_the_document_states_what_the_server_enforces(api) -> None:
+    spec = await (await api.get("/api/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    limit = schemas["LimitIn"]
+    assert limit["additionalProperties"] is False
+    money = limit["properties"]["cost_limit_usd"]["anyOf"][0]
+    assert money["type"] == "string" and money["pattern"].startswith("^[0-9]")
+    assert schemas["GenerateIn"]["additionalProperties"] is False
+    variable = next(s for name, s in schemas.items() if name.startswith("PromptVariable"))
+    assert "pattern" in variable["properties"]["name"]
+    assert schemas["OtpRequestIn"]["properties"]["phone_number"]["minLength"] == 1
+    assert schemas["ContentCreateIn"]["properties"]["title"]["pattern"]  # no NUL
+    create = spec["paths"]["/api/contents"]["post"]["responses"]
+    assert {"413", "415"} <= set(create)
+    generate = spec["paths"]["/api/contents/{id}/generate"]["post"]["responses"]
+    assert "402" in generate
+    assert generate["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "StartedJobOut"
+    )
+    summary = {p["name"]: p for p in spec["paths"]["/api/usage/summary"]["get"]["parameters"]}
+    assert summary["scope_id"]["required"] is True and summary["id"]["deprecated"] is True
+    health = spec["paths"]["/healthz"]["get"]["responses"]["503"]
+    assert health["content"]["application/json"]["schema"]["$ref"].endswith("HealthOut")
+    assert "WWW-Authenticate" in spec["paths"]["/api/auth/me"]["get"]["responses"]["401"]["headers"]
