@@ -26,6 +26,7 @@ from bot.app import bot_commands, build_application
 from bot.delivery import DeliveryWorker
 from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
 from core.api.app import create_app
+from core.api.server import ApiRunner
 from core.container import Services, build_services
 from core.settings import Settings
 
@@ -113,7 +114,7 @@ async def _publish_commands(application: Application) -> None:
 
 async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web.RouteDef]) -> None:
     settings = services.settings
-    runner = web.AppRunner(create_app(services, extra_routes=routes), access_log=None)
+    runner = ApiRunner(create_app(services, extra_routes=routes), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, settings.api_host, settings.api_port)

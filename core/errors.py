@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from core.i18n import translate
+from pydantic import ValidationError
+
+from core.i18n import catalog, translate
 
 
 class DomainError(Exception):
@@ -34,6 +36,12 @@ class InvalidInput(DomainError):
     """The caller sent something malformed (400)."""
 
     code = "invalid_input"
+
+
+class UnsupportedMediaType(DomainError):
+    """A body that is not JSON where JSON is expected (415)."""
+
+    code = "unsupported_media_type"
 
 
 class Unauthenticated(DomainError):
@@ -86,3 +94,36 @@ class ConfigurationError(DomainError):
     """The deployment is misconfigured (e.g. a model without a price); not the user's fault."""
 
     code = "configuration_error"
+
+
+# Context values of pydantic errors that the locale texts may name (``$max_length`` …).
+_PROBLEM_CONTEXT = ("min_length", "max_length", "ge", "le", "gt", "lt", "expected", "error")
+
+
+def field_problems(exc: ValidationError, *prefix: str) -> list[dict[str, Any]]:
+    """``[{"field", "problem", "type", "context"}]`` of a pydantic error, for ``InvalidInput``.
+
+    ``problem`` is pydantic's English text; ``type`` and ``context`` let an adapter say it in
+    the reader's language (:func:`localize_problem`).
+    """
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        context = {k: str(v) for k, v in (err.get("ctx") or {}).items() if k in _PROBLEM_CONTEXT}
+        problems.append(
+            {
+                "field": ".".join([*prefix, *(str(p) for p in err["loc"])]) or "body",
+                "problem": err["msg"],
+                "type": err["type"],
+                "context": context,
+            }
+        )
+    return problems
+
+
+def localize_problem(problem: dict[str, Any], language: str) -> dict[str, str]:
+    """``{"field", "problem"}`` with the problem in ``language`` when its type has a text."""
+    key = f"problem.{problem.get('type')}"
+    text = problem.get("problem", "")
+    if key in catalog(language):
+        text = translate(language, key, **problem.get("context", {}))
+    return {"field": str(problem.get("field", "body")), "problem": text}

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # None: serve /metrics only when the API listens on a loopback address.
+    metrics_enabled: bool | None = None
 
     timezone: str = "Asia/Tehran"
     billing_calendar: BillingCalendar = BillingCalendar.GREGORIAN
@@ -228,6 +230,18 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def serves_metrics(self) -> bool:
+        """``METRICS_ENABLED``, or by default whether ``API_HOST`` is a loopback address."""
+        if self.metrics_enabled is not None:
+            return self.metrics_enabled
+        if self.api_host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.api_host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def effective_llm_backend(self) -> LlmBackend:

@@ -7,10 +7,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
-from core.api.keys import SERVICES_KEY
-from core.api.middlewares import error_middleware, request_id_middleware
+from core.api.availability import DependencyWatch
+from core.api.http import MAX_BODY_BYTES
+from core.api.keys import SERVICES_KEY, WATCH_KEY
+from core.api.middlewares import error_middleware, request_id_middleware, set_server_header
 from core.api.openapi import DOCS_HTML, build_spec
-from core.api.routes import ROUTE_TABLES
+from core.api.routes import METRICS_TABLE, ROUTE_TABLES
 from core.container import Services
 
 
@@ -21,13 +23,21 @@ def create_app(
 
     ``extra_routes`` are added with the API's own, before aiohttp freezes the router: the
     Telegram webhook (``bot/webhook.py``) comes in this way, since ``core`` never imports ``bot``.
+    ``client_max_size`` makes aiohttp refuse a larger body (413) before reading it.
     """
-    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[SERVICES_KEY] = services
-    for table in ROUTE_TABLES:
+    app[WATCH_KEY] = DependencyWatch()
+    app.on_response_prepare.append(set_server_header)
+    tables = list(ROUTE_TABLES)
+    if services.settings.serves_metrics:
+        tables.append(METRICS_TABLE)
+    for table in tables:
         app.add_routes(table.routes)
     app.add_routes(list(extra_routes))
-    spec = build_spec(ROUTE_TABLES, version=_version())
+    spec = build_spec(tables, version=_version())
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(spec)

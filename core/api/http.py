@@ -2,56 +2,108 @@
 
 Parsing failures raise ``InvalidInput`` (400) or ``NotFound`` (404 for a malformed id in the
 path, since an id that cannot exist is an id that does not exist); the error middleware renders
-them, so a route never builds an error response itself.
+them, so a route never builds an error response itself. A body over ``MAX_BODY_BYTES`` is refused
+by aiohttp itself (413, see ``create_app``) before anything is read into memory.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, UnsupportedMediaType, field_problems
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_BODY_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32
 MAX_ID = 2**31 - 1
+JSON_TYPES = ("application/json",)
+
+logger = logging.getLogger(__name__)
 
 
 async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    """The JSON body validated as ``model``; an empty body counts as ``{}``."""
+    """The JSON body validated strictly as ``model``; an empty body counts as ``{}``."""
     raw = await request.read()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidInput("body_too_large")
+    if not raw.strip():
+        return validate(model, {})
+    if not _is_json(request.content_type):
+        raise UnsupportedMediaType(content_type=request.content_type)
     try:
-        data = json.loads(raw) if raw.strip() else {}
+        data = json.loads(raw)
+    except RecursionError as exc:
+        logger.info("refused a JSON body nested too deep (%d bytes)", len(raw))
+        raise InvalidInput("json_too_deep", max_depth=MAX_JSON_DEPTH) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("invalid_json") from exc
-    _refuse_nul(data)
-    return validate(model, data)
+    data = _integral(data)
+    _check_tree(data, len(raw))
+    # Strict, as JSON: "2" is not 2 and true is not 1, as the document says.
+    try:
+        return model.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise InvalidInput("invalid_input", fields=field_problems(exc)) from exc
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in JSON_TYPES or content_type.endswith("+json")
 
 
 def parse_query(request: web.Request, model: type[ModelT]) -> ModelT:
-    """The query string validated as ``model`` (each parameter taken once)."""
+    """The query string validated as ``model`` (each parameter taken once); unknown names: 400."""
+    unknown = sorted({_shown(key) for key in request.query if key not in model.model_fields})
+    if unknown:
+        raise InvalidInput("unknown_parameters", parameters=", ".join(unknown), names=unknown)
     data = {key: request.query.get(key) for key in request.query}
-    _refuse_nul(data)
+    _check_tree(data, 0)
     return validate(model, data)
 
 
-def _refuse_nul(data: Any, field: str = "body") -> None:
-    """PostgreSQL cannot store U+0000 in text: refuse it here, naming the field."""
-    if isinstance(data, str):
-        if "\x00" in data:
-            raise InvalidInput("invalid_characters", field=field)
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            _refuse_nul(key, field)
-            _refuse_nul(value, str(key).replace("\x00", ""))
-    elif isinstance(data, list):
-        for item in data:
-            _refuse_nul(item, field)
+def _shown(name: str) -> str:
+    """A parameter name safe to echo: escaped when not printable, and short."""
+    shown = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+    return shown[:64]
+
+
+def _check_tree(data: Any, size: int) -> None:
+    """Refuse U+0000 (PostgreSQL cannot store it in text) and nesting over ``MAX_JSON_DEPTH``;
+    integral floats become ints on the way.
+
+    Iterative on purpose: a recursive walk is what a deeply nested body would overflow.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "body", 0)]
+    while stack:
+        value, field, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidInput("invalid_characters", field=field)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            logger.info("refused a JSON body nested too deep (%d bytes)", size)
+            raise InvalidInput("json_too_deep", max_depth=MAX_JSON_DEPTH)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise InvalidInput("invalid_characters", field=field)
+                value[key] = _integral(item)
+                stack.append((item, key, depth + 1))
+        else:
+            for index, item in enumerate(value):
+                value[index] = _integral(item)
+                stack.append((item, field, depth + 1))
+
+
+def _integral(value: Any) -> Any:
+    """``3.0`` as ``3``: JSON Schema counts an integral number as an integer, and so do we."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def validate(model: type[ModelT], data: Any) -> ModelT:
@@ -59,11 +111,7 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "body", "problem": err["msg"]}
-            for err in exc.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        raise InvalidInput("invalid_input", fields=fields) from exc
+        raise InvalidInput("invalid_input", fields=field_problems(exc)) from exc
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
@@ -75,14 +123,16 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 
 def json_response(
-    payload: BaseModel | dict[str, Any] | list[Any], status: int = 200
+    payload: BaseModel | dict[str, Any] | list[Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     """Serialise a pydantic model (by its JSON mode) or plain data as the response body."""
     if isinstance(payload, BaseModel):
         text = payload.model_dump_json()
     else:
         text = json.dumps(payload, ensure_ascii=False, default=str)
-    return web.Response(text=text, status=status, content_type="application/json")
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
 
 
 def no_content() -> web.Response:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from core.api.availability import DependencyWatch
     from core.container import Services
 
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("services")
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("request_id", str)
+WATCH_KEY: web.AppKey[DependencyWatch] = web.AppKey("dependency_watch")

@@ -30,6 +30,8 @@ class Operation:
     status: int = 200
     auth: bool = True
     errors: tuple[int, ...] = ()
+    # Error statuses whose body is not the envelope, e.g. ``/healthz``'s 503.
+    error_bodies: tuple[tuple[int, type[BaseModel]], ...] = ()
 
 
 @dataclass

@@ -33,6 +33,12 @@ SLUG_ATTEMPTS = 5
 # pydantic, and so to the OpenAPI document (pydantic refuses surrogates by itself).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# The same, with at least one character that is not white space: what a field the service
+# strips and then requires (a title, a rejection reason) accepts.
+NON_BLANK_TEXT_PATTERN = (
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+    r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+)
 
 
 class _Unset(Enum):

@@ -906,7 +906,8 @@ async def _organization_of(conn: BaseDBAsyncClient, content_id: int) -> int:
 
 
 async def _require_prompt(prompt_id: int, organization_id: int, workspace_id: int) -> None:
-    """The prompt must belong to the organisation (or this workspace); otherwise 400, never 404."""
+    """The prompt must belong to the organisation (or this workspace); otherwise 404, as for
+    every other id the caller cannot see (another tenant's prompt looks like no prompt)."""
     usable = await Prompt.filter(
         Q(workspace_id=None) | Q(workspace_id=workspace_id),
         id=prompt_id,
@@ -914,7 +915,7 @@ async def _require_prompt(prompt_id: int, organization_id: int, workspace_id: in
         is_active=True,
     ).exists()
     if not usable:
-        raise InvalidInput("unknown_prompt", field="prompt")
+        raise NotFound("unknown_prompt", field="prompt")
 
 
 @asynccontextmanager

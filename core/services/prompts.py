@@ -24,6 +24,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -31,7 +32,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, field_problems
 from core.llm.pricing import estimate_tokens
 from core.services.common import (
     TEXT_PATTERN,
@@ -107,11 +108,22 @@ class PromptVariable(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Letters (Persian included), digits and underscores, not starting with a digit",
+        # What _name_is_a_placeholder_name enforces, for the OpenAPI document (no lookahead:
+        # a zero-width non-joiner must be followed by a word character).
+        json_schema_extra={"pattern": r"^[^\W\d](?:\w|\u200c\w)*$"},
+    )
     label: ShortText | LocalizedText
     type: VariableType = VariableType.TEXT
     required: bool = False
-    default: str | None = None
+    # A number is accepted and kept as text (``_numbers_as_text``); the document says so.
+    default: Annotated[
+        str | None,
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}),
+    ] = None
     choices: list[str] | None = Field(default=None, max_length=MAX_CHOICES)
     max_length: int | None = Field(default=None, ge=1, le=TEXT_LIMITS[VariableType.LONG_TEXT])
     min_value: float | None = None
@@ -202,7 +214,7 @@ def parse_variables(raw: object) -> list[PromptVariable]:
     try:
         variables = _VARIABLES.validate_python(data)
     except ValidationError as exc:
-        raise InvalidInput("invalid_variables", fields=_problems(exc)) from exc
+        raise InvalidInput("invalid_variables", fields=field_problems(exc, "variables")) from exc
     if len(variables) > MAX_VARIABLES:
         raise InvalidInput("too_many_variables", max_count=MAX_VARIABLES)
     seen: set[str] = set()
@@ -404,16 +416,6 @@ def _checked_choice(value: str, choices: list[str]) -> str:
         if normalize_text(choice) == wanted:
             return choice
     raise _BadValue("variable_not_a_choice", choices=", ".join(choices))
-
-
-def _problems(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {
-            "field": ".".join(["variables", *(str(p) for p in err["loc"])]),
-            "problem": err["msg"],
-        }
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 def dump_variables(variables: Iterable[PromptVariable]) -> list[dict[str, Any]]:

@@ -305,13 +305,14 @@ async def test_malformed_ids_and_json(api, tenancy: Tenancy) -> None:
     headers = tenancy.headers["admin"]
     for path in ("/api/contents/abc", "/api/contents/0", "/api/contents/99999999999"):
         await assert_error(await api.get(path, headers=headers), 404, "not_found")
-    response = await api.post("/api/contents", data=b"{not json", headers=headers)
+    as_json = {**headers, "Content-Type": "application/json"}
+    response = await api.post("/api/contents", data=b"{not json", headers=as_json)
     await assert_error(response, 400, "invalid_json")
     response = await api.get("/api/contents?status=published", headers=headers)
     await assert_error(response, 400, "invalid_input")
     nan = b'{"project": 1, "title": "t", "variables": {"a": NaN}}'
     await assert_error(
-        await api.post("/api/contents", data=nan, headers=headers), 400, "invalid_input"
+        await api.post("/api/contents", data=nan, headers=as_json), 400, "invalid_input"
     )
     response = await api.get("/api/contents?search=%00", headers=headers)
     await assert_error(response, 400, "invalid_characters")
@@ -321,11 +322,12 @@ async def test_workflow_over_http(api, services: Services, tenancy: Tenancy) -> 
     writer, editor = tenancy.headers["writer_own"], tenancy.headers["editor"]
     content = await make_target(services, tenancy, "review", foreign=False)
     url = f"/api/contents/{content.id}"
-    await assert_error(
+    blank = await assert_error(
         await api.post(url + "/reject", json={"reason": "  "}, headers=editor),
         400,
-        "reason_required",
+        "invalid_input",
     )
+    assert [problem["field"] for problem in blank["fields"]] == ["reason"]
     await assert_error(
         await api.post(url + "/reject", json={}, headers=editor), 400, "invalid_input"
     )

@@ -69,7 +69,7 @@ async def test_summary_totals_and_per_model_breakdown(api, services: Services, t
 
     with recording_queries() as queries:
         response = await api.get(
-            f"/api/usage/summary?scope=workspace&id={team.workspace.id}&period=monthly",
+            f"/api/usage/summary?scope=workspace&scope_id={team.workspace.id}&period=monthly",
             headers=team.headers["editor"],
         )
 
@@ -78,7 +78,8 @@ async def test_summary_totals_and_per_model_breakdown(api, services: Services, t
     assert len([q for q in queries.statements if "usage_logs" in q]) == 1
     assert {k: v for k, v in body.items() if k not in ("start", "end")} == {
         "scope": "workspace",
-        "id": team.workspace.id,
+        "scope_id": team.workspace.id,
+        "id": team.workspace.id,  # deprecated, for one release
         "period": "monthly",
         "requests": 3,
         "prompt_tokens": 160,
@@ -99,11 +100,12 @@ async def test_summary_permissions(api, team: Team) -> None:
     own = await api.get(
         f"/api/usage/summary?scope=user&id={writer.id}", headers=team.headers["writer"]
     )
-    assert own.status == 200
+    assert own.status == 200  # the deprecated name still works for one release
     assert (await own.json())["period"] == "monthly"
+    assert (await own.json())["scope_id"] == writer.id
     await assert_error(
         await api.get(
-            f"/api/usage/summary?scope=organization&id={team.org.id}",
+            f"/api/usage/summary?scope=organization&scope_id={team.org.id}",
             headers=team.headers["writer"],
         ),
         403,

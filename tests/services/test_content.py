@@ -212,7 +212,7 @@ async def test_prompt_must_belong_to_the_organisation_and_workspace(
     )
     assert content.prompt_id == own.id
     for prompt_id in (foreign.id, elsewhere.id, 10_000):
-        with pytest.raises(InvalidInput) as caught:
+        with pytest.raises(NotFound) as caught:
             await service.create(
                 actor=world.writer, project_id=world.project.id, title="t", prompt_id=prompt_id
             )

@@ -14,3 +14,4 @@ ROUTE_TABLES: list[ApiRoutes] = [
     generation.api,
     usage.api,
 ]
+METRICS_TABLE: ApiRoutes = health.metrics_api

@@ -33,6 +33,7 @@ api = ApiRoutes(tag="contents")
     summary="Content the caller may see, newest first",
     query=ContentListQuery,
     response=Page[ContentOut],
+    errors=(404,),  # a filter naming an organisation, workspace or project the caller cannot see
 )
 async def list_contents(request: web.Request) -> web.Response:
     """200 page; filters ``?organization= ?workspace= ?project= ?status= ?search=``."""

@@ -8,7 +8,7 @@ from core.api.auth import current_user
 from core.api.http import json_response, parse_body, path_id
 from core.api.keys import SERVICES_KEY
 from core.api.routing import ApiRoutes
-from core.api.schemas.generation import GenerateIn, JobEnvelope, JobOut
+from core.api.schemas.generation import GenerateIn, JobOut, StartedJobOut
 from core.services.generation import JobView
 
 api = ApiRoutes(tag="generation")
@@ -18,12 +18,12 @@ api = ApiRoutes(tag="generation")
     "/api/contents/{id}/generate",
     summary="Generate text for a content item (a background job)",
     body=GenerateIn,
-    response=JobEnvelope,
+    response=StartedJobOut,
     status=202,
     errors=(402, 403, 409, 503),
 )
 async def generate(request: web.Request) -> web.Response:
-    """202 ``{"job"}``; 402 ``usage_limit_exceeded``; 409 unless draft or rejected."""
+    """202 with the job (and ``Location`` to poll); 402 over a limit; 409 unless draft/rejected."""
     actor = await current_user(request)
     body = await parse_body(request, GenerateIn)
     job = await request.app[SERVICES_KEY].generation.start(
@@ -33,7 +33,8 @@ async def generate(request: web.Request) -> web.Response:
         instructions=body.instructions,
         variables=body.variables,
     )
-    return json_response(JobEnvelope(job=JobOut.from_view(JobView(job=job, usage=None))), 202)
+    started = StartedJobOut.started(JobView(job=job, usage=None))
+    return json_response(started, 202, headers={"Location": f"/api/jobs/{job.id}"})
 
 
 @api.get("/api/jobs/{id}", summary="A generation job's status", response=JobOut)

@@ -1,56 +1,56 @@
-"""Liveness and metrics: ``/healthz`` (database and Redis) and ``/metrics`` (Prometheus)."""
+"""Liveness and metrics: ``/healthz`` (database and Redis) and ``/metrics`` (Prometheus).
+
+``/metrics`` is its own table: ``create_app`` mounts it only when ``METRICS_ENABLED`` (by
+default, when the API listens on loopback only).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from tortoise import connections
+from pydantic import BaseModel
 
-from core.api.keys import SERVICES_KEY
+from core.api.availability import DATABASE, REDIS, database_ok, redis_ok
+from core.api.keys import SERVICES_KEY, WATCH_KEY
 from core.api.routing import ApiRoutes
 
-logger = logging.getLogger(__name__)
 api = ApiRoutes(tag="health")
-CHECK_TIMEOUT_SECONDS = 2.0
+metrics_api = ApiRoutes(tag="health")
 
 
-async def _database_ok() -> bool:
-    try:
-        await asyncio.wait_for(
-            connections.get("default").execute_query("SELECT 1"), CHECK_TIMEOUT_SECONDS
-        )
-    except Exception:
-        logger.warning("health: database check failed", exc_info=True)
-        return False
-    return True
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+    redis: Literal["ok", "error", "not_configured"]
 
 
-async def _redis_status(request: web.Request) -> str:
-    redis = request.app[SERVICES_KEY].redis
-    if redis is None:
-        return "not_configured"
-    try:
-        await asyncio.wait_for(redis.ping(), CHECK_TIMEOUT_SECONDS)
-    except Exception:
-        logger.warning("health: redis check failed", exc_info=True)
-        return "error"
-    return "ok"
-
-
-@api.get("/healthz", summary="Health of the database and Redis", auth=False, errors=(503,))
+@api.get(
+    "/healthz",
+    summary="Health of the database and Redis",
+    auth=False,
+    response=HealthOut,
+    errors=(503,),
+    error_bodies=((503, HealthOut),),
+)
 async def healthz(request: web.Request) -> web.Response:
     """200 when every configured dependency answers, 503 otherwise."""
-    database = "ok" if await _database_ok() else "error"
-    redis = await _redis_status(request)
+    watch = request.app[WATCH_KEY]
+    database_up = await database_ok()
+    redis_up = await redis_ok(request.app[SERVICES_KEY].redis)
+    # The watch logs a dependency going down or coming back once, not on every probe.
+    watch.report(DATABASE, database_up)
+    watch.report(REDIS, redis_up)
+    database = "ok" if database_up else "error"
+    redis = {None: "not_configured", True: "ok", False: "error"}[redis_up]
     healthy = database == "ok" and redis != "error"
     body = {"status": "ok" if healthy else "error", "database": database, "redis": redis}
     return web.json_response(body, status=200 if healthy else 503)
 
 
-@api.get("/metrics", summary="Prometheus metrics", auth=False)
+@metrics_api.get("/metrics", summary="Prometheus metrics", auth=False)
 async def metrics(request: web.Request) -> web.Response:
     """The default registry in the Prometheus text format."""
     payload = await asyncio.to_thread(generate_latest, REGISTRY)

@@ -27,7 +27,7 @@ async def summary(request: web.Request) -> web.Response:
     actor = await current_user(request)
     query = parse_query(request, SummaryQuery)
     result = await request.app[SERVICES_KEY].usage.summary(
-        actor=actor, scope=query.scope, scope_id=query.id, period=query.period
+        actor=actor, scope=query.scope, scope_id=query.target, period=query.period
     )
     return json_response(UsageSummaryOut.from_domain(result))
 
@@ -61,7 +61,7 @@ async def put_limit(request: web.Request) -> web.Response:
     actor = await current_user(request)
     body = await parse_body(request, LimitIn)
     # An omitted cost differs from an explicit null: it keeps the default monthly budget.
-    cost = body.cost_limit_usd if "cost_limit_usd" in body.model_fields_set else UNSET
+    cost = body.cost if "cost_limit_usd" in body.model_fields_set else UNSET
     limit = await request.app[SERVICES_KEY].usage.set_limit(
         actor=actor,
         scope=body.scope,

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from db.models import Language, Role
 
 MAX_TOKEN_LENGTH = 4096  # our tokens are ~400 characters; anything far longer is garbage
 
 
+PHONE_DESCRIPTION = (
+    "A mobile number in any common form (Persian digits, spaces, dashes); anything that is not"
+    " a valid mobile number of an accepted region is refused with 400 `invalid_phone`"
+)
+
+
 class OtpRequestIn(BaseModel):
-    phone_number: StrictStr = Field(description="A mobile number in any common form")
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number: StrictStr = Field(min_length=1, description=PHONE_DESCRIPTION)
 
 
 class OtpVerifyIn(BaseModel):
-    phone_number: StrictStr
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number: StrictStr = Field(min_length=1, description=PHONE_DESCRIPTION)
     code: StrictStr = Field(description="The 6-digit code; Persian digits and spaces allowed")
 
 
 class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     refresh: StrictStr = Field(max_length=MAX_TOKEN_LENGTH)
 
 

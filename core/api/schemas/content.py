@@ -18,6 +18,7 @@ from pydantic import (
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
+from core.services.common import NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
 from core.services.content import (
     MAX_BODY_CHARS,
     MAX_NOTE_CHARS,
@@ -38,7 +39,9 @@ VariableValue = (
     | None
 )
 Variables = Annotated[dict[VariableName, VariableValue], Field(max_length=MAX_VARIABLES)]
-Title = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+Title = Annotated[
+    StrictStr, Field(min_length=1, max_length=MAX_TITLE_CHARS, pattern=NON_BLANK_TEXT_PATTERN)
+]
 Body = Annotated[StrictStr, Field(max_length=MAX_BODY_CHARS)]
 
 
@@ -65,13 +68,15 @@ class ContentUpdateIn(BaseModel):
 class ApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[StrictStr, Field(max_length=MAX_NOTE_CHARS)] | None = None
+    note: Annotated[StrictStr, Field(max_length=MAX_NOTE_CHARS, pattern=TEXT_PATTERN)] | None = None
 
 
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NOTE_CHARS)]
+    reason: Annotated[
+        StrictStr, Field(min_length=1, max_length=MAX_NOTE_CHARS, pattern=NON_BLANK_TEXT_PATTERN)
+    ]
 
 
 class ContentListQuery(PageQuery):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from core.services.generation import MAX_INSTRUCTIONS_CHARS, JobView
 from core.services.usage import format_money
@@ -14,6 +14,8 @@ VariableValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 
 
 class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kind: GenerationKind | None = Field(
         default=None, description="outline, draft, rewrite or caption; default: the prompt's kind"
     )
@@ -71,5 +73,15 @@ class JobOut(BaseModel):
         )
 
 
-class JobEnvelope(BaseModel):
-    job: JobOut
+class StartedJobOut(JobOut):
+    """What generate answers: the job itself, as ``GET /api/jobs/{id}`` shows it."""
+
+    job: JobOut = Field(
+        description="Deprecated: the same job under the old wrapper, kept for one release",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @classmethod
+    def started(cls, view: JobView) -> StartedJobOut:
+        job = JobOut.from_view(view)
+        return cls(**job.model_dump(), job=job)

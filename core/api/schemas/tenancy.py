@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
+from core.api.schemas.auth import PHONE_DESCRIPTION
 from core.services.common import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, TEXT_PATTERN
 from core.services.orgs import MemberView
 from core.services.prompts import MAX_TEMPLATE_LENGTH, MAX_VARIABLES, PromptVariable
@@ -80,7 +81,7 @@ class OrganizationOut(BaseModel):
 class MemberInviteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone_number: StrictStr = Field(max_length=64, description="A mobile number in any form")
+    phone_number: StrictStr = Field(min_length=1, max_length=64, description=PHONE_DESCRIPTION)
     role: Role
     full_name: Name | None = Field(default=None, description="Used only for a new user")
     language: Language | None = Field(default=None, description="Used only for a new user")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
@@ -14,12 +15,39 @@ from db.models import UsageLimit, UsagePeriod, UsageScope
 
 MAX_REQUESTS_LIMIT = 2**31 - 1  # an INTEGER column
 MAX_TOKENS_LIMIT = 2**62  # a BIGINT column, with room for what is added to it
+# Money in, like money out, is a decimal string: at most MAX_COST_USD, 6 decimal places.
+MONEY_PATTERN = rf"^[0-9]{{1,{len(str(int(MAX_COST_USD)))}}}(\.[0-9]{{1,6}})?$"
 
 
 class SummaryQuery(BaseModel):
+    """``scope_id`` names the scope, as in the limits; ``id`` is its deprecated old name, read
+    only when ``scope_id`` is absent."""
+
+    # Documented as required: ``id`` is only the deprecated spelling of the same parameter.
+    model_config = ConfigDict(json_schema_extra={"required": ["scope", "scope_id"]})
+
     scope: UsageScope
-    id: int = Field(ge=1, le=MAX_ID, description="Id of the organisation, workspace or user")
+    scope_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Id of the organisation, workspace or user"
+    )
+    id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Deprecated: the old name of `scope_id`, kept for one release",
+        json_schema_extra={"deprecated": True},
+    )
     period: UsagePeriod = UsagePeriod.MONTHLY
+
+    @model_validator(mode="after")
+    def _one_id(self) -> SummaryQuery:
+        if self.scope_id is None and self.id is None:
+            raise ValueError("scope_id is required")
+        return self
+
+    @property
+    def target(self) -> int:
+        return self.scope_id if self.scope_id is not None else self.id  # type: ignore[return-value]
 
 
 class ModelUsageOut(BaseModel):
@@ -31,7 +59,10 @@ class ModelUsageOut(BaseModel):
 
 class UsageSummaryOut(BaseModel):
     scope: UsageScope
-    id: int
+    scope_id: int
+    id: int = Field(
+        description="Deprecated: the same as `scope_id`", json_schema_extra={"deprecated": True}
+    )
     period: UsagePeriod
     start: datetime = Field(description="Start of the current period, in the configured zone")
     end: datetime = Field(description="End of the period (exclusive)")
@@ -46,6 +77,7 @@ class UsageSummaryOut(BaseModel):
     def from_domain(cls, summary: UsageSummary) -> UsageSummaryOut:
         return cls(
             scope=summary.scope,
+            scope_id=summary.scope_id,
             id=summary.scope_id,
             period=summary.period,
             start=summary.start,
@@ -78,6 +110,8 @@ class LimitIn(BaseModel):
     (``DEFAULT_*_MONTHLY_BUDGET_USD``); send ``null`` to lift it.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     scope: UsageScope
     scope_id: int = Field(ge=1, le=MAX_ID)
     period: UsagePeriod
@@ -90,9 +124,13 @@ class LimitIn(BaseModel):
     )
     requests_limit: int | None = Field(default=None, ge=0, le=MAX_REQUESTS_LIMIT)
     tokens_limit: int | None = Field(default=None, ge=0, le=MAX_TOKENS_LIMIT)
-    cost_limit_usd: Decimal | None = Field(
-        default=None, ge=0, le=MAX_COST_USD, decimal_places=6, allow_inf_nan=False
+    cost_limit_usd: Annotated[StrictStr, Field(pattern=MONEY_PATTERN)] | None = Field(
+        default=None, description="USD as a decimal string, at most 6 decimal places"
     )
+
+    @property
+    def cost(self) -> Decimal | None:
+        return None if self.cost_limit_usd is None else Decimal(self.cost_limit_usd)
 
 
 class LimitOut(BaseModel):

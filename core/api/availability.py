@@ -1,0 +1,116 @@
+"""Which dependencies (the database, Redis) are down, and one log line per change of that.
+
+While PostgreSQL or Redis is unreachable every API call that needs it fails the same way; the
+error middleware answers those 503 ``service_unavailable`` with ``Retry-After`` and tells the
+``DependencyWatch``, which logs when a dependency goes down and when it is back, never per
+request. Recovery needs no restart: the ORM's pool and the Redis client reconnect on their own,
+and once a call succeeds again (or ``/healthz`` sees the dependency answer) the watch logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+from tortoise import connections
+from tortoise.exceptions import DBConnectionError
+
+logger = logging.getLogger(__name__)
+
+DATABASE = "database"
+REDIS = "redis"
+CHECK_TIMEOUT_SECONDS = 2.0
+RETRY_AFTER_SECONDS = 5
+
+try:  # asyncpg is the PostgreSQL driver; a SQLite-only install may lack it.
+    import asyncpg
+
+    _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+        DBConnectionError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    )
+except ImportError:  # pragma: no cover
+    _DATABASE_ERRORS = (DBConnectionError,)
+_REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+def unavailable_dependency(error: BaseException) -> str | None:
+    """``"database"`` or ``"redis"`` when ``error`` means that dependency is unreachable."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _REDIS_ERRORS):
+            return REDIS
+        if isinstance(current, _DATABASE_ERRORS):
+            return DATABASE
+        current = current.__cause__ or current.__context__
+    # The database driver opens pool connections lazily and lets a refused or timed-out
+    # connect through as the bare OSError; Redis wraps its own (matched above).
+    if isinstance(error, OSError | TimeoutError):
+        return DATABASE
+    return None
+
+
+async def database_ok() -> bool:
+    """Whether ``SELECT 1`` answers within ``CHECK_TIMEOUT_SECONDS``."""
+    try:
+        await asyncio.wait_for(
+            connections.get("default").execute_query("SELECT 1"), CHECK_TIMEOUT_SECONDS
+        )
+    except Exception:
+        return False
+    return True
+
+
+async def redis_ok(redis: aioredis.Redis | None) -> bool | None:
+    """Whether Redis answers ``PING``; ``None`` when none is configured."""
+    if redis is None:
+        return None
+    try:
+        await asyncio.wait_for(redis.ping(), CHECK_TIMEOUT_SECONDS)
+    except Exception:
+        return False
+    return True
+
+
+class DependencyWatch:
+    """The set of dependencies seen down; logs each transition once."""
+
+    def __init__(self) -> None:
+        self._down: set[str] = set()
+
+    @property
+    def down(self) -> frozenset[str]:
+        return frozenset(self._down)
+
+    def failed(self, name: str, error: BaseException | None = None) -> None:
+        if name in self._down:
+            return
+        self._down.add(name)
+        reason = f": {type(error).__name__}: {str(error)[:200]}" if error is not None else ""
+        logger.error("%s is unavailable; answering 503 until it is back%s", name, reason)
+
+    def recovered(self, name: str) -> None:
+        if name in self._down:
+            self._down.discard(name)
+            logger.warning("%s is available again", name)
+
+    def report(self, name: str, ok: bool | None) -> None:
+        """Record a check's outcome (``None``: not configured, nothing to say)."""
+        if ok is True:
+            self.recovered(name)
+        elif ok is False:
+            self.failed(name)
+
+    async def recheck(self, redis: aioredis.Redis | None) -> None:
+        """Probe each dependency seen down (cheap: only while one is down)."""
+        if DATABASE in self._down:
+            self.report(DATABASE, await database_ok())
+        if REDIS in self._down:
+            self.report(REDIS, await redis_ok(redis))
