@@ -29,7 +29,7 @@ Decisions taken here (not spelled out by docs/architecture.md):
 * Version history (``list_versions``) is for those who may edit the content, not for every reader.
 
 For the generation service: :meth:`ContentService.begin_generation`, ``finish_generation``,
-``abort_generation`` (status and audit), and ``add_version`` (the bare numbering primitive).
+``abort_generation`` (status and audit).
 """
 
 from __future__ import annotations
@@ -601,45 +601,6 @@ class ContentService:
                 note=error,
             )
         return True
-
-    async def add_version(
-        self,
-        *,
-        content_id: int,
-        title: str | None,
-        body: str,
-        source: VersionSource,
-        actor_id: int | None,
-        job_id: int | None = None,
-        connection: BaseDBAsyncClient | None = None,
-    ) -> ContentVersion:
-        """Append the next numbered version and make it the current text (``title`` None: keep).
-
-        The bare primitive: no permission, status or audit; prefer ``finish_generation``. The
-        content row is locked and ``version_count`` incremented inside the transaction, so
-        concurrent callers get distinct consecutive numbers. ``NotFound`` if deleted.
-        """
-        new_title = None if title is None else _clean_title(title)
-        new_body = _clean_body(body)
-        kept = await Content.get_or_none(id=content_id).values_list("title", flat=True)
-        findings = await _pii((kept or "") if new_title is None else new_title, new_body)
-        async with _transaction(connection) as conn:
-            current = await _locked(conn, content_id)
-            if new_title is None and current.title != kept:  # renamed since: rare, rescan
-                findings = await _pii(current.title, new_body)
-            return await self._write_version(
-                conn,
-                current,
-                title=new_title,
-                body=new_body,
-                source=source,
-                actor_id=actor_id,
-                job_id=job_id,
-                extra={},
-                findings=findings,
-            )
-
-    # --- internals -----------------------------------------------------------------------------
 
     async def _visible(self, actor: User, content_id: int) -> tuple[Content, Role]:
         """The live content and the actor's role in its organisation, or ``NotFound``."""

@@ -520,21 +520,6 @@ class PromptService:
         """One prompt the actor may read; ``NotFound`` for another tenant's."""
         return await _prompt_for(actor, prompt_id, Action.READ_CATALOG)
 
-    async def usable_prompt(
-        self, *, actor: User, prompt_id: int, organization_id: int, workspace_id: int
-    ) -> Prompt:
-        """The prompt if content in ``workspace_id`` may use it (same organisation, org-wide or
-        that workspace's own) and the actor may read it; ``NotFound`` otherwise."""
-        prompt = await visible_prompts().get_or_none(id=prompt_id)
-        if (
-            prompt is None
-            or prompt.organization_id != organization_id
-            or prompt.workspace_id not in (None, workspace_id)
-        ):
-            raise NotFound()
-        await authorize(actor, organization_id, Action.READ_CATALOG)
-        return prompt
-
     async def update_prompt(
         self,
         *,

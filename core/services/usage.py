@@ -58,6 +58,7 @@ from core.clock import Clock
 from core.errors import InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from core.i18n import translate
 from core.llm.base import Usage
+from core.services.common import UNSET, Unset
 from core.services.permissions import Action, authorize, may
 from core.settings import BillingCalendar, Settings
 from core.text.normalize import persian_digits
@@ -80,16 +81,6 @@ COST_QUANTUM = Decimal("0.000001")
 MAX_COST_USD = Decimal("99999999.999999")  # what DecimalField(max_digits=14, places=6) holds
 PERIODS: Final = (UsagePeriod.DAILY, UsagePeriod.MONTHLY)
 SCOPES: Final = (UsageScope.ORGANIZATION, UsageScope.WORKSPACE, UsageScope.USER)
-
-
-class _Unset:
-    """Marks an argument the caller did not give (distinct from an explicit ``None``)."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset()
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -373,7 +364,7 @@ class UsageService:
         period: UsagePeriod,
         requests_limit: int | None = None,
         tokens_limit: int | None = None,
-        cost_limit_usd: Decimal | _Unset | None = UNSET,
+        cost_limit_usd: Decimal | Unset | None = UNSET,
         organization_id: int | None = None,
     ) -> UsageLimit:
         """Create or replace the limit of one scope and period (admins of its organisation).
@@ -384,7 +375,7 @@ class UsageService:
         a member of the named organisation is ``NotFound``.
         """
         organization_id = await self._organization_to_limit(actor, scope, scope_id, organization_id)
-        if isinstance(cost_limit_usd, _Unset):
+        if cost_limit_usd is UNSET:
             # The merge rule: a monthly row that does not name a cost keeps the default budget.
             cost_limit_usd = self.default_caps(scope, period).cost_usd
         _check_caps(requests_limit, tokens_limit, cost_limit_usd)

@@ -789,26 +789,3 @@ async def test_two_generations_at_once_start_one(service: ContentService, world:
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "GenerationTicket"]
-
-
-async def test_add_version_numbers_concurrent_callers_consecutively(
-    service: ContentService, world: World
-) -> None:
-    content = await _draft(service, world)
-    versions = await asyncio.gather(
-        *(
-            service.add_version(
-                content_id=content.id,
-                title=None,
-                body=f"بدنه {n}",
-                source=VersionSource.GENERATION,
-                actor_id=None,
-            )
-            for n in range(6)
-        )
-    )
-    assert sorted(v.number for v in versions) == [2, 3, 4, 5, 6, 7]
-    with pytest.raises(NotFound):
-        await service.add_version(
-            content_id=10_000, title="t", body="b", source=VersionSource.EDIT, actor_id=None
-        )

@@ -9,7 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.clock import FrozenClock
 from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.notify import NullNotifier
+from core.services.audit import AuditService
+from core.services.content import ContentService
 from core.services.prompts import (
     MAX_VARIABLES,
     PromptFilters,
@@ -21,7 +25,7 @@ from core.services.prompts import (
 )
 from core.text.templating import placeholders
 from db.models import GenerationKind, Language, Prompt, PromptCategory, Role, Workspace
-from tests.support.factories import make_workspace, org_with_roles
+from tests.support.factories import make_project, make_workspace, org_with_roles
 from tests.support.sessions import locking_session
 
 pytestmark = pytest.mark.sqlite
@@ -306,14 +310,18 @@ async def test_workspace_prompts_are_usable_there_and_org_wide_ones_everywhere(d
 
     listing = await service.list_prompts(actor=writer, filters=PromptFilters(workspace_id=here.id))
     assert {p.title for p in listing.items} == {"org-wide", "here"} and listing.count == 2
+    # Content uses them by the same rule: a workspace's own prompt only there.
+    clock = FrozenClock()
+    contents = ContentService(clock=clock, notifier=NullNotifier(), audit=AuditService(clock=clock))
+    here_project, there_project = await make_project(here), await make_project(there)
     for prompt in (org_wide, local):
-        usable = await service.usable_prompt(
-            actor=writer, prompt_id=prompt.id, organization_id=org.id, workspace_id=here.id
+        made = await contents.create(
+            actor=writer, project_id=here_project.id, title="t", prompt_id=prompt.id
         )
-        assert usable.id == prompt.id
+        assert made.prompt_id == prompt.id
     with pytest.raises(NotFound):
-        await service.usable_prompt(
-            actor=writer, prompt_id=local.id, organization_id=org.id, workspace_id=there.id
+        await contents.create(
+            actor=writer, project_id=there_project.id, title="t", prompt_id=local.id
         )
     other_org, others = await org_with_roles()
     foreign = await make_workspace(other_org)
@@ -321,12 +329,12 @@ async def test_workspace_prompts_are_usable_there_and_org_wide_ones_everywhere(d
         await make_prompt(service, editor, org, workspace_id=foreign.id)
     with pytest.raises(NotFound):
         await service.update_prompt(actor=editor, prompt_id=local.id, workspace_id=foreign.id)
-    with pytest.raises(NotFound):
-        await service.usable_prompt(
+    with pytest.raises(NotFound):  # another organisation's content cannot use it either
+        await contents.create(
             actor=others[Role.ADMIN],
+            project_id=(await make_project(foreign)).id,
+            title="t",
             prompt_id=org_wide.id,
-            organization_id=other_org.id,
-            workspace_id=foreign.id,
         )
     moved = await service.update_prompt(actor=editor, prompt_id=local.id, workspace_id=None)
     assert moved.workspace_id is None

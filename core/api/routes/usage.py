@@ -10,7 +10,7 @@ from core.api.keys import SERVICES_KEY
 from core.api.pagination import Page, page_of
 from core.api.routing import ApiRoutes
 from core.api.schemas.usage import LimitIn, LimitOut, LimitsQuery, SummaryQuery, UsageSummaryOut
-from core.services.usage import UNSET
+from core.services.common import UNSET
 
 api = ApiRoutes(tag="usage")
 
