@@ -250,3 +250,13 @@ async def test_a_writer_is_refused_every_admin_command(harness: BotHarness) -> N
     assert not await Workspace.exists(name="Hacked")
     assert not await Project.exists(name="Hacked")
     assert "invite" not in [c["command"] for c in harness.fake.commands()]
+
+
+async def test_the_chat_menu_follows_a_language_change(harness: BotHarness) -> None:
+    admin = await harness.linked_user(Role.ADMIN)
+    await admin.send("/language")
+    await admin.press("English")
+    scope = {"type": "chat", "chat_id": admin.chat_id}
+    menu = harness.fake.commands(scope)
+    assert {"command": "invite", "description": harness.t("bot.command.invite", "en")} in menu
+    assert {"command": "usage", "description": harness.t("bot.command.usage", "en")} in menu
