@@ -260,3 +260,14 @@ async def test_the_chat_menu_follows_a_language_change(harness: BotHarness) -> N
     menu = harness.fake.commands(scope)
     assert {"command": "invite", "description": harness.t("bot.command.invite", "en")} in menu
     assert {"command": "usage", "description": harness.t("bot.command.usage", "en")} in menu
+
+
+async def test_the_main_menu_offers_the_admin_commands_by_role(harness: BotHarness) -> None:
+    admin = await harness.linked_user(Role.ADMIN)
+    writer = await harness.linked_user(Role.WRITER)
+    await writer.send("/menu")
+    assert harness.t("bot.home.button.members") not in writer.buttons
+    assert harness.t("bot.home.button.usage") not in writer.buttons
+    await admin.send("/menu")
+    text = await admin.press(harness.t("bot.home.button.members"))
+    assert text == harness.t("bot.admin.members.title", organization=harness.org.name, count=2)
