@@ -45,7 +45,12 @@ async def publish_menu(bot: Bot, registry: Registry, services: Services, user: U
             logger.warning("could not set the command menu of a chat: %s", exc)
 
 
-async def refresh_menu(turn: Turn, user: User) -> None:
-    """``publish_menu`` for ``user`` from inside a handler."""
+async def refresh_menu(turn: Turn, user: User | int) -> None:
+    """``publish_menu`` for ``user`` (or the user with that id) from inside a handler."""
+    if isinstance(user, int):
+        found = await User.get_or_none(id=user)
+        if found is None:
+            return
+        user = found
     registry = turn.context.application.bot_data["registry"]
     await publish_menu(turn.context.bot, registry, turn.services, user)

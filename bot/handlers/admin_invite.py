@@ -94,7 +94,7 @@ async def typed_phone(turn: Turn) -> None:
         role=Role(turn.data["role"]),
     )
     await turn.clear_state()
-    phone = membership.user.phone_number
+    phone = membership.phone_number
     shown = "0" + phone[3:] if phone.startswith("+98") else phone
     await turn.say(
         turn.t(
@@ -103,7 +103,7 @@ async def typed_phone(turn: Turn) -> None:
             role=role_label(turn, membership.role),
         )
     )
-    await refresh_menu(turn, membership.user)
+    await refresh_menu(turn, membership.user_id)
 
 
 def _role_arg(turn: Turn) -> Role | None:

@@ -15,8 +15,9 @@ from bot.menus import refresh_menu
 from bot.texts import error_text, number
 from bot.turn import Turn
 from core.errors import Conflict
+from core.services.orgs import MemberView
 from core.services.permissions import Action
-from db.models import Membership, Role
+from db.models import Role
 
 
 async def members(turn: Turn) -> None:
@@ -112,7 +113,7 @@ async def on_button(turn: Turn) -> None:
         except Conflict as exc:
             await turn.say(error_text(turn.language, exc))
             return
-        await refresh_menu(turn, membership.user)
+        await refresh_menu(turn, membership.user_id)
         intro = turn.t("bot.admin.members.role_changed", role=role_label(turn, membership.role))
         await _member(turn, organization_id, user_id, intro)
     elif action == "d":
@@ -146,21 +147,21 @@ async def on_button(turn: Turn) -> None:
         except Conflict as exc:
             await turn.say(error_text(turn.language, exc))
             return
-        await refresh_menu(turn, membership.user)
+        await refresh_menu(turn, membership.user_id)
         intro = turn.t("bot.admin.members.removed", name=_who(turn, membership))
         await _list(turn, organization_id, 0, intro)
     else:
         await turn.ack(turn.t("bot.button_expired"), alert=True)
 
 
-def _phone(turn: Turn, membership: Membership) -> str:
-    phone = membership.user.phone_number or ""
+def _phone(turn: Turn, membership: MemberView) -> str:
+    phone = membership.phone_number or ""
     shown = "0" + phone[3:] if phone.startswith("+98") else phone
     return number(turn.language, shown)
 
 
-def _who(turn: Turn, membership: Membership) -> str:
-    return membership.user.full_name or _phone(turn, membership)
+def _who(turn: Turn, membership: MemberView) -> str:
+    return membership.full_name or _phone(turn, membership)
 
 
 COMMANDS = {"members": members}
