@@ -33,7 +33,9 @@ from bot.processor import PerUserUpdateProcessor
 from bot.texts import t
 from bot.turn import SERVICES, load_turn
 from core.container import Services
+from core.services.permissions import ROLE_RANK
 from core.settings import Settings
+from db.models import Role
 
 REGISTRY = "registry"
 # Network timeouts for every Bot API call (seconds); long polls add their own timeout.
@@ -98,9 +100,15 @@ def registry_of(context: ContextTypes.DEFAULT_TYPE) -> Registry:
     return context.application.bot_data[REGISTRY]
 
 
-def bot_commands(registry: Registry, language: str) -> list[BotCommand]:
-    """The / menu in ``language``: every command that has a description."""
-    return [BotCommand(name, t(language, key)) for name, key in registry.descriptions.items()]
+def bot_commands(registry: Registry, language: str, role: Role | None = None) -> list[BotCommand]:
+    """The / menu in ``language`` for someone whose highest role is ``role`` (``None``: the
+    default menu, which lists no command reserved for a role)."""
+    return [
+        BotCommand(name, t(language, key))
+        for name, key in registry.descriptions.items()
+        if name not in registry.menu_roles
+        or (role is not None and ROLE_RANK[role] >= ROLE_RANK[registry.menu_roles[name]])
+    ]
 
 
 def _register(application: Application, registry: Registry) -> None:

@@ -11,6 +11,8 @@ A feature module (``bot/handlers/<feature>.py``) may export:
 - ``CONTACT: Step``: the handler of a shared contact (one feature only).
 - ``ON_CANCEL: Step``: run by ``/cancel`` before the state is cleared (stop what runs).
 - ``DESCRIPTIONS: dict[str, str]``: command -> locale key of its description (the / menu).
+- ``MENU_ROLES: dict[str, Role]``: command -> the least role whose / menu lists it (commands
+  not named here are in everyone's menu). Only the menu: ``core`` decides what a role may do.
 
 A ``Step`` is ``async def step(turn: Turn) -> None``. To add a feature, write its module and
 append its name to ``FEATURES`` (order decides nothing but the / menu).
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from bot.turn import Turn
+from db.models import Role
 
 Step = Callable[[Turn], Awaitable[None]]
 
@@ -35,6 +38,10 @@ FEATURES: tuple[str, ...] = (
     "menus",
     "variables",
     "generate",
+    "admin_invite",
+    "admin_members",
+    "admin_catalog",
+    "admin_usage",
 )
 
 
@@ -46,6 +53,7 @@ class Registry:
     callbacks: dict[str, Step] = field(default_factory=dict)
     text_states: dict[str, Step] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    menu_roles: dict[str, Role] = field(default_factory=dict)
     contact: Step | None = None
     on_cancel: list[Step] = field(default_factory=list)
 
@@ -55,6 +63,7 @@ class Registry:
             ("CALLBACKS", self.callbacks),
             ("TEXT_STATES", self.text_states),
             ("DESCRIPTIONS", self.descriptions),
+            ("MENU_ROLES", self.menu_roles),
         ):
             for key, value in getattr(module, attribute, {}).items():
                 if key in target:

@@ -37,6 +37,16 @@ async def show_home(turn: Turn, *, intro: str | None = None) -> None:
         rows.append([keyboards.button(turn.t("bot.home.button.new"), "cmd", "new")])
     if role in _WRITES and "drafts" in commands:
         rows.append([keyboards.button(turn.t("bot.home.button.drafts"), "cmd", "drafts")])
+    if role is Role.ADMIN:
+        rows.append(
+            [
+                keyboards.button(turn.t(f"bot.home.button.{name}"), "cmd", name)
+                for name in ("invite", "members")
+                if name in commands
+            ]
+        )
+    if role in (Role.ADMIN, Role.EDITOR) and "usage" in commands:
+        rows.append([keyboards.button(turn.t("bot.home.button.usage"), "cmd", "usage")])
     rows.append(
         [
             keyboards.button(turn.t("bot.home.button.language"), "cmd", "language"),

@@ -8,32 +8,63 @@ States: ``link.phone`` (waiting for a number) and ``link.code`` (waiting for the
 from __future__ import annotations
 
 from bot import keyboards
-from bot.texts import duration, number
+from bot.menus import refresh_menu
+from bot.texts import duration, error_text, number
 from bot.turn import Turn
-from core.errors import InvalidInput, RateLimited
+from core.errors import DomainError, InvalidInput, RateLimited
 from core.text.normalize import normalize_digits
 from core.validators.phone import is_valid_phone
+from db.models import Role
 
 PHONE = "link.phone"
 CODE = "link.code"
+# The invitation token of ``/start <token>``, kept in the state data until the code is verified.
+INVITE = "invite"
 
 
 async def start(turn: Turn) -> None:
-    """Linked: the menu. Deactivated: why not. Otherwise: ask for the phone."""
+    """Linked: the menu. Deactivated: why not. Otherwise: ask for the phone.
+
+    ``/start <token>`` (an invitation link) joins the link's organisation: at once when the
+    sender is linked, else after the phone code, the token waiting in the conversation state.
+    """
+    invite = turn.args[0] if turn.args else None
     if turn.actor is not None:
+        await turn.clear_state()
+        if invite is not None:
+            await _redeem(turn, invite)
+            return
         from bot.handlers.home import show_home
 
-        await turn.clear_state()
         await show_home(turn)
         return
     if turn.refusal is not None:
         raise turn.refusal
-    await ask_for_phone(turn)
+    await ask_for_phone(turn, invite=invite)
 
 
-async def ask_for_phone(turn: Turn) -> None:
-    await turn.set_state(PHONE)
+async def ask_for_phone(turn: Turn, *, invite: str | None = None) -> None:
+    await turn.set_state(PHONE, {INVITE: invite} if invite else None)
     await turn.say(turn.t("bot.link.welcome"), keyboards.share_phone(turn.language))
+
+
+async def _redeem(turn: Turn, token: str) -> None:
+    """Join the organisation of the invitation ``token``; a refusal is told, then the menu."""
+    from bot.handlers.home import show_home
+
+    try:
+        membership = await turn.services.invites.redeem(user=turn.require_actor(), token=token)
+    except DomainError as exc:
+        await turn.say(error_text(turn.language, exc))
+        await show_home(turn)
+        return
+    await refresh_menu(turn, turn.require_actor())
+    joined = turn.t(
+        "bot.admin.invite.joined",
+        organization=membership.organization.name,
+        role=turn.t(f"bot.admin.role.{Role(membership.role).value}"),
+    )
+    await show_home(turn, intro=joined)
 
 
 async def shared_contact(turn: Turn) -> None:
@@ -57,14 +88,15 @@ async def unlinked_text(turn: Turn) -> None:
     if is_valid_phone(turn.text):
         await _send_code(turn, turn.text)
     else:
-        await ask_for_phone(turn)
+        await ask_for_phone(turn, invite=turn.data.get(INVITE))
 
 
 async def _send_code(turn: Turn, phone: str) -> None:
     sent = await turn.services.telegram.request_code(
         telegram_user_id=turn.sender.id, phone=phone, language=turn.language
     )
-    await turn.set_state(CODE, {"phone": sent.phone})
+    invite = turn.data.get(INVITE)
+    await turn.set_state(CODE, {"phone": sent.phone, **({INVITE: invite} if invite else {})})
     await turn.say(
         turn.t(
             "bot.link.code_sent",
@@ -78,7 +110,7 @@ async def _send_code(turn: Turn, phone: str) -> None:
 async def typed_code(turn: Turn) -> None:
     phone = turn.data.get("phone")
     if not phone:
-        await ask_for_phone(turn)
+        await ask_for_phone(turn, invite=turn.data.get(INVITE))
         return
     code = normalize_digits(turn.text).replace(" ", "")
     try:
@@ -100,10 +132,15 @@ async def typed_code(turn: Turn) -> None:
             raise
         await _offer_new_code(turn, phone, "bot.link.too_many_attempts")
         return
+    invite = turn.data.get(INVITE)
     await turn.clear_state()
     turn.actor = await turn.services.telegram.actor_for_telegram(turn.sender.id)
     turn.language = turn.actor.language.value
     await turn.say(turn.t("bot.link.done"), keyboards.remove())
+    if invite:
+        await _redeem(turn, invite)
+        return
+    await refresh_menu(turn, turn.actor)
     from bot.handlers.home import show_home
 
     await show_home(turn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import keyboards
+from bot.menus import refresh_menu
 from bot.turn import Turn
 from core.errors import InvalidInput
 
@@ -27,6 +28,7 @@ async def choose(turn: Turn) -> None:
         raise InvalidInput("unsupported_language")
     if turn.actor is not None:
         await turn.services.preferences.set_language(actor=turn.actor, language=language)
+        await refresh_menu(turn, turn.actor)
     else:
         await turn.services.conversations.set_language(turn.chat_id, turn.sender.id, language)
     turn.language = language

@@ -58,6 +58,14 @@ class TelegramLinkService:
             raise Unauthenticated("user_inactive")
         return link.user
 
+    async def chat_ids_of(self, user_id: int) -> list[int]:
+        """The private chats where this user's linked Telegram account talks to the bot."""
+        return list(
+            await TelegramLink.filter(user_id=user_id)
+            .order_by("id")
+            .values_list("chat_id", flat=True)
+        )
+
     async def request_code(
         self, *, telegram_user_id: int, phone: object, language: str
     ) -> LinkCodeSent:

@@ -33,6 +33,14 @@ async def test_link_creates_the_user_and_finds_the_actor(services: Services) -> 
     assert refused.value.code == "telegram_not_linked"
 
 
+async def test_chat_ids_of_a_user(services: Services) -> None:
+    user = await _link(services)
+    assert await services.telegram.chat_ids_of(user.id) == [TG]
+    assert await services.telegram.chat_ids_of((await make_user()).id) == []
+    await services.telegram.unlink(TG)
+    assert await services.telegram.chat_ids_of(user.id) == []
+
+
 async def test_inactive_user_is_refused_as_actor(services: Services) -> None:
     user = await _link(services)
     user.is_active = False

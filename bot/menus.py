@@ -1,0 +1,56 @@
+"""The / menu of one person's chat, fitted to their highest role.
+
+``bot/runtime.py`` publishes the default menu (no role-reserved command); each linked person's
+private chat gets its own menu (``BotCommandScopeChat``) when they link, join by an invitation,
+or their role changes through the bot, so a writer never sees the admins' commands. The menu is
+a convenience only: every command still asks ``core``, which decides by role.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, BotCommandScopeChat
+from telegram.error import TelegramError
+
+from bot.app import bot_commands
+from bot.handlers import Registry
+from bot.turn import Turn
+from core.container import Services
+from core.services.permissions import ROLE_RANK
+from db.models import Role, User
+
+logger = logging.getLogger("contexor.bot")
+
+
+async def highest_role(services: Services, user: User) -> Role | None:
+    """The user's highest role in any active organisation (``None``: in none)."""
+    profile = await services.auth.me(user)
+    roles = [membership.role for membership in profile.memberships]
+    return max(roles, key=ROLE_RANK.__getitem__) if roles else None
+
+
+async def publish_menu(bot: Bot, registry: Registry, services: Services, user: User) -> None:
+    """Set the / menu of every chat where ``user`` is linked (best effort: logged on failure)."""
+    chat_ids = await services.telegram.chat_ids_of(user.id)
+    if not chat_ids:
+        return
+    role = await highest_role(services, user)
+    language = str(getattr(user.language, "value", user.language))
+    commands = bot_commands(registry, language, role)
+    for chat_id in chat_ids:
+        try:
+            await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+        except TelegramError as exc:
+            logger.warning("could not set the command menu of a chat: %s", exc)
+
+
+async def refresh_menu(turn: Turn, user: User | int) -> None:
+    """``publish_menu`` for ``user`` (or the user with that id) from inside a handler."""
+    if isinstance(user, int):
+        found = await User.get_or_none(id=user)
+        if found is None:
+            return
+        user = found
+    registry = turn.context.application.bot_data["registry"]
+    await publish_menu(turn.context.bot, registry, turn.services, user)
