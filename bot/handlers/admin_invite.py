@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot import keyboards
 from bot.admin import ROLES, int_arg, role_label, with_organization
-from bot.menus import refresh_menu
+from bot.command_menus import refresh_menu
 from bot.texts import moment, number
 from bot.turn import Turn
 from core.services.permissions import Action

@@ -8,7 +8,7 @@ States: ``link.phone`` (waiting for a number) and ``link.code`` (waiting for the
 from __future__ import annotations
 
 from bot import keyboards
-from bot.menus import refresh_menu
+from bot.command_menus import refresh_menu
 from bot.texts import duration, error_text, number
 from bot.turn import Turn
 from core.errors import DomainError, InvalidInput, RateLimited

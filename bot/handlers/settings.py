@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import keyboards
-from bot.menus import refresh_menu
+from bot.command_menus import refresh_menu
 from bot.turn import Turn
 from core.errors import InvalidInput
 
