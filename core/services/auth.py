@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from limits import RateLimitItem
 from redis.asyncio import Redis
@@ -348,8 +348,9 @@ class AuthService:
             if now < ready_at:
                 raise RateLimited("otp_cooldown", retry_after=_seconds(ready_at - now))
         day_start, next_day = _local_day(now, self._settings)
+        # In UTC: SQLite compares stored datetimes as text, so the bound must share their zone.
         today = OtpCode.filter(
-            phone_number=phone, purpose=OtpPurpose.LOGIN, created_at__gte=day_start
+            phone_number=phone, purpose=OtpPurpose.LOGIN, created_at__gte=day_start.astimezone(UTC)
         )
         retry_after = _seconds(next_day - now)
         # The requester's share first: a requester who used theirs learns that, not the total.

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 from typing import Any, Final
@@ -588,7 +588,10 @@ class UsageService:
         where = await self._summary_filter(actor, scope, scope_id)
         start, end = self.period_bounds(period)
         rows = (
-            await UsageLog.filter(where, created_at__gte=start, created_at__lt=end)
+            # In UTC: SQLite compares stored datetimes as text, so the bounds must share a zone.
+            await UsageLog.filter(
+                where, created_at__gte=start.astimezone(UTC), created_at__lt=end.astimezone(UTC)
+            )
             .annotate(
                 n=Count("id"),
                 prompt=Sum("prompt_tokens"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
@@ -286,6 +287,25 @@ async def test_daily_cap_counts_codes_since_local_midnight(custom, clock: Frozen
     await refusal(request(services, client_address="198.51.100.9"), RateLimited)
     clock.advance(minutes=1)
     await request(services, client_address="198.51.100.9")
+
+
+async def test_the_daily_cap_counts_codes_sent_just_after_tehran_midnight(
+    custom, clock: FrozenClock
+) -> None:
+    """00:05 in Tehran is 20:35 UTC the day before: codes sent then count for the new day on
+    both databases (SQLite compares stored times as text, so the bound must be in UTC)."""
+    services = await custom(
+        timezone="Asia/Tehran",
+        otp_daily_cap=2,
+        otp_resend_seconds=0,
+        otp_request_rate="100/minute",
+    )
+    clock.current = datetime(2026, 12, 2, 20, 35, tzinfo=UTC)
+    for n in range(2):
+        await request(services, client_address=f"198.51.100.{n}")
+    clock.advance(minutes=10)
+    error = await refusal(request(services, client_address="198.51.100.9"), RateLimited)
+    assert error.code == "otp_daily_cap"
 
 
 async def test_one_address_cannot_use_up_the_phone_cap(custom, clock: FrozenClock) -> None:

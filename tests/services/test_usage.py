@@ -811,3 +811,24 @@ async def test_a_members_usage_shows_only_inside_organisations_the_reader_may_se
     # The writer sees their own usage everywhere.
     assert [m.model for m in own.by_model] == ["gpt-4.1", "gpt-4o", "gpt-4o-mini"]
     assert own.requests == 3
+
+
+async def test_the_monthly_summary_starts_at_tehran_midnight(
+    usage: UsageService, world: World, clock: FrozenClock
+) -> None:
+    """1 December 00:00 in Tehran is 30 November 20:30 UTC: a log at 21:00 UTC is December's,
+    one at 20:00 UTC November's, on both databases (SQLite compares stored times as text)."""
+    clock.current = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    await log_usage(
+        world, model="gpt-4o", tokens=(1, 1), cost="1", at=datetime(2026, 11, 30, 21, tzinfo=UTC)
+    )
+    await log_usage(
+        world, model="gpt-4o", tokens=(1, 1), cost="9", at=datetime(2026, 11, 30, 20, tzinfo=UTC)
+    )
+    summary = await usage.summary(
+        actor=world.admin,
+        scope=UsageScope.ORGANIZATION,
+        scope_id=world.org.id,
+        period=UsagePeriod.MONTHLY,
+    )
+    assert (summary.requests, summary.cost_usd) == (1, Decimal("1.000000"))
