@@ -22,11 +22,10 @@ from tests.support.databases import create_scratch_database, drop_scratch_databa
 from tests.support.proxy import CuttableProxy
 
 
+@pytest.mark.postgres  # an embedded SQLite file cannot become unreachable
 async def test_database_down_is_503_logged_once_and_recovers_without_restart(
     tmp_path: Path, database_url: str, redis_url: str, redis_key_prefix: str
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("an embedded SQLite file cannot become unreachable")
     url = database_url + "_outage"
     await create_scratch_database(url)
     real = urlsplit(url)
