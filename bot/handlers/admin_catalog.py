@@ -8,11 +8,15 @@ pick its workspace), ``pj:w:<workspace>`` (new in that workspace), ``pj:e:<proje
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from telegram import InlineKeyboardMarkup
 
 from bot import keyboards
 from bot.admin import int_arg, with_organization
 from bot.turn import Turn
+from core.services.common import Listing
 from core.services.permissions import Action
 from db.models import Role
 
@@ -37,21 +41,15 @@ async def _workspaces_first(turn: Turn, organization_id: int) -> None:
 async def _workspaces(
     turn: Turn, organization_id: int, requested: int, intro: str | None = None
 ) -> None:
-    catalog, actor = turn.services.catalog, turn.require_actor()
-    total = (
-        await catalog.list_workspaces(actor=actor, organization_id=organization_id, limit=1)
-    ).count
-    page = keyboards.Page.of(requested, total)
-    listing = await catalog.list_workspaces(
-        actor=actor, organization_id=organization_id, offset=page.offset, limit=page.limit
+    await _catalog_list(
+        turn,
+        "ws",
+        "workspace",
+        turn.services.catalog.list_workspaces,
+        organization_id,
+        requested,
+        intro,
     )
-    items = [(f"✏️ {w.name}", keyboards.data("ws", "e", w.id)) for w in listing.items]
-    markup = _with_new(
-        keyboards.paged(turn.language, items, page, page_data=("ws", "l", organization_id)),
-        keyboards.button(turn.t("bot.admin.workspace.button.new"), "ws", "n", organization_id),
-    )
-    text = turn.t("bot.admin.workspace.title", count=listing.count)
-    await turn.show(f"{intro}\n\n{text}" if intro else text, markup)
 
 
 async def on_workspace_button(turn: Turn) -> None:
@@ -110,21 +108,15 @@ async def _projects_first(turn: Turn, organization_id: int) -> None:
 async def _projects(
     turn: Turn, organization_id: int, requested: int, intro: str | None = None
 ) -> None:
-    catalog, actor = turn.services.catalog, turn.require_actor()
-    total = (
-        await catalog.list_projects(actor=actor, organization_id=organization_id, limit=1)
-    ).count
-    page = keyboards.Page.of(requested, total)
-    listing = await catalog.list_projects(
-        actor=actor, organization_id=organization_id, offset=page.offset, limit=page.limit
+    await _catalog_list(
+        turn,
+        "pj",
+        "project",
+        turn.services.catalog.list_projects,
+        organization_id,
+        requested,
+        intro,
     )
-    items = [(f"✏️ {p.name}", keyboards.data("pj", "e", p.id)) for p in listing.items]
-    markup = _with_new(
-        keyboards.paged(turn.language, items, page, page_data=("pj", "l", organization_id)),
-        keyboards.button(turn.t("bot.admin.project.button.new"), "pj", "n", organization_id),
-    )
-    text = turn.t("bot.admin.project.title", count=listing.count)
-    await turn.show(f"{intro}\n\n{text}" if intro else text, markup)
 
 
 async def on_project_button(turn: Turn) -> None:
@@ -178,6 +170,34 @@ async def typed_project_rename(turn: Turn) -> None:
         0,
         turn.t("bot.admin.project.renamed", name=renamed.name),
     )
+
+
+async def _catalog_list(
+    turn: Turn,
+    prefix: str,
+    kind: str,
+    lister: Callable[..., Awaitable[Listing[Any]]],
+    organization_id: int,
+    requested: int,
+    intro: str | None,
+) -> None:
+    """One page of the organisation's workspaces or projects: rename buttons, "new" on top.
+
+    The first call only counts, so a page number past the end is clamped before fetching.
+    """
+    actor = turn.require_actor()
+    total = (await lister(actor=actor, organization_id=organization_id, limit=1)).count
+    page = keyboards.Page.of(requested, total)
+    listing = await lister(
+        actor=actor, organization_id=organization_id, offset=page.offset, limit=page.limit
+    )
+    items = [(f"✏️ {row.name}", keyboards.data(prefix, "e", row.id)) for row in listing.items]
+    markup = _with_new(
+        keyboards.paged(turn.language, items, page, page_data=(prefix, "l", organization_id)),
+        keyboards.button(turn.t(f"bot.admin.{kind}.button.new"), prefix, "n", organization_id),
+    )
+    text = turn.t(f"bot.admin.{kind}.title", count=listing.count)
+    await turn.show(f"{intro}\n\n{text}" if intro else text, markup)
 
 
 def _with_new(markup: InlineKeyboardMarkup, new) -> InlineKeyboardMarkup:
