@@ -79,6 +79,19 @@ class Services:
             await self.redis.aclose()
 
 
+# Redis answers in microseconds; a dead or partitioned server must fail a sign-in with a 503
+# within seconds instead of hanging the request (or the bot's update) on the socket.
+REDIS_SOCKET_TIMEOUT_SECONDS = 3.0
+
+
+def _redis_client(url: str) -> aioredis.Redis:
+    return aioredis.from_url(
+        url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -90,7 +103,7 @@ def build_services(
     """Everything the adapters need; tests pass their own clock or clients."""
     _load_data_files()
     clock = clock or Clock()
-    redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = _redis_client(settings.redis_url) if settings.redis_url else None
     sms = sms or build_sms_sender(settings, clock=clock)
     outbox = OutboxService(settings=settings, clock=clock)
     # Every process writes notifications as outbox rows; the bot's worker delivers them.

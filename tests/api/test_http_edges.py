@@ -197,6 +197,31 @@ async def test_redis_down_is_503_logged_once_and_recovers(
         await proxy.close()
 
 
+@pytest.mark.redis
+async def test_a_redis_that_never_answers_is_a_503_not_a_hang(
+    aiohttp_client, settings: Settings, db, clean_redis
+) -> None:
+    real = urlsplit(settings.redis_url)
+    proxy = CuttableProxy(real.hostname or "127.0.0.1", real.port or 6379)
+    await proxy.start()
+    through_url = real._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    services = build_services(settings.model_copy(update={"redis_url": through_url}))
+    try:
+        client = await aiohttp_client(create_app(services))
+        body = {"phone_number": "09121234567"}
+        assert (await client.post(OTP_REQUEST, json=body)).status == 200
+        proxy.stall()
+        # Without socket timeouts on the Redis client this request waits forever; the bound
+        # here only turns such a hang into a failure, it measures nothing.
+        response = await asyncio.wait_for(
+            client.post(OTP_REQUEST, json={"phone_number": "09121234568"}), timeout=60
+        )
+        await assert_error(response, 503, "rate_limit_unavailable")
+    finally:
+        await services.aclose()
+        await proxy.close()
+
+
 async def test_the_document_states_what_the_server_enforces(api) -> None:
     spec = await (await api.get("/api/openapi.json")).json()
     schemas = spec["components"]["schemas"]
