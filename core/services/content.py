@@ -390,6 +390,7 @@ class ContentService:
                 .using_db(conn)
                 .update(
                     status=ContentStatus.REVIEW,
+                    submitted_at=now,
                     decided_by_id=None,
                     decided_at=None,
                     rejection_reason=None,

@@ -26,6 +26,7 @@ from db.models.orgs import Membership, Organization
 from db.models.outbox import OutboxMessage
 from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
 from db.models.users import TelegramLink, User
+from db.models.warnings import LimitWarning
 
 __all__ = [
     "AuditLog",
@@ -40,6 +41,7 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "Language",
+    "LimitWarning",
     "Membership",
     "Organization",
     "OtpCode",

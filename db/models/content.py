@@ -43,6 +43,8 @@ class Content(Model):
     decided_by = fields.ForeignKeyField(
         "models.User", related_name="decided_contents", null=True, on_delete=fields.SET_NULL
     )
+    # When it last went into review: the review reminder counts the wait from here.
+    submitted_at = fields.DatetimeField(null=True)
     decided_at = fields.DatetimeField(null=True)
     rejection_reason = fields.TextField(null=True)
     approved_version = fields.IntField(null=True)  # number of the version that was approved
