@@ -166,13 +166,12 @@ async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 def _job_line(job: JobSpec, run: JobRun | None) -> str:
     """One row of ``jobs list``: name, schedule, the last run's start and outcome, description."""
-    schedule = " ".join(f"{k}={v}" for k, v in job.schedule.items())
     if run is None:
         last = "never run"
     else:
         outcome = {True: "ok", False: "failed", None: "running"}[run.succeeded]
         last = f"{run.started_at.isoformat(timespec='seconds')} {outcome} {json.dumps(run.detail)}"
-    return f"{job.name:28} {schedule:24} {last:48} {job.description}"
+    return f"{job.name:28} {job.schedule_text:24} {last:48} {job.description}"
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[str]]) -> str:

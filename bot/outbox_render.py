@@ -1,8 +1,9 @@
 """Outbox rows as Telegram messages, in the recipient's language.
 
 Kinds and payload keys come from ``core/services/notifications.py``; texts from
-``core/locales/{fa,en}/outbox.json``. Messages are plain text (no parse mode), so names and
-titles people typed are shown as they are and can never break the markup.
+``core/locales/{fa,en}/outbox.json`` (the scheduler's kinds: ``bot/outbox_render_scheduled.py``).
+Messages are plain text (no parse mode), so names and titles people typed are shown as they are
+and can never break the markup.
 
 A feature that wants buttons under a kind of message (the review card's Approve / Reject /
 Read in full) registers a keyboard builder with :func:`register_keyboard`; the builder gets the
@@ -18,6 +19,7 @@ from typing import Any
 from telegram import InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
+from bot.outbox_render_scheduled import render_scheduled
 from core.i18n import translate
 from core.services.notifications import (
     KIND_CONTENT_DECIDED,
@@ -73,4 +75,7 @@ def _text(kind: str, payload: Mapping[str, Any], language: str) -> str:
             return translate(language, "outbox.generation_succeeded", **p)
         error = translate(language, f"error.{p.get('error') or 'generation_failed'}")
         return translate(language, "outbox.generation_failed", **{**p, "error": error})
+    scheduled = render_scheduled(kind, p, language)
+    if scheduled is not None:
+        return scheduled
     raise UnknownKind(kind)

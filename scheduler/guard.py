@@ -50,12 +50,17 @@ def latest_fire_time(trigger: Any, now: datetime, *, within: timedelta) -> datet
     The scheduler calls a job only inside its misfire grace, so the occurrence it is running lies
     in that window; ``now`` itself is returned if the trigger has none there (a manual call).
     """
+    return last_occurrence(trigger, now, within=within) or now
+
+
+def last_occurrence(trigger: Any, now: datetime, *, within: timedelta) -> datetime | None:
+    """The trigger's last fire time in [now - within, now], or None when it has none there."""
     candidate = trigger.get_next_fire_time(None, now - within)
     latest = None
     while candidate is not None and candidate <= now:
         latest = candidate
         candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(microseconds=1))
-    return latest or now
+    return latest
 
 
 async def run_once(name: str, key: str, work, *, now) -> RunResult:

@@ -7,6 +7,9 @@ from datetime import timedelta
 from tortoise.models import Model
 
 from core.container import Services
+from core.services.limit_warnings import LimitWarningService
+from core.services.period_reports import PeriodReportNotices
+from core.services.review_reminders import ReviewReminderService
 from db.models import OtpCode, RefreshToken
 
 OTP_RETENTION = timedelta(days=1)
@@ -45,3 +48,35 @@ async def reap_stale_generation_jobs(services: Services) -> dict[str, int]:
     """Fail generation jobs whose process died: content back, reservation released."""
     reaped = await services.generation.reap_stale_jobs(older_than=STALE_JOB_AFTER)
     return {"reaped": reaped}
+
+
+async def clear_expired_conversations(services: Services) -> dict[str, int]:
+    """Drop expired bot conversation state (the chat's language stays)."""
+    return {"cleared": await services.conversations.clear_expired(batch=DELETE_BATCH)}
+
+
+async def purge_delivered_outbox(services: Services) -> dict[str, int]:
+    """Delete sent and given-up notifications older than ``OUTBOX_KEEP_DAYS``."""
+    return {"deleted": await services.outbox.purge(batch=DELETE_BATCH)}
+
+
+async def usage_rollover(services: Services) -> dict[str, int]:
+    """Send each organisation's admins the usage report of the billing period just ended."""
+    notices = PeriodReportNotices(
+        settings=services.settings, reports=services.reports, outbox=services.outbox
+    )
+    return await notices.send_period_ended(services.clock.now())
+
+
+async def limit_warnings(services: Services) -> dict[str, int]:
+    """Tell admins (and the person) of each scope past 80% of a limit, once per period."""
+    warnings = LimitWarningService(
+        usage=services.usage, outbox=services.outbox, clock=services.clock
+    )
+    return await warnings.check()
+
+
+async def review_reminders(services: Services) -> dict[str, int]:
+    """Send editors and admins a digest of content waiting in review for over a day."""
+    reminders = ReviewReminderService(outbox=services.outbox, clock=services.clock)
+    return await reminders.remind()

@@ -11,26 +11,45 @@ from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from core.container import Services
 from scheduler import jobs
-from scheduler.guard import RunResult, latest_fire_time, manual_key, occurrence_key, run_once
+from scheduler.guard import (
+    RunResult,
+    last_occurrence,
+    latest_fire_time,
+    manual_key,
+    occurrence_key,
+    run_once,
+)
+from scheduler.triggers import BillingPeriodTrigger
 
 JobFunction = Callable[[Services], Awaitable[dict[str, Any]]]
+# A job whose schedule is this fires at the start of each billing period (scheduler/triggers.py).
+BILLING_PERIOD: dict[str, str] = {"billing_period": "start"}
 
 
 @dataclass(frozen=True)
 class JobSpec:
     name: str
     function: JobFunction
-    schedule: dict[str, str]  # CronTrigger fields, in settings.timezone; day names, not numbers
+    # CronTrigger fields, in settings.timezone (day names, not numbers), or BILLING_PERIOD.
+    schedule: dict[str, str]
     description: str
     # How late an occurrence may still start (a busy loop, a restart around the fire time), and
     # whether missed occurrences collapse into one run; ``why`` says why for this job.
     misfire_grace: timedelta
     coalesce: bool
     why: str
+    # Run an occurrence missed while no scheduler was up (a deploy across the fire time) when a
+    # scheduler starts within its grace; the guard still runs it once.
+    catch_up: bool = False
+
+    @property
+    def schedule_text(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.schedule.items())
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -61,6 +80,53 @@ JOBS: tuple[JobSpec, ...] = (
         coalesce=True,
         why="daily housekeeping: any time that night will do, once",
     ),
+    JobSpec(
+        "clear_expired_conversations",
+        jobs.clear_expired_conversations,
+        {"minute": "20"},
+        "drop expired bot conversation state (the chosen language stays)",
+        misfire_grace=timedelta(hours=1),
+        coalesce=True,
+        why="expired state already reads as none: a late sweep only frees space later",
+    ),
+    JobSpec(
+        "purge_delivered_outbox",
+        jobs.purge_delivered_outbox,
+        {"hour": "3", "minute": "45"},
+        "delete sent and given-up notifications older than OUTBOX_KEEP_DAYS",
+        misfire_grace=timedelta(hours=6),
+        coalesce=True,
+        why="daily housekeeping: any time that night will do, once",
+    ),
+    JobSpec(
+        "limit_warnings",
+        jobs.limit_warnings,
+        {"minute": "*/5"},
+        "warn admins (and the person) of each scope past 80% of a usage limit, once per period",
+        misfire_grace=timedelta(minutes=5),
+        coalesce=True,
+        why="each check reads the current totals, so the next one covers any missed before it",
+    ),
+    JobSpec(
+        "usage_rollover",
+        jobs.usage_rollover,
+        BILLING_PERIOD,
+        "send each organisation's admins the usage report of the billing period just ended",
+        misfire_grace=timedelta(days=3),
+        coalesce=True,
+        why="a report late by an outage is still wanted, and only the period just ended matters",
+        catch_up=True,
+    ),
+    JobSpec(
+        "review_reminders",
+        jobs.review_reminders,
+        {"hour": "9", "minute": "0"},
+        "send editors and admins a digest of content waiting in review for over a day",
+        misfire_grace=timedelta(hours=3),
+        coalesce=True,
+        why="a digest late in the morning still helps; two in a row would repeat one list",
+        catch_up=True,
+    ),
 )
 
 
@@ -68,14 +134,28 @@ def job_named(name: str) -> JobSpec | None:
     return next((job for job in JOBS if job.name == name), None)
 
 
-def trigger_of(job: JobSpec, services: Services) -> CronTrigger:
-    return CronTrigger(timezone=services.settings.zone, **job.schedule)
+def trigger_of(job: JobSpec, services: Services) -> BaseTrigger:
+    settings = services.settings
+    if job.schedule == BILLING_PERIOD:
+        return BillingPeriodTrigger(zone=settings.zone, calendar=settings.billing_calendar)
+    return CronTrigger(timezone=settings.zone, **job.schedule)
 
 
 async def fire(job: JobSpec, services: Services, trigger: CronTrigger) -> RunResult:
     """What the scheduler calls: claim this occurrence, then run the job if the claim won."""
     now = services.clock.now()
     fired = latest_fire_time(trigger, now, within=job.misfire_grace)
+    return await run_once(
+        job.name, occurrence_key(fired), lambda: job.function(services), now=services.clock.now
+    )
+
+
+async def catch_up(job: JobSpec, services: Services, trigger: BaseTrigger) -> RunResult | None:
+    """At start-up: run the last occurrence within the grace if no instance ran it yet (the
+    guard decides); None when the job had no occurrence in that window."""
+    fired = last_occurrence(trigger, services.clock.now(), within=job.misfire_grace)
+    if fired is None:
+        return None
     return await run_once(
         job.name, occurrence_key(fired), lambda: job.function(services), now=services.clock.now
     )
@@ -102,4 +182,7 @@ def build_scheduler(services: Services) -> AsyncIOScheduler:
             misfire_grace_time=int(job.misfire_grace.total_seconds()),
             coalesce=job.coalesce,
         )
+        if job.catch_up:
+            # Runs once as soon as the scheduler starts.
+            scheduler.add_job(catch_up, args=[job, services, trigger], id=f"{job.name}:catch_up")
     return scheduler

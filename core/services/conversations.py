@@ -78,6 +78,23 @@ class ConversationService:
             state="", data={}, expires_at=None
         )
 
+    async def clear_expired(self, *, batch: int = 1000) -> int:
+        """Drop the state and data of every expired conversation, ``batch`` rows per statement
+        (the row and its chosen language stay); how many were cleared."""
+        cleared = 0
+        while True:
+            ids = await (
+                BotConversation.filter(expires_at__lt=self._clock.now())
+                .order_by("id")
+                .limit(batch)
+                .values_list("id", flat=True)
+            )
+            if not ids:
+                return cleared
+            cleared += await BotConversation.filter(id__in=ids).update(
+                state="", data={}, expires_at=None
+            )
+
     async def _upsert(self, chat_id: int, telegram_user_id: int, **values: Any) -> BotConversation:
         key = {"chat_id": chat_id, "telegram_user_id": telegram_user_id}
         for _ in range(2):  # a concurrent first write wins the insert; we then update it

@@ -6,7 +6,13 @@ Who hears what (only people with a reachable linked Telegram account get a row, 
 * ``content_submitted``: every editor and admin of the content's organisation;
 * ``content_decided``: the content's author;
 * ``member_invited``: the invited person;
-* ``generation_finished``: whoever started the job.
+* ``generation_finished``: whoever started the job;
+* ``usage_report``: each organisation's admins, when a billing period ends
+  (``core/services/period_reports.py``);
+* ``limit_warning``: the organisation's admins, and the person for a user limit, once per scope,
+  period and metric when 80% of a limit is used (``core/services/limit_warnings.py``);
+* ``review_reminder``: each organisation's editors and admins, a daily digest of content waiting
+  in review for over a day (``core/services/review_reminders.py``).
 
 The payload is a snapshot of what the message shows (titles, names, the reason), so a message
 delivered after a later rename still says what happened; the bot renders it in the
@@ -28,11 +34,17 @@ KIND_CONTENT_SUBMITTED = "content_submitted"
 KIND_CONTENT_DECIDED = "content_decided"
 KIND_MEMBER_INVITED = "member_invited"
 KIND_GENERATION_FINISHED = "generation_finished"
+KIND_USAGE_REPORT = "usage_report"
+KIND_LIMIT_WARNING = "limit_warning"
+KIND_REVIEW_REMINDER = "review_reminder"
 KINDS = (
     KIND_CONTENT_SUBMITTED,
     KIND_CONTENT_DECIDED,
     KIND_MEMBER_INVITED,
     KIND_GENERATION_FINISHED,
+    KIND_USAGE_REPORT,
+    KIND_LIMIT_WARNING,
+    KIND_REVIEW_REMINDER,
 )
 EXCERPT_LINES = 4
 EXCERPT_CHARS = 400

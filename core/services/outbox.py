@@ -222,13 +222,20 @@ class OutboxService:
 
     # --- housekeeping --------------------------------------------------------------------------
 
-    async def purge(self, *, older_than: timedelta | None = None) -> int:
-        """Delete settled rows (sent or given up) created before ``older_than`` ago."""
+    async def purge(self, *, older_than: timedelta | None = None, batch: int = 1000) -> int:
+        """Delete settled rows (sent or given up) created before ``older_than`` ago (default
+        ``OUTBOX_KEEP_DAYS``), ``batch`` rows per statement so no sweep holds a long lock."""
         keep = older_than or timedelta(days=self._settings.outbox_keep_days)
         cutoff = self._clock.now() - keep
-        return await OutboxMessage.filter(
+        settled = OutboxMessage.filter(
             status__in=(OutboxStatus.SENT, OutboxStatus.FAILED), created_at__lt=cutoff
-        ).delete()
+        )
+        deleted = 0
+        while True:
+            ids = await settled.order_by("id").limit(batch).values_list("id", flat=True)
+            if not ids:
+                return deleted
+            deleted += await OutboxMessage.filter(id__in=ids).delete()
 
     # --- internals -----------------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""The end-of-period usage report, sent to each organisation's admins through the outbox.
+
+Payload of ``usage_report`` (the contract with ``bot/outbox_render.py``): the organisation, the
+period (``period_key`` as the usage counters key it, ``calendar``, the local ``first_day`` and
+``last_day``), the totals, and the most expensive workspaces and members as lines of
+``{label, requests, tokens, cost_usd}`` (``label`` None: a deleted or unnamed one), with how many
+more lines were left out so the message stays within one Telegram message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core.services.notifications import KIND_USAGE_REPORT
+from core.services.outbox import OutboxService
+from core.services.reports import PeriodReport, ReportService, UsageLine
+from core.settings import Settings
+from db.models import Membership, Organization, Role
+
+MAX_LINES = 15  # per breakdown: a report of a large organisation stays one message
+
+
+class PeriodReportNotices:
+    """Writes one ``usage_report`` row per admin of every active organisation."""
+
+    def __init__(self, *, settings: Settings, reports: ReportService, outbox: OutboxService):
+        self._settings = settings
+        self._reports = reports
+        self._outbox = outbox
+
+    async def send_period_ended(self, at: datetime) -> dict[str, int]:
+        """Report the billing period that ended before ``at``; counts of organisations and rows."""
+        start, end, key = self._reports.period_just_ended(at)
+        organizations = messages = 0
+        for org_id, name in (
+            await Organization.filter(is_active=True).order_by("id").values_list("id", "name")
+        ):
+            report = await self._reports.build(org_id, start, end, key)
+            admins = await Membership.filter(organization_id=org_id, role=Role.ADMIN).values_list(
+                "user_id", flat=True
+            )
+            payload = self.payload(report, organization=name)
+            # One transaction per organisation: a failure later on keeps what was written.
+            async with in_transaction() as conn:
+                messages += await self._outbox.enqueue(
+                    connection=conn, user_ids=admins, kind=KIND_USAGE_REPORT, payload=payload
+                )
+            organizations += 1
+        return {"organizations": organizations, "messages": messages}
+
+    def payload(self, report: PeriodReport, *, organization: str) -> dict[str, Any]:
+        zone = self._settings.zone
+        return {
+            "organization_id": report.organization_id,
+            "organization": organization,
+            "period_key": report.period_key,
+            "calendar": self._settings.billing_calendar.value,
+            "first_day": report.start.astimezone(zone).date().isoformat(),
+            "last_day": (report.end.astimezone(zone) - timedelta(days=1)).date().isoformat(),
+            "requests": report.requests,
+            "tokens": report.tokens,
+            "cost_usd": str(report.cost_usd),
+            "by_workspace": _lines(report.by_workspace),
+            "more_workspaces": max(len(report.by_workspace) - MAX_LINES, 0),
+            "by_user": _lines(report.by_user),
+            "more_users": max(len(report.by_user) - MAX_LINES, 0),
+        }
+
+
+def _lines(lines: list[UsageLine]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": line.label,
+            "requests": line.requests,
+            "tokens": line.tokens,
+            "cost_usd": str(line.cost_usd),
+        }
+        for line in lines[:MAX_LINES]
+    ]
