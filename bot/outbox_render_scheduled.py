@@ -8,7 +8,7 @@ Numbers, dates and amounts are shown with Persian digits and separators in Persi
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import jdatetime
@@ -42,7 +42,7 @@ def number(value: int | str, language: str) -> str:
 def money(value: str | Decimal, language: str) -> str:
     """``$12.35`` or ``۱۲٫۳۵ دلار``: cents, unless the amount is smaller than a cent."""
     amount = Decimal(str(value))
-    cents = amount.quantize(Decimal("0.01"))
+    cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     shown = f"{cents:,}" if cents == amount or cents else f"{amount.normalize():f}"
     return _t(language, "money", amount=localized_digits(shown, language))
 
