@@ -111,7 +111,7 @@ class LimitWarningService:
         counter = crossing.counter
         recipients, payload = await _audience(crossing)
         if payload is None:
-            return 0  # a retired workspace or a former member: nobody to tell
+            return None  # a retired workspace or a former member: nobody to tell
         try:
             async with in_transaction() as conn:
                 await LimitWarning.create(
