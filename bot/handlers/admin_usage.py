@@ -7,11 +7,11 @@ them); amounts are shown in the reader's digits, dates in their calendar.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from bot.admin import int_arg, with_organization
-from bot.texts import day, number, t
+from bot.texts import day
 from bot.turn import Turn
+from core.presentation import money
 from core.services.permissions import Action
 from core.services.reports import UsageLine
 from db.models import Role
@@ -72,14 +72,6 @@ def _line(turn: Turn, line: UsageLine, nameless: str) -> str:
         tokens=line.tokens,
         cost=money(turn.language, line.cost_usd),
     )
-
-
-def money(language: str, value: Decimal) -> str:
-    """US dollars as the reader reads them: ``$1,234.50`` / ``۱٬۲۳۴٫۵۰ دلار``; an amount under a
-    cent keeps its digits (``0.00045``) rather than showing as zero."""
-    cents = value.quantize(Decimal("0.01"))
-    shown = f"{cents:,}" if cents == value or cents >= 1 else f"{value.normalize():,f}"
-    return t(language, "usage.amount.cost", amount=number(language, shown))
 
 
 COMMANDS = {"usage": usage}

@@ -18,12 +18,12 @@ from bot import keyboards
 from bot.export import to_docx, to_markdown
 from bot.handlers.variables import VARS, current
 from bot.streaming import stream_answer
-from bot.texts import moment
+from bot.texts import error_text, moment
 from bot.turn import Turn
 from core.errors import InvalidInput
 from core.services.prompts import PromptVariable
 from core.services.usage import UsageLimitExceeded
-from db.models import GenerationKind, UsagePeriod
+from db.models import GenerationKind
 
 GENERATING = "compose.generating"
 TITLE_LENGTH = 120
@@ -169,10 +169,10 @@ async def _start(
 
 def _limit_text(turn: Turn, refusal: UsageLimitExceeded) -> str:
     """Which limit refused, and when it resets, in the reader's calendar and digits."""
-    services = turn.services
-    _, resets = services.usage.period_bounds(UsagePeriod(refusal.params["period"]))
-    when = moment(turn.language, resets, services.settings.zone)
-    return "\n".join([refusal.message(turn.language), turn.t("bot.gen.limit_resets", when=when)])
+    when = moment(turn.language, refusal.resets_at, turn.services.settings.zone)
+    return "\n".join(
+        [error_text(turn.language, refusal), turn.t("bot.gen.limit_resets", when=when)]
+    )
 
 
 def _title(prompt_title: str, answers: dict[str, str], variables: list[PromptVariable]) -> str:

@@ -25,6 +25,7 @@ from core.api.keys import REQUEST_ID_KEY, SERVICES_KEY, WATCH_KEY
 from core.api.routing import Handler
 from core.i18n import translate
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.presentation import error_message
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def render_domain_error(request: web.Request, error: errors.DomainError) -> web.
     details = {} if status >= 500 else dict(error.params)
     if isinstance(details.get("fields"), list):
         details["fields"] = [errors.localize_problem(p, language) for p in details["fields"]]
-    message = error.message(language)
+    message = error_message(language, error)
     return error_response(status, error.code, message, headers=headers, **details)
 
 

@@ -50,11 +50,11 @@ from core.clock import Clock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.llm.pii import scan
 from core.notify import Notifier
+from core.presentation import display_name
 from core.services.audit import AuditAction, AuditService
 from core.services.common import check_characters, is_invisible, strip_control_characters
 from core.services.permissions import Action, authorize, may, membership_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
-from core.validators.phone import mask_phone
 from db.models import (
     Content,
     ContentStatus,
@@ -96,15 +96,6 @@ def live_contents() -> QuerySet[Content]:
 def count_words(text: str) -> int:
     """Whitespace-separated tokens with a letter or digit (ZWNJ keeps می‌خواهم one word)."""
     return sum(1 for token in text.split() if any(char.isalnum() for char in token))
-
-
-def display_name(user: User | None) -> str:
-    """A person's name for other members: full name, else the phone with its middle masked."""
-    if user is None:
-        return "?"
-    if user.full_name:
-        return user.full_name
-    return mask_phone(user.phone_number)
 
 
 def search_terms(search: str) -> list[str]:
@@ -824,6 +815,7 @@ async def _decision_conflict(content_id: int) -> Conflict:
         decider = (
             await User.get_or_none(id=current.decided_by_id) if current.decided_by_id else None
         )
+        # The envelope names the decider as other members see a person (core/presentation.py).
         return Conflict(
             "already_decided", decided_by=display_name(decider), current_status=current.status.value
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from core.services.content import display_name
+from core.presentation import display_name
 from core.services.outbox import OutboxService
 from db.models import Content, GenerationJob, Membership, Organization, Project, Role, User
 

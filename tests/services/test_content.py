@@ -10,8 +10,9 @@ import pytest
 from core.clock import FrozenClock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.notify import InMemoryNotifier
+from core.presentation import display_name
 from core.services.audit import AuditService
-from core.services.content import ContentService, count_words, display_name, search_terms
+from core.services.content import ContentService, count_words, search_terms
 from db.models import (
     AuditLog,
     Content,

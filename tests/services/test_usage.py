@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from core.clock import FrozenClock
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.llm.base import Usage
+from core.presentation import error_message
 from core.services.usage import (
     Caps,
     UsageLimitExceeded,
@@ -412,10 +413,12 @@ async def test_refusal_message_names_scope_and_limit_in_the_users_language(
 
     assert refused.value.params["kind"] == "cost"
     assert refused.value.params["limit"] == "0.500000"
-    assert refused.value.message("en") == (
+    assert error_message("en", refused.value) == (
         "The monthly cost limit of the workspace ($0.50) has been reached."
     )
-    assert refused.value.message("fa") == "هزینهٔ ماهانهٔ فضای کاری (۰٫۵۰ دلار) به سقف رسیده است."
+    assert (
+        error_message("fa", refused.value) == "هزینهٔ ماهانهٔ فضای کاری (۰٫۵۰ دلار) به سقف رسیده است."
+    )
 
 
 async def test_zero_allows_nothing_and_null_caps_nothing(usage: UsageService, world: World) -> None:

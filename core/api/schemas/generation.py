@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from core.presentation import api_money
 from core.services.generation import MAX_INSTRUCTIONS_CHARS, JobView
-from core.services.usage import format_money
 from db.models import GenerationKind, JobStatus
 
 VariableValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
@@ -56,7 +56,7 @@ class JobOut(BaseModel):
                 prompt_tokens=log.prompt_tokens,
                 completion_tokens=log.completion_tokens,
                 total_tokens=log.total_tokens,
-                cost_usd=format_money(log.cost_usd),
+                cost_usd=api_money(log.cost_usd),
             )
         return cls(
             id=job.id,

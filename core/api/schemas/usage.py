@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from core.api.http import MAX_ID
 from core.api.pagination import PageQuery
-from core.services.usage import MAX_COST_USD, UsageSummary, format_money
+from core.presentation import api_money
+from core.services.usage import MAX_COST_USD, UsageSummary
 from db.models import UsageLimit, UsagePeriod, UsageScope
 
 MAX_REQUESTS_LIMIT = 2**31 - 1  # an INTEGER column
@@ -86,13 +87,13 @@ class UsageSummaryOut(BaseModel):
             prompt_tokens=summary.prompt_tokens,
             completion_tokens=summary.completion_tokens,
             total_tokens=summary.total_tokens,
-            cost_usd=format_money(summary.cost_usd),
+            cost_usd=api_money(summary.cost_usd),
             by_model=[
                 ModelUsageOut(
                     model=m.model,
                     requests=m.requests,
                     total_tokens=m.total_tokens,
-                    cost_usd=format_money(m.cost_usd),
+                    cost_usd=api_money(m.cost_usd),
                 )
                 for m in summary.by_model
             ],
@@ -155,5 +156,5 @@ class LimitOut(BaseModel):
             tokens_limit=limit.tokens_limit,
             cost_limit_usd=None
             if limit.cost_limit_usd is None
-            else format_money(limit.cost_limit_usd),
+            else api_money(limit.cost_limit_usd),
         )
