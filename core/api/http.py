@@ -137,3 +137,14 @@ def json_response(
 
 def no_content() -> web.Response:
     return web.Response(status=204)
+
+
+def given_fields(
+    body: BaseModel, *, exclude: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The fields the client sent with a value (null and absent both mean "unchanged")."""
+    return {
+        name: getattr(body, name)
+        for name in type(body).model_fields
+        if name not in exclude and getattr(body, name) is not None
+    }

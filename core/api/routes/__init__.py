@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from core.api.routes import auth, catalog, content, generation, health, orgs, usage
+from core.api.routes import (
+    audit,
+    auth,
+    content,
+    generation,
+    health,
+    orgs,
+    projects,
+    prompts,
+    usage,
+    workspaces,
+)
 from core.api.routing import ApiRoutes
 
 ROUTE_TABLES: list[ApiRoutes] = [
     health.api,
     auth.api,
     orgs.api,
-    catalog.api,
+    workspaces.api,
+    projects.api,
+    prompts.api,
     content.api,
+    audit.api,
     generation.api,
     usage.api,
 ]

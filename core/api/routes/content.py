@@ -1,4 +1,4 @@
-"""``/api/contents*`` and ``/api/audit-logs``: parse, call one content or audit service, render.
+"""``/api/contents*``: parse, call one content service method, render.
 
 Every permission, tenant and state rule is in ``core/services/content.py``; a route only
 authenticates, validates the input and picks the status code of success.
@@ -15,8 +15,6 @@ from core.api.pagination import Page, PageQuery, page_of
 from core.api.routing import ApiRoutes
 from core.api.schemas.content import (
     ApproveIn,
-    AuditListQuery,
-    AuditLogOut,
     ContentCreateIn,
     ContentListQuery,
     ContentOut,
@@ -185,24 +183,3 @@ async def list_versions(request: web.Request) -> web.Response:
         actor=actor, content_id=content_id, offset=query.offset, limit=query.page_size
     )
     return json_response(page_of(request, query, count, [VersionOut.from_domain(v) for v in rows]))
-
-
-@api.get(
-    "/api/audit-logs",
-    summary="Audit trail of the caller's organisations (editor+), newest first",
-    query=AuditListQuery,
-    response=Page[AuditLogOut],
-    errors=(403, 404),
-)
-async def list_audit_logs(request: web.Request) -> web.Response:
-    """200 page, filters ``?content= ?organization=``; 403 below editor everywhere."""
-    actor = await current_user(request)
-    query = parse_query(request, AuditListQuery)
-    count, rows = await request.app[SERVICES_KEY].audit.list_entries(
-        actor=actor,
-        content_id=query.content,
-        organization_id=query.organization,
-        offset=query.offset,
-        limit=query.page_size,
-    )
-    return json_response(page_of(request, query, count, [AuditLogOut.from_domain(e) for e in rows]))

@@ -9,7 +9,7 @@ from core.api.http import json_response, no_content, parse_body, parse_query, pa
 from core.api.keys import SERVICES_KEY
 from core.api.pagination import Page, PageQuery, page_of
 from core.api.routing import ApiRoutes
-from core.api.schemas.tenancy import (
+from core.api.schemas.orgs import (
     MemberInviteIn,
     MemberOut,
     MemberRoleIn,

@@ -1,4 +1,4 @@
-"""Bodies, queries and answers of ``/api/contents*`` and ``/api/audit-logs``."""
+"""Bodies, queries and answers of ``/api/contents*``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from core.services.content import (
     MAX_VARIABLE_VALUE_CHARS,
     MAX_VARIABLES,
 )
-from db.models import AuditLog, Content, ContentStatus, ContentVersion, VersionSource
+from db.models import Content, ContentStatus, ContentVersion, VersionSource
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 VariableName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_VARIABLE_NAME_CHARS)]
@@ -87,11 +87,6 @@ class ContentListQuery(PageQuery):
     search: Annotated[str, Field(max_length=200)] | None = Field(
         default=None, description="Words in the title or body (Persian and ASCII digits match)"
     )
-
-
-class AuditListQuery(PageQuery):
-    content: Id | None = Field(default=None, description="Entries of one content item")
-    organization: Id | None = None
 
 
 class ContentOut(BaseModel):
@@ -157,37 +152,4 @@ class VersionOut(BaseModel):
             source=version.source,
             created_by=version.created_by_id,
             created_at=version.created_at,
-        )
-
-
-class AuditLogOut(BaseModel):
-    id: int
-    organization: int
-    actor: int | None
-    action: str
-    target_type: str
-    target_id: int | None
-    content: int | None = Field(description="The content's id; it may have been deleted since")
-    old_status: str | None
-    new_status: str | None
-    changes: dict[str, Any]
-    note: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_domain(cls, entry: AuditLog) -> AuditLogOut:
-        """The wire shape of an audit entry."""
-        return cls(
-            id=entry.id,
-            organization=entry.organization_id,
-            actor=entry.actor_id,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=entry.target_id,
-            content=entry.content_ref,
-            old_status=entry.old_status,
-            new_status=entry.new_status,
-            changes=entry.changes,
-            note=entry.note,
-            created_at=entry.created_at,
         )
