@@ -14,12 +14,12 @@ from typing import Any
 import jdatetime
 
 from core.i18n import translate
+from core.presentation import digits
 from core.services.notifications import (
     KIND_LIMIT_WARNING,
     KIND_REVIEW_REMINDER,
     KIND_USAGE_REPORT,
 )
-from core.services.usage import localized_digits
 
 PREFIX = "outbox_scheduler."
 
@@ -36,7 +36,7 @@ def _t(language: str, key: str, **params: Any) -> str:
 
 def number(value: int | str, language: str) -> str:
     """``1,234`` (or ``۱٬۲۳۴``)."""
-    return localized_digits(f"{int(value):,}", language)
+    return digits(language, f"{int(value):,}")
 
 
 def money(value: str | Decimal, language: str) -> str:
@@ -44,7 +44,7 @@ def money(value: str | Decimal, language: str) -> str:
     amount = Decimal(str(value))
     cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     shown = f"{cents:,}" if cents == amount or cents else f"{amount.normalize():f}"
-    return _t(language, "money", amount=localized_digits(shown, language))
+    return _t(language, "money", amount=digits(language, shown))
 
 
 def day(iso: str, calendar: str, language: str) -> str:
@@ -54,14 +54,14 @@ def day(iso: str, calendar: str, language: str) -> str:
         shown = jdatetime.date.fromgregorian(date=local).strftime("%Y/%m/%d")
     else:
         shown = local.isoformat()
-    return localized_digits(shown, language)
+    return digits(language, shown)
 
 
 def period_name(period_key: str, calendar: str, language: str) -> str:
     """``Esfand 1404`` / ``اسفند ۱۴۰۴`` from the counters' key ``1404-12``."""
     year, month = period_key.split("-")[:2]
     month_name = _t(language, f"month.{calendar}.{int(month)}")
-    return _t(language, "period", month=month_name, year=localized_digits(year, language))
+    return _t(language, "period", month=month_name, year=digits(language, year))
 
 
 def _usage_report(p: dict[str, Any], language: str) -> str:
@@ -107,8 +107,8 @@ def _limit_warning(p: dict[str, Any], language: str) -> str:
             **p,
             "metric": _t(language, f"warning.metric.{metric}"),
             "period": _t(language, f"warning.period.{p.get('period')}"),
-            "period_key": localized_digits(str(p.get("period_key")), language),
-            "percent": localized_digits(str(p.get("percent")), language),
+            "period_key": digits(language, str(p.get("period_key"))),
+            "percent": digits(language, str(p.get("percent"))),
             "used": shown(p.get("used", 0)),
             "limit": shown(p.get("limit", 0)),
         },

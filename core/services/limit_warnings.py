@@ -26,7 +26,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
-from core.services.content import display_name
+from core.presentation import display_name
 from core.services.notifications import KIND_LIMIT_WARNING
 from core.services.outbox import OutboxService
 from core.services.usage import Caps, UsageService
