@@ -24,6 +24,8 @@ from telegram.ext import Application
 import db
 from bot.app import bot_commands, build_application
 from bot.delivery import DeliveryWorker
+from bot.playground.start import playground_for as _playground
+from bot.playground.start import start_playground
 from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
 from core.api.app import create_app
 from core.api.server import ApiRunner
@@ -44,14 +46,18 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(db.close)
         services = build_services(settings)
         stack.push_async_callback(services.aclose)
-        application = _build_bot(services) if bot else None
+        playground = _playground(services, bot=bot, api=api)
+        application = _build_bot(services) if bot and playground is None else None
         webhook = application is not None and bool(settings.telegram_webhook_url)
         if webhook and not api:
             logger.error("webhook mode needs the REST sidecar (drop --no-api); bot not started")
             application = None
         if api:
             routes = [webhook_route(application, settings)] if webhook and application else []
-            await _start_api(stack, services, routes)
+            routes += playground.routes() if playground else []
+            port = await _start_api(stack, services, routes)
+            if playground is not None:
+                application = await start_playground(stack, playground, port)
         if scheduler:
             _start_scheduler(stack, services)
         if application is not None:
@@ -112,7 +118,7 @@ async def _publish_commands(application: Application) -> None:
         logger.warning("could not publish the command menu: %s", exc)
 
 
-async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web.RouteDef]) -> None:
+async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web.RouteDef]) -> int:
     settings = services.settings
     runner = ApiRunner(create_app(services, extra_routes=routes), access_log=None)
     await runner.setup()
@@ -120,6 +126,7 @@ async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web
     site = web.TCPSite(runner, settings.api_host, settings.api_port)
     await site.start()
     logger.info("API listening on http://%s:%s", settings.api_host, site.port)
+    return site.port
 
 
 def _start_scheduler(stack: AsyncExitStack, services: Services) -> None:

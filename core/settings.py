@@ -20,7 +20,8 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite://data/contexor.sqlite3"
+DEFAULT_DATABASE_FILE = "contexor.sqlite3"  # under DATA_DIR
+DEFAULT_SMS_OUTBOX_FILE = "sms-outbox.jsonl"  # under DATA_DIR
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
 
@@ -54,7 +55,8 @@ class Settings(BaseSettings):
 
     contexor_env: Environment = Environment.DEVELOPMENT
     data_dir: Path = Path("data")
-    database_url: str = DEFAULT_DATABASE_URL
+    # Unset: SQLite in DATA_DIR (filled in by _files_under_data_dir).
+    database_url: str = ""
     auto_migrate: bool = False
     redis_url: str | None = None
     # Every key the product writes to Redis starts with this, so deployments (or test sessions)
@@ -66,6 +68,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # The web chat on the local Bot API (bot/playground): unset means on in development
+    # without TELEGRAM_BOT_TOKEN; a real token always turns it off; production refuses it.
+    playground: bool | None = None
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -79,7 +84,7 @@ class Settings(BaseSettings):
     max_rendered_tokens: int = Field(default=100_000, ge=1_000)
 
     sms_backend: SmsBackend = SmsBackend.CONSOLE
-    sms_outbox: Path = Path("data/sms-outbox.jsonl")
+    sms_outbox: Path = Path()  # unset: DATA_DIR/sms-outbox.jsonl (see _files_under_data_dir)
     kavenegar_api_key: SecretStr | None = None
     kavenegar_otp_template: str = "login-otp"
     kavenegar_base_url: str = "https://api.kavenegar.com"
@@ -203,9 +208,23 @@ class Settings(BaseSettings):
             raise ValueError("Telegram sends webhooks to https:// URLs only")
         return value
 
+    @model_validator(mode="after")
+    def _files_under_data_dir(self) -> Settings:
+        # DATA_DIR is made absolute once, so what the log names is where the files are; the
+        # embedded defaults live under it whatever the working directory is later.
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        if not self.database_url:
+            url = f"sqlite://{self.data_dir / DEFAULT_DATABASE_FILE}"
+            object.__setattr__(self, "database_url", url)
+        if self.sms_outbox == Path():
+            object.__setattr__(self, "sms_outbox", self.data_dir / DEFAULT_SMS_OUTBOX_FILE)
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
+        if not value:
+            return value
         scheme = value.split("://", 1)[0]
         if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
             raise ValueError("must start with sqlite:// or postgres://")
@@ -242,6 +261,16 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.api_host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def runs_playground(self) -> bool:
+        """Whether ``contexor run`` serves the playground: development, no real token, and
+        ``PLAYGROUND`` not turned off."""
+        return (
+            not self.is_production
+            and self.telegram_bot_token is None
+            and self.playground is not False
+        )
 
     @property
     def effective_llm_backend(self) -> LlmBackend:
@@ -287,6 +316,8 @@ def production_problems(settings: Settings) -> list[str]:
         )
     if settings.effective_llm_backend is LlmBackend.OFFLINE:
         problems.append("LLM_BACKEND is offline; set OPENAI_API_KEY or OPENAI_BASE_URL")
+    if settings.playground:
+        problems.append("PLAYGROUND is on; the playground (a local Bot API) is for development")
     if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
         problems.append("TELEGRAM_WEBHOOK_SECRET is not set while TELEGRAM_WEBHOOK_URL is")
     return problems
