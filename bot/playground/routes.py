@@ -122,6 +122,16 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    try:
+        await _push_changes(response, playground, person)
+    except ConnectionError:
+        pass  # the page went away (closed, reloaded, switched person): nothing is wrong
+    return response
+
+
+async def _push_changes(
+    response: web.StreamResponse, playground: Playground, person: DemoPerson
+) -> None:
     last = ""
     while not playground.closing:
         current = json.dumps(playground.snapshot(person), ensure_ascii=False)
@@ -133,7 +143,6 @@ async def _stream(
                 await playground.api.changed()
         except TimeoutError:
             await response.write(b": keepalive\n\n")
-    return response
 
 
 def _static_file(static: Any, name: str) -> web.Response:
