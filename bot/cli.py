@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -90,20 +91,37 @@ def load_settings() -> Settings:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    await run_product(
-        settings, bot=not args.no_bot, api=not args.no_api, scheduler=not args.no_scheduler
-    )
+    from bot.startup import StartupFailure, describe_start, preflight, startup_failure
+
+    parts = {"bot": not args.no_bot, "api": not args.no_api, "scheduler": not args.no_scheduler}
+    try:
+        await preflight(settings, api=parts["api"])
+        logging.getLogger("contexor").info(describe_start(settings, **parts))
+        await run_product(settings, **parts)
+    except StartupFailure as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:
+        reason = startup_failure(exc, settings)
+        if reason is None:
+            raise
+        raise CliError(reason) from exc
     return EXIT_OK
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.startup import database_label
+
     try:
-        await db.migrate(settings.database_url)
+        applied = await db.migrate(settings.database_url)
     except Exception as exc:
         raise CliError(f"migration failed: {exc}") from exc
     finally:
         await db.close()
-    print("migrations applied")
+    where = database_label(settings)
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {where}: {', '.join(applied)}")
+    else:
+        print(f"{where} is up to date; no migration to apply")
     return EXIT_OK
 
 

@@ -34,10 +34,18 @@ async def close() -> None:
     await Tortoise.close_connections()
 
 
-async def migrate(database_url: str) -> None:
-    """Apply every pending migration (a no-op when the schema is current)."""
+async def migrate(database_url: str) -> list[str]:
+    """Apply every pending migration (a no-op when the schema is current); returns the names
+    of those applied, oldest first (``models.0007_outbox``)."""
     _ensure_sqlite_folder(database_url)
-    await _migrate(config=tortoise_config(database_url))
+    applied: list[str] = []
+
+    def record(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+
+    await _migrate(config=tortoise_config(database_url), progress=record)
+    return applied
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:

@@ -16,6 +16,7 @@ action is an update the real bot handles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
@@ -122,10 +123,9 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    try:
+    # The page going away (closed, reloaded, switched person) ends the stream: nothing wrong.
+    with contextlib.suppress(ConnectionError):
         await _push_changes(response, playground, person)
-    except ConnectionError:
-        pass  # the page went away (closed, reloaded, switched person): nothing is wrong
     return response
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ CLEAN_ENV_PREFIXES = (
     "KAVENEGAR_",
     "API_",
     "PHONE_",
+    "DATA_DIR",
+    "PLAYGROUND",
 )
 
 
@@ -71,11 +74,50 @@ async def test_invalid_setting_exits_2(tmp_path: Path) -> None:
 
 
 async def test_migrate_creates_a_fresh_sqlite_file_twice(tmp_path: Path) -> None:
-    for _ in range(2):
-        status, out, err = await _contexor(tmp_path, "migrate")
-        assert status == 0, err
-        assert "migrations applied" in out
+    status, out, err = await _contexor(tmp_path, "migrate")
+    assert status == 0, err
+    assert re.match(r"applied \d+ migration\(s\) to SQLite .*: models\.0001_initial, ", out)
+    status, out, err = await _contexor(tmp_path, "migrate")
+    assert status == 0, err
+    assert "up to date; no migration to apply" in out
     assert (tmp_path / "data" / "contexor.sqlite3").stat().st_size > 0
+
+
+async def test_the_embedded_files_live_under_data_dir_not_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    status, out, err = await _contexor(tmp_path, "migrate", DATA_DIR=str(elsewhere))
+    assert status == 0, err
+    assert str(elsewhere / "contexor.sqlite3") in out
+    assert (elsewhere / "contexor.sqlite3").exists() and not (tmp_path / "data").exists()
+
+
+async def test_startup_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        cases = {
+            "a busy port": {"API_PORT": port},
+            "openai without a key": {"LLM_BACKEND": "openai", "API_PORT": "0"},
+            "an unreachable database": {
+                "DATABASE_URL": "postgres://contexor:secret@127.0.0.1:1/contexor",
+                "API_PORT": "0",
+            },
+        }
+        for case, env in cases.items():
+            status, _, err = await _contexor(tmp_path, "run", "--no-scheduler", **env)
+            failure = [line for line in err.splitlines() if not line.startswith("20")]
+            assert status == 1, (case, err)
+            assert len(failure) == 1 and failure[0].startswith("contexor: "), (case, err)
+            assert "Traceback" not in err and "secret" not in err, (case, err)
+    assert port in cases["a busy port"]["API_PORT"]
+
+
+async def test_production_refuses_the_playground(tmp_path: Path) -> None:
+    status, _, err = await _contexor(tmp_path, "migrate", CONTEXOR_ENV="production", PLAYGROUND="1")
+    assert status == 1 and "PLAYGROUND is on" in err
 
 
 async def test_migrate_on_an_empty_postgres_database(tmp_path: Path) -> None:
@@ -138,6 +180,57 @@ async def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_run_on_the_embedded_defaults_serves_the_playground(tmp_path: Path) -> None:
+    """A fresh machine: no token, development. The page answers, the bot answers on it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--no-scheduler",
+        cwd=tmp_path,
+        env=_env(API_PORT="0", PTB_TIMEDELTA="1"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        lines = await asyncio.wait_for(_lines_until(process, "playground: open"), timeout=60)
+        start = next(line for line in lines if "starting contexor:" in line)
+        for named in ("database SQLite", "SMS console", "model offline", "bot playground"):
+            assert named in start
+        assert f"data in {tmp_path / 'data'}" in start
+        page = re.search(r"open (http://\S+/playground)", lines[-1]).group(1)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(page) as response:
+                assert response.status == 200 and "<title>" in await response.text()
+            api = page + "/api"
+            async with session.post(f"{api}/send", json={"user": 910003, "text": "/start"}) as r:
+                assert r.status == 200
+            for _ in range(100):  # the bot's answer arrives through the local Bot API
+                async with session.get(f"{api}/chat", params={"user": 910003}) as response:
+                    chat = await response.json()
+                if any(m["from_bot"] for m in chat["messages"]):
+                    break
+                await asyncio.sleep(0.2)
+            assert chat["reply_keyboard"][0][0]["request_contact"] is True
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _lines_until(process: asyncio.subprocess.Process, marker: str) -> list[str]:
+    assert process.stderr is not None
+    lines = []
+    while line := await process.stderr.readline():
+        lines.append(line.decode())
+        if marker in lines[-1]:
+            return lines
+    raise AssertionError(f"never logged {marker!r}: {''.join(lines)}")
 
 
 async def _listening_url(process: asyncio.subprocess.Process) -> str:

@@ -18,7 +18,11 @@ def test_defaults_match_the_design(monkeypatch) -> None:
     # Tortoise.init leaves TIMEZONE=UTC in the environment of a process that opened a database.
     monkeypatch.delenv("TIMEZONE", raising=False)
     settings = _settings()
-    assert settings.database_url == "sqlite://data/contexor.sqlite3"
+    data = Path("data").resolve()
+    assert settings.data_dir == data
+    assert settings.database_url == f"sqlite://{data}/contexor.sqlite3"
+    assert settings.sms_outbox == data / "sms-outbox.jsonl"
+    assert settings.runs_playground
     assert settings.redis_url is None
     assert (settings.otp_ttl_seconds, settings.otp_max_attempts, settings.otp_resend_seconds) == (
         300,
@@ -28,6 +32,26 @@ def test_defaults_match_the_design(monkeypatch) -> None:
     assert (settings.access_token_minutes, settings.refresh_token_days) == (15, 7)
     assert settings.timezone == "Asia/Tehran"
     assert settings.effective_llm_backend is LlmBackend.OFFLINE
+
+
+def test_the_embedded_files_follow_data_dir(tmp_path: Path) -> None:
+    settings = _settings(data_dir=tmp_path / "d")
+    assert settings.database_url == f"sqlite://{tmp_path}/d/contexor.sqlite3"
+    assert settings.sms_outbox == tmp_path / "d" / "sms-outbox.jsonl"
+    explicit = _settings(data_dir=tmp_path, database_url="sqlite://x.db", sms_outbox="o.jsonl")
+    assert (explicit.database_url, explicit.sms_outbox) == ("sqlite://x.db", Path("o.jsonl"))
+
+
+def test_the_playground_runs_only_in_development_without_a_token() -> None:
+    assert _settings().runs_playground
+    assert not _settings(playground=False).runs_playground
+    assert not _settings(telegram_bot_token="1:x").runs_playground
+    production = _settings(contexor_env="production", playground=True)
+    assert not production.runs_playground
+    assert any("PLAYGROUND" in problem for problem in production_problems(production))
+    assert not any(
+        "PLAYGROUND" in p for p in production_problems(_settings(contexor_env="production"))
+    )
 
 
 def test_a_base_url_or_key_selects_the_openai_backend() -> None:
