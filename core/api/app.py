@@ -8,10 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from core.api.availability import DependencyWatch
+from core.api.docs import add_docs_routes
 from core.api.http import MAX_BODY_BYTES
 from core.api.keys import SERVICES_KEY, WATCH_KEY
 from core.api.middlewares import error_middleware, request_id_middleware, set_server_header
-from core.api.openapi import DOCS_HTML, build_spec
+from core.api.openapi import build_spec
 from core.api.routes import METRICS_TABLE, ROUTE_TABLES
 from core.container import Services
 
@@ -42,13 +43,9 @@ def create_app(
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(spec)
 
-    async def docs(_: web.Request) -> web.Response:
-        return web.Response(text=DOCS_HTML, content_type="text/html")
-
     for path in ("/api/openapi.json", "/api/openapi.json/"):
         app.router.add_get(path, openapi)
-    for path in ("/api/docs", "/api/docs/"):
-        app.router.add_get(path, docs)
+    add_docs_routes(app)
     return app
 
 

@@ -196,12 +196,3 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
 def _operation_id(op: Operation) -> str:
     words = re.sub(r"[{}]", "", op.path).strip("/").replace("/", "_").replace("-", "_")
     return f"{op.method.lower()}_{words}"
-
-
-DOCS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Contexor API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""
