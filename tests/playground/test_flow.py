@@ -5,6 +5,8 @@ answers, generate, download, submit; the editor, switched to on the same page, s
 from __future__ import annotations
 
 import aiohttp
+import pytest
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup
 
 from bot.texts import t
 from core.demo import DEMO_ORGANIZATION, DEMO_PEOPLE
@@ -13,6 +15,7 @@ from db.models import Content, ContentStatus, Membership, Organization, Role
 from tests.playground.conftest import RunningPlayground
 from tests.playground.page import PagePerson, bot_texts, buttons_of, last_bot_text
 
+pytestmark = pytest.mark.sqlite  # the playground is the embedded default: SQLite, no Redis
 FA = "fa"
 PROMPT_TITLE = next(p.title for p in builtin_prompts() if p.key == "newsletter_email.fa")
 TOPIC = "قهوهٔ دمی در خانه"
@@ -89,7 +92,6 @@ async def test_the_whole_flow_through_the_page(playground: RunningPlayground) ->
         if draft_kind in buttons_of(snapshot):
             await writer.press(draft_kind)
             await writer.until(lambda s: submit in buttons_of(s), "the generated draft")
-        assert playground.playground.api.calls_to("sendMessageDraft")  # streamed as a draft
 
         await writer.press(t(FA, "bot.gen.export_md"))
         snapshot = await writer.until(
@@ -111,3 +113,73 @@ async def test_the_whole_flow_through_the_page(playground: RunningPlayground) ->
         await editor.until(
             lambda s: any(x.startswith(heading) for x in bot_texts(s)), "the review notification"
         )
+
+
+async def test_the_page_shows_drafts_edits_keyboards_and_files(
+    playground: RunningPlayground,
+) -> None:
+    """What the bot sends through the local Bot API, as the page's chat endpoint shows it."""
+    api = playground.playground.api
+    writer = demo(Role.WRITER)
+    api.add_user(writer)  # the chat is open, with no update for the running bot
+    async with (
+        Bot(api.token, base_url=api.base_url, base_file_url=api.base_file_url) as bot,
+        aiohttp.ClientSession() as session,
+    ):
+        page = PagePerson(session, playground.url, writer)
+        await bot.send_message_draft(writer, 7, "نیمهٔ راه")
+        assert (await page.chat())["draft"] == "نیمهٔ راه"
+        sent = await bot.send_message(
+            writer,
+            "<b>تمام</b>",
+            parse_mode="HTML",
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("الف", callback_data="a")]]),
+        )
+        chat = await page.chat()
+        assert chat["draft"] is None
+        assert chat["messages"][-1] | {"id": 0} == {
+            "id": 0,
+            "from_bot": True,
+            "text": "<b>تمام</b>",
+            "html": True,
+            "edited": False,
+            "contact": None,
+            "document": None,
+            "buttons": [[{"text": "الف", "data": "a", "url": None}]],
+        }
+        await bot.edit_message_text("ویرایش شد", writer, sent.message_id)
+        edited = (await page.chat())["messages"][-1]
+        assert (edited["text"], edited["edited"], edited["buttons"]) == ("ویرایش شد", True, [])
+
+        keyboard = ReplyKeyboardMarkup([["یک", "دو"]], one_time_keyboard=True)
+        await bot.send_message(writer, "کدام؟", reply_markup=keyboard)
+        assert [b["text"] for b in (await page.chat())["reply_keyboard"][0]] == ["یک", "دو"]
+        # A one-time keyboard hides once used (read at once: the running bot answers "یک" later).
+        api.user_sends_text(writer, "یک")
+        assert api.reply_keyboard(writer) is None
+
+        document = await bot.send_document(writer, InputFile(b"# hi", filename="draft.md"))
+        messages = (await page.chat())["messages"]
+        shown = next(m["document"] for m in messages if m["document"])
+        assert shown == {"file_id": document.document.file_id, "name": "draft.md"}
+        disposition, data = await page.download(shown["file_id"])
+        assert data == b"# hi" and 'filename="draft.md"' in disposition
+        telegram_file = await bot.get_file(shown["file_id"])
+        assert bytes(await telegram_file.download_as_bytearray()) == b"# hi"
+
+
+async def test_the_page_refuses_what_no_person_could_do(playground: RunningPlayground) -> None:
+    base = f"{playground.url}/playground/api"
+    async with aiohttp.ClientSession() as session:
+        for path, body in [
+            ("send", {"user": 1, "text": "hi"}),  # no such demo person
+            ("send", {"user": demo(Role.WRITER), "text": ""}),
+            ("send", {"user": demo(Role.WRITER), "text": "x" * 4097}),
+            ("press", {"user": demo(Role.WRITER), "message_id": 1, "data": "forged"}),
+        ]:
+            async with session.post(f"{base}/{path}", json=body) as response:
+                assert response.status == 400 and "error" in await response.json()
+        async with session.post(f"{base}/send", data="[") as response:
+            assert response.status == 400
+        async with session.get(f"{base}/files/nothing") as response:
+            assert response.status == 404
