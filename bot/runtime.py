@@ -24,8 +24,7 @@ from telegram.ext import Application
 import db
 from bot.app import bot_commands, build_application
 from bot.delivery import DeliveryWorker
-from bot.playground.start import playground_for as _playground
-from bot.playground.start import start_playground
+from bot.playground.start import playground_for, start_playground
 from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
 from core.api.app import create_app
 from core.api.server import ApiRunner
@@ -46,7 +45,7 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(db.close)
         services = build_services(settings)
         stack.push_async_callback(services.aclose)
-        playground = _playground(services, bot=bot, api=api)
+        playground = playground_for(services, bot=bot, api=api)
         application = _build_bot(services) if bot and playground is None else None
         webhook = application is not None and bool(settings.telegram_webhook_url)
         if webhook and not api:
