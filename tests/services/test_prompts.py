@@ -454,7 +454,9 @@ def test_template_variables_lists_names_once_and_refuses_what_no_declaration_fix
 def test_check_prompt_accepts_what_create_saves_and_refuses_what_it_refuses() -> None:
     service = PromptService(max_rendered_chars=2_000)
     checked = service.check_prompt(
-        title="  Caption ", template="Write about {topic}", variables=[{"name": "topic", "label": "T"}]
+        title="  Caption ",
+        template="Write about {topic}",
+        variables=[{"name": "topic", "label": "T"}],
     )
     assert (checked.title, [v.name for v in checked.variables]) == ("Caption", ["topic"])
     for title, template, code in (
