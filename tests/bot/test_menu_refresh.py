@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import asyncio
 
+from telegram import Bot
+
+from bot.command_menus import menu_actions
+from bot.delivery import DeliveryWorker
+from bot.handlers import load_registry
 from core.api.app import create_app
-from core.container import build_services
-from db.models import OutboxMessage, OutboxStatus, Role
+from core.clock import FrozenClock
+from core.container import Services, build_services
+from db.models import OutboxMessage, OutboxStatus, Role, TelegramLink
 from tests.bot.harness import BotHarness, Person
+from tests.fakes.bot_api import FakeBotApi
 from tests.support.auth import auth_headers
+from tests.support.factories import add_member, make_org
 
 WAIT_SECONDS = 10  # a bound on a hang, not a speed assertion: the worker polls every second
 
@@ -80,3 +88,26 @@ async def test_a_change_made_while_no_bot_runs_is_applied_when_it_starts(
     await harness.start()
     assert "usage" in await menu_settled(harness, viewer)
     assert await OutboxMessage.filter(user_id=viewer.user.id, kind="menu_changed").count() == 1
+
+
+async def test_a_failed_menu_update_is_retried_like_a_message(
+    bot: Bot, bot_api: FakeBotApi, services: Services, clock: FrozenClock
+) -> None:
+    org = await make_org()
+    admin = await add_member(org, Role.ADMIN)
+    writer = await add_member(org, Role.WRITER)
+    await TelegramLink.create(user=writer, telegram_user_id=7001, chat_id=7001)
+    bot_api.add_user(7001)
+    await services.organizations.change_role(
+        actor=admin, organization_id=org.id, user_id=writer.id, role=Role.EDITOR
+    )
+    worker = DeliveryWorker(bot, services, menu_actions(bot, load_registry(), services))
+    bot_api.fail_next("setMyCommands", 500)
+
+    assert (await worker.deliver_once()).retried == 1
+    assert bot_api.commands({"type": "chat", "chat_id": 7001}) == []
+    clock.advance(seconds=services.settings.outbox_backoff_seconds)
+    assert (await worker.deliver_once()).sent == 1
+    menu = [c["command"] for c in bot_api.commands({"type": "chat", "chat_id": 7001})]
+    assert "usage" in menu and "members" not in menu
+    assert not bot_api.calls_to("sendMessage")  # a menu change is not a message
