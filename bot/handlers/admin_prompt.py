@@ -44,6 +44,7 @@ PROMPT = "admin.prompt"
 # Steps answered by a button rather than a message.
 BUTTON_STEPS = {"language", "category", "type", "required", "summary"}
 SUMMARY_TEMPLATE_CHARS = 1_000  # a long template is shortened in the summary (one message)
+MESSAGE_CHARS = 4_000  # under Telegram's 4,096: the summary of 30 variables with choices
 VARIABLE_STEPS = ("label", "type", "choices", "default", "required")
 
 Step = tuple[str, int]  # (step name, variable index; 0 for the prompt's own steps)
@@ -178,6 +179,8 @@ def _with_current(turn: Turn, key: str, answer: str | None, **params: Any) -> st
     """The question, and the answer given before when the person came back to it."""
     text = turn.t(key, **params)
     if answer:
+        if len(answer) > SUMMARY_TEMPLATE_CHARS:  # a long template: its start is enough
+            answer = answer[:SUMMARY_TEMPLATE_CHARS].rstrip() + "…"
         text += "\n\n" + turn.t("bot.prompt.current_answer", answer=answer)
     return text
 
@@ -228,7 +231,8 @@ def _summary(turn: Turn, data: dict[str, Any]) -> str:
                 details="، ".join(parts),
             )
         )
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
 # -- answers typed ---------------------------------------------------------------------------

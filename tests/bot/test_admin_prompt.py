@@ -184,3 +184,21 @@ async def test_writers_demoted_editors_and_forged_presses_create_nothing(
     await editor.press(t(harness, "bot.prompt.button.save"))
     assert editor.toasts[-1] == refused
     assert not await Prompt.exists()
+
+
+async def test_a_long_template_is_shortened_where_it_is_shown(harness: BotHarness) -> None:
+    editor = await harness.linked_user(Role.EDITOR)
+    template = "متن " * 4_000 + "{a}"  # 16,003 characters: more than one message holds
+    await begin(harness, editor, template)
+    reply = await editor.press(t(harness, "bot.button.back"))  # the template again
+    assert t(harness, "bot.prompt.ask.template") in reply and reply.endswith("…")
+    assert len(reply) < 4_096
+    await editor.send(template)
+    await editor.send("الف؟")
+    await editor.press("متن کوتاه")
+    await editor.press(t(harness, "bot.prompt.button.no_default"))
+    summary = await editor.press(t(harness, "bot.prompt.button.optional"))
+    assert summary.startswith(t(harness, "bot.prompt.summary", title="کپشن محصول")[:20])
+    assert len(summary) < 4_096
+    await editor.press(t(harness, "bot.prompt.button.save"))
+    assert (await Prompt.get(title="کپشن محصول")).template == template
