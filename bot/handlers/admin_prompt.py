@@ -13,9 +13,10 @@ continues at the same question. Back walks one question back through the same se
 answers given stay until answered again.
 
 Callback data: ``prm:o:<org>`` (organisation picked), ``prm:lang:<fa|en>``,
-``prm:cat:<category>``, ``prm:type:<type>``, ``prm:def:<index of a choice>``, ``prm:nodef``,
-``prm:req:<1|0>``, ``prm:b`` (Back), ``prm:save``. A press whose step is not the current one is
-stale and changes nothing.
+``prm:cat:<category>``, then for variable ``i``: ``prm:type:<i>:<type>``,
+``prm:def:<i>:<index of a choice>``, ``prm:nodef:<i>``, ``prm:req:<i>:<1|0>``; ``prm:b`` (Back),
+``prm:save``. A press whose step (or variable) is not the current one is stale and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -151,7 +152,11 @@ def _question(turn: Turn, data: dict[str, Any]) -> tuple[str, list[list[Any]]]:
         return head + "\n" + _with_current(turn, "bot.prompt.ask.label", variable.get("label")), []
     if step == "type":
         rows = [
-            [keyboards.button(turn.t(f"bot.prompt.type.{kind.value}"), "prm", "type", kind.value)]
+            [
+                keyboards.button(
+                    turn.t(f"bot.prompt.type.{kind.value}"), "prm", "type", index, kind.value
+                )
+            ]
             for kind in VariableType
         ]
         return head + "\n" + turn.t("bot.prompt.ask.type"), rows
@@ -161,16 +166,17 @@ def _question(turn: Turn, data: dict[str, Any]) -> tuple[str, list[list[Any]]]:
         return head + "\n" + text, []
     if step == "default":
         rows = [
-            [keyboards.button(choice, "prm", "def", number)]
+            [keyboards.button(choice, "prm", "def", index, number)]
             for number, choice in enumerate(variable.get("choices") or [])
         ]
-        rows.append([keyboards.button(turn.t("bot.prompt.button.no_default"), "prm", "nodef")])
+        no_default = turn.t("bot.prompt.button.no_default")
+        rows.append([keyboards.button(no_default, "prm", "nodef", index)])
         key = "bot.prompt.ask.default_choice" if rows[:-1] else "bot.prompt.ask.default"
         return head + "\n" + _with_current(turn, key, variable.get("default")), rows
     # required
     rows = [
-        [keyboards.button(turn.t("bot.prompt.button.required"), "prm", "req", "1")],
-        [keyboards.button(turn.t("bot.prompt.button.optional"), "prm", "req", "0")],
+        [keyboards.button(turn.t("bot.prompt.button.required"), "prm", "req", index, 1)],
+        [keyboards.button(turn.t("bot.prompt.button.optional"), "prm", "req", index, 0)],
     ]
     return head + "\n" + turn.t("bot.prompt.ask.required"), rows
 
@@ -353,6 +359,12 @@ async def on_button(turn: Turn) -> None:
     data = dict(turn.data)
     step, index = current(data)
     value = turn.args[1] if len(turn.args) > 1 else ""
+    if action in ("type", "def", "nodef", "req"):
+        # A variable's buttons name the variable: one left on an earlier question is stale.
+        if value != str(index):
+            await turn.ack(turn.t("bot.button_expired"), alert=True)
+            return
+        value = turn.args[2] if len(turn.args) > 2 else ""
     if action == "b":
         await _go(turn, _moved(data, -1) or data)
     elif action == "lang" and step == "language" and value in Language._value2member_map_:

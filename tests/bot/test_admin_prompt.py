@@ -202,3 +202,24 @@ async def test_a_long_template_is_shortened_where_it_is_shown(harness: BotHarnes
     assert len(summary) < 4_096
     await editor.press(t(harness, "bot.prompt.button.save"))
     assert (await Prompt.get(title="کپشن محصول")).template == template
+
+
+async def test_a_button_left_on_an_earlier_variable_is_stale(harness: BotHarness) -> None:
+    editor = await harness.linked_user(Role.EDITOR)
+    await begin(harness, editor, "{a} {b}")
+    await editor.send("الف؟")
+    await editor.press("عدد")
+    await editor.press(t(harness, "bot.prompt.button.no_default"))
+    await editor.press(t(harness, "bot.prompt.button.optional"))
+    await editor.send("ب؟")  # now at the second variable's type
+    # the first variable's type buttons (that message was edited since: a press from an
+    # older client or a forged one)
+    await editor.press_data("prm:type:0:long_text", forged=True)
+    assert editor.toasts[-1] == t(harness, "bot.button_expired")
+    assert editor.last_text == question(harness, 2, 2, "b", "bot.prompt.ask.type")
+    await editor.press("متن بلند")
+    await editor.press(t(harness, "bot.prompt.button.no_default"))
+    await editor.press(t(harness, "bot.prompt.button.optional"))
+    await editor.press(t(harness, "bot.prompt.button.save"))
+    saved = await Prompt.get(title="کپشن محصول")
+    assert [v["type"] for v in saved.variables] == ["number", "long_text"]
