@@ -21,10 +21,10 @@ from typing import Any
 
 from bot import keyboards
 from bot.admin import int_arg, with_organization
-from bot.handlers.admin_usage import money
 from bot.texts import number
 from bot.turn import Turn
 from core.errors import NotFound
+from core.presentation import money
 from core.services.permissions import Action
 from core.services.reports import PeriodReport
 from core.services.usage import Caps

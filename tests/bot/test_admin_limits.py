@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.handlers.admin_usage import money
 from bot.texts import number
+from core.presentation import money
 from db.models import Role, UsageLimit, UsageLog, UsagePeriod, UsageScope
 from tests.bot.harness import BotHarness, Person
 from tests.support.factories import add_member, make_org, make_workspace
@@ -221,3 +221,22 @@ async def test_writer_and_editor_are_refused_and_forged_presses_change_nothing(
         assert admin.toasts[-1] in (t(harness, "error.not_found"), refused), data
         await admin.send("0")
     assert not await UsageLimit.exists()
+
+
+async def test_an_admin_of_two_organisations_picks_one_first(harness: BotHarness) -> None:
+    admin = await harness.linked_user(Role.ADMIN)
+    second = await make_org(name="سازمان دوم")
+    await add_member(second, Role.ADMIN, admin.user)
+    assert await admin.send("/limits") == t(harness, "bot.admin.choose_organization")
+    text = await admin.press("سازمان دوم")
+    assert text.startswith(t(harness, "bot.limits.title", organization="سازمان دوم"))
+    await admin.press(t(harness, "bot.limits.scope.organization", name="سازمان دوم"))
+    await admin.press(t(harness, "bot.limits.button.period.monthly"))
+    await admin.press(t(harness, "bot.limits.metric.c"))
+    await admin.send("۱۰")
+    row = await UsageLimit.get()
+    assert (row.organization_id, row.scope_id, row.cost_limit_usd) == (
+        second.id,
+        second.id,
+        Decimal(10),
+    )
