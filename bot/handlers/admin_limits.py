@@ -15,8 +15,9 @@ there, whatever the buttons said.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from bot import keyboards
@@ -458,24 +459,22 @@ async def _save(turn: Turn, data: dict[str, Any], value: int | Decimal | None) -
 def parse_cap(text: str, *, money: bool) -> int | Decimal | None:
     """A cap typed by a person: ``۱۲۰۰``, ``1,200``, ``٢٫٥`` (money only); ``None`` if not one.
 
-    Persian and Arabic-Indic digits, thousands separators and the Persian decimal point are
-    accepted; a negative number, a fraction of a request or token, and anything else is not.
-    Too large a number is left for ``core`` to refuse with its own message.
+    Persian and Arabic-Indic digits, thousands separators between groups of three (``1,5`` is
+    a typo, not 15) and the Persian decimal point are accepted; a negative number, a fraction of
+    a request or token, and anything else is not. Too large a number is left for ``core`` to
+    refuse with its own message.
     """
-    cleaned = normalize_digits(text).strip()
-    for separator in (",", "\u066c", "\u060c", " ", "\u200c"):
-        cleaned = cleaned.replace(separator, "")
-    cleaned = cleaned.replace("\u066b", ".").removeprefix("$")
-    if not cleaned or len(cleaned) > 30 or not all(c.isascii() for c in cleaned):
+    cleaned = normalize_digits(text).strip().removeprefix("$").translate(_NUMBER_MARKS)
+    match = _CAP.fullmatch(cleaned)
+    if match is None or (match["fraction"] and not money):
         return None
-    if not money:
-        return int(cleaned) if cleaned.isdigit() else None
-    if cleaned.count(".") > 1 or not cleaned.replace(".", "").isdigit():
-        return None
-    try:
-        return Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the checks above admit only decimals
-        return None
+    digits = match["whole"].replace(",", "") + (match["fraction"] or "")
+    return Decimal(digits) if money else int(digits)
+
+
+_CAP = re.compile(r"(?P<whole>\d{1,18}|\d{1,3}(?:,\d{3}){1,5})(?P<fraction>\.\d{1,6})?", re.ASCII)
+# Persian and Arabic thousands separators read as a comma, the Persian decimal point as a point.
+_NUMBER_MARKS = str.maketrans({"\u066c": ",", "\u060c": ",", "\u066b": "."})
 
 
 def _metric_of(caps: Caps, metric: str) -> int | Decimal | None:

@@ -12,6 +12,7 @@ from core.presentation import money
 from db.models import Role, UsageLimit, UsageLog, UsagePeriod, UsageScope
 from tests.bot.harness import BotHarness, Person
 from tests.support.factories import add_member, make_org, make_workspace
+from tests.support.queries import recording_queries
 
 
 def t(harness: BotHarness, key: str, **params) -> str:
@@ -91,7 +92,7 @@ async def test_set_each_metric_with_bad_values_first_then_lift_a_cap(harness: Bo
     await admin.press(t(harness, "bot.limits.button.period.daily"))
     await admin.press(t(harness, "bot.limits.metric.r"))
     assert admin.last_text.startswith("سقف روزانه تعداد درخواست")
-    for bad in ("ده", "-5", "2.5", "۱۲ تا", ""):
+    for bad in ("ده", "-5", "2.5", "۱۲ تا", "۱٬۵", ""):
         if not bad:
             continue
         reply = await admin.send(bad)
@@ -240,3 +241,57 @@ async def test_an_admin_of_two_organisations_picks_one_first(harness: BotHarness
         second.id,
         Decimal(10),
     )
+
+
+async def test_the_overview_costs_the_same_queries_however_many_scopes(
+    harness: BotHarness,
+) -> None:
+    admin = await harness.linked_user(Role.ADMIN)
+
+    async def overview_queries() -> int:
+        with recording_queries() as log:
+            await admin.send("/limits")
+        return log.count
+
+    async def used_by_one_more(n: int) -> None:
+        workspace = await make_workspace(harness.org, name=f"فضای {n}")
+        writer = await add_member(harness.org, Role.WRITER)
+        await UsageLimit.create(
+            organization=harness.org,
+            scope=UsageScope.WORKSPACE,
+            scope_id=workspace.id,
+            period=UsagePeriod.DAILY,
+            requests_limit=n,
+        )
+        await UsageLog.create(
+            organization=harness.org,
+            workspace=workspace,
+            user=writer,
+            model="gpt-4o-mini",
+            prompt_tokens=1,
+            completion_tokens=1,
+            total_tokens=2,
+            cost_usd=Decimal("0.01"),
+            created_at=harness.clock.now(),
+        )
+
+    await used_by_one_more(0)
+    await overview_queries()  # warm: the link and conversation rows exist from now on
+    few = await overview_queries()
+    for n in range(1, 21):
+        await used_by_one_more(n)
+    assert await overview_queries() == few
+
+
+async def test_english_texts_of_the_whole_flow(harness: BotHarness) -> None:
+    admin = await harness.linked_user(Role.ADMIN, language="en")
+    text = await admin.send("/limits")
+    assert text.startswith(f"Usage limits of “{harness.org.name}”")
+    assert "Daily: requests 0 (no cap) · tokens 0 (no cap) · cost $0.00 (no cap)" in text
+    await admin.press(f"🏢 Organisation “{harness.org.name}”")
+    await admin.press("Daily limit")
+    await admin.press("Requests")
+    assert (await admin.send("1,5")).startswith("The request limit is a whole number from 0 up")
+    reply = await admin.send("15")
+    assert reply.startswith("Daily “Requests” limit is now 15.")
+    assert "Daily: requests 0 of 15 · tokens 0 (no cap) · cost $0.00 (no cap)" in reply
