@@ -193,14 +193,20 @@ def _period_line(
 def _against(turn: Turn, used: str, cap: int | Decimal | None, is_money: bool) -> str:
     if cap is None:
         return turn.t("bot.limits.uncapped", used=used)
-    shown = money(turn.language, Decimal(cap)) if is_money else number(turn.language, int(cap))
+    shown = (
+        money(turn.language, Decimal(cap), exact=True)
+        if is_money
+        else number(turn.language, int(cap))
+    )
     return turn.t("bot.limits.of", used=used, cap=shown)
 
 
 def _cap_text(turn: Turn, cap: int | Decimal | None, metric: str) -> str:
     if cap is None:
         return turn.t("bot.limits.no_cap")
-    return money(turn.language, Decimal(cap)) if metric == "c" else number(turn.language, int(cap))
+    if metric == "c":
+        return money(turn.language, Decimal(cap), exact=True)
+    return number(turn.language, int(cap))
 
 
 def _scope_title(turn: Turn, ref: ScopeRef) -> str:
