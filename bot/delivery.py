@@ -22,6 +22,10 @@ message sent                                ``sent`` (with the chat and message 
 no Telegram link, unknown kind              ``failed`` with the reason
 ==========================================  ==================================================
 
+Some kinds are not messages but something to do in the person's chat (``menu_changed``: set
+their / menu again). The worker is given an *action* for each such kind and runs it in place
+of ``send_message``, under the same table: a row is settled by the action's Telegram answer.
+
 A timeout is ambiguous (Telegram may have delivered the message): it is retried, preferring a
 rare duplicate over a lost notification.
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -65,11 +70,21 @@ class PassReport:
     blocked_users: set[int] = field(default_factory=set)
 
 
+# What a row of a kind that is not a message does, with Telegram's errors raised.
+DeliveryAction = Callable[[Delivery], Awaitable[None]]
+
+
 class DeliveryWorker:
     """Claims and sends due outbox rows until stopped; one per bot process."""
 
-    def __init__(self, bot: Bot, services: Services) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        services: Services,
+        actions: Mapping[str, DeliveryAction] | None = None,
+    ) -> None:
         self._bot = bot
+        self._actions = dict(actions or {})
         self._outbox = services.outbox
         self._settings = services.settings
         self._stopping = asyncio.Event()
@@ -164,22 +179,29 @@ class DeliveryWorker:
         if not delivery.reachable or message.user_id in report.blocked_users:
             await self._give_up(delivery, report, REASON_UNREACHABLE)
             return
-        try:
-            rendered = render(message.kind, message.payload, delivery.language)
-        except UnknownKind:
-            await self._give_up(delivery, report, f"unknown kind {message.kind!r}")
-            return
+        action = self._actions.get(message.kind)
+        if action is None:
+            try:
+                rendered = render(message.kind, message.payload, delivery.language)
+            except UnknownKind:
+                await self._give_up(delivery, report, f"unknown kind {message.kind!r}")
+                return
         timeout = self._settings.outbox_send_timeout_seconds
         try:
-            sent = await self._bot.send_message(
-                chat_id=delivery.chat_id,
-                text=rendered.text,
-                reply_markup=rendered.reply_markup,
-                connect_timeout=timeout,
-                read_timeout=timeout,
-                write_timeout=timeout,
-                pool_timeout=timeout,
-            )
+            if action is not None:
+                await action(delivery)
+                landed: tuple[int | None, int | None] = (delivery.chat_id, None)
+            else:
+                sent = await self._bot.send_message(
+                    chat_id=delivery.chat_id,
+                    text=rendered.text,
+                    reply_markup=rendered.reply_markup,
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+                landed = (sent.chat_id, sent.message_id)
         except RetryAfter as exc:
             pause = _seconds(exc.retry_after)
             report.pause_seconds = max(report.pause_seconds, pause)
@@ -198,7 +220,7 @@ class DeliveryWorker:
             await self._outbox.retry(delivery, error=f"{type(exc).__name__}: {exc.message}")
             report.retried += 1
         else:
-            await self._outbox.mark_sent(delivery, chat_id=sent.chat_id, message_id=sent.message_id)
+            await self._outbox.mark_sent(delivery, chat_id=landed[0], message_id=landed[1])
             report.sent += 1
 
     async def _give_up(self, delivery: Delivery, report: PassReport, reason: str) -> None:

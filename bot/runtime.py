@@ -23,6 +23,7 @@ from telegram.ext import Application
 
 import db
 from bot.app import bot_commands, build_application
+from bot.command_menus import menu_actions
 from bot.delivery import DeliveryWorker
 from bot.playground.start import playground_for, start_playground
 from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
@@ -89,7 +90,9 @@ async def start_bot(stack: AsyncExitStack, application: Application, *, webhook:
     stack.push_async_callback(application.stop)
     # Notifications: the outbox rows any process wrote go out from here (bot/delivery.py).
     # Pushed after application.stop, so it stops first: no send outlives the bot.
-    worker = DeliveryWorker(application.bot, application.bot_data["services"])
+    services = application.bot_data["services"]
+    actions = menu_actions(application.bot, application.bot_data["registry"], services)
+    worker = DeliveryWorker(application.bot, services, actions)
     worker.start()
     stack.push_async_callback(worker.stop)
     if webhook:

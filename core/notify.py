@@ -38,6 +38,12 @@ class Notifier(Protocol):
     ) -> None:
         """A generation job ended; its requester should hear of it."""
 
+    async def membership_changed(
+        self, *, connection: BaseDBAsyncClient, organization_id: int, user_id: int
+    ) -> None:
+        """``user_id`` joined, left or changed role in the organisation: what their chat
+        offers (the bot's / menu) should follow, whichever process made the change."""
+
 
 class NullNotifier:
     """Tells nobody."""
@@ -52,6 +58,9 @@ class NullNotifier:
         return None
 
     async def generation_finished(self, **_: object) -> None:
+        return None
+
+    async def membership_changed(self, **_: object) -> None:
         return None
 
 
@@ -84,3 +93,9 @@ class InMemoryNotifier:
         self.events.append(
             ("generation_finished", {"content": content.id, "job": job_id, "ok": ok})
         )
+
+    async def membership_changed(
+        self, *, connection: BaseDBAsyncClient, organization_id: int, user_id: int
+    ) -> None:
+        details = {"organization": organization_id, "user": user_id}
+        self.events.append(("membership_changed", details))

@@ -42,6 +42,8 @@ FEATURES: tuple[str, ...] = (
     "admin_members",
     "admin_catalog",
     "admin_usage",
+    "admin_limits",
+    "admin_prompt",
 )
 
 

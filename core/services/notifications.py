@@ -12,7 +12,9 @@ Who hears what (only people with a reachable linked Telegram account get a row, 
 * ``limit_warning``: the organisation's admins, and the person for a user limit, once per scope,
   period and metric when 80% of a limit is used (``core/services/limit_warnings.py``);
 * ``review_reminder``: each organisation's editors and admins, a daily digest of content waiting
-  in review for over a day (``core/services/review_reminders.py``).
+  in review for over a day (``core/services/review_reminders.py``);
+* ``menu_changed``: a member whose role changed, who joined or who was removed (by the bot or
+  the REST API). Not a message: the bot sets that person's / menu again (``bot/command_menus.py``).
 
 The payload is a snapshot of what the message shows (titles, names, the reason), so a message
 delivered after a later rename still says what happened; the bot renders it in the
@@ -37,6 +39,7 @@ KIND_GENERATION_FINISHED = "generation_finished"
 KIND_USAGE_REPORT = "usage_report"
 KIND_LIMIT_WARNING = "limit_warning"
 KIND_REVIEW_REMINDER = "review_reminder"
+KIND_MENU_CHANGED = "menu_changed"
 KINDS = (
     KIND_CONTENT_SUBMITTED,
     KIND_CONTENT_DECIDED,
@@ -45,6 +48,7 @@ KINDS = (
     KIND_USAGE_REPORT,
     KIND_LIMIT_WARNING,
     KIND_REVIEW_REMINDER,
+    KIND_MENU_CHANGED,
 )
 EXCERPT_LINES = 4
 EXCERPT_CHARS = 400
@@ -123,6 +127,16 @@ class OutboxNotifier:
             user_ids=[job.user_id],
             kind=KIND_GENERATION_FINISHED,
             payload=payload,
+        )
+
+    async def membership_changed(
+        self, *, connection: BaseDBAsyncClient, organization_id: int, user_id: int
+    ) -> None:
+        await self._outbox.enqueue(
+            connection=connection,
+            user_ids=[user_id],
+            kind=KIND_MENU_CHANGED,
+            payload={"organization_id": organization_id},
         )
 
 

@@ -248,6 +248,9 @@ class OrganizationService:
                 await self._notifier.member_invited(
                     connection=conn, organization=organization, user=user, role=role
                 )
+                await self._notifier.membership_changed(
+                    connection=conn, organization_id=organization_id, user_id=user.id
+                )
         except IntegrityError:
             # Only the unique (user, organization) means "already a member"; any other
             # integrity failure is not the caller's duplicate and is never reported as one.
@@ -283,6 +286,9 @@ class OrganizationService:
                 target_id=user_id,
                 changes={"role": [old_role.value, role.value]},
             )
+            await self._notifier.membership_changed(
+                connection=conn, organization_id=organization_id, user_id=user_id
+            )
             membership.role = role
         return MemberView.of(membership, reveal_phone=True)
 
@@ -303,6 +309,9 @@ class OrganizationService:
                 "user",
                 target_id=user_id,
                 changes={"role": Role(membership.role).value},
+            )
+            await self._notifier.membership_changed(
+                connection=conn, organization_id=organization_id, user_id=user_id
             )
 
     # -- helpers -------------------------------------------------------------------------

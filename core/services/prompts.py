@@ -257,6 +257,23 @@ def check_template(
     return template
 
 
+def template_variables(template: object) -> list[str]:
+    """The names ``template`` references (in order of first use), once it passes the checks
+    that need no declarations: non-empty text, not too long, no control characters, at most
+    ``MAX_VARIABLES`` names. For a guided editor that declares the variables it finds; the
+    whole prompt is still checked by :meth:`PromptService.check_prompt` before it is saved.
+    """
+    if not isinstance(template, str) or not template.strip():
+        raise InvalidInput("template_required")
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        raise InvalidInput("too_long", field="template", max_length=MAX_TEMPLATE_LENGTH)
+    check_characters(template, field="template")
+    names = placeholders(template)
+    if len(names) > MAX_VARIABLES:
+        raise InvalidInput("too_many_variables", max_count=MAX_VARIABLES)
+    return names
+
+
 def _longest_value(variable: PromptVariable) -> int:
     """The longest text a value of ``variable`` renders to."""
     if variable.type is VariableType.NUMBER:
@@ -434,6 +451,15 @@ class PromptFilters:
     language: Language | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedPrompt:
+    """A prompt's title, template and variables as they would be saved."""
+
+    title: str
+    template: str
+    variables: list[PromptVariable]
+
+
 def visible_prompts() -> QuerySet[Prompt]:
     """Active prompts whose workspace, if any, is active too."""
     return Prompt.filter(is_active=True).filter(
@@ -464,19 +490,30 @@ class PromptService:
         await authorize(actor, organization_id, Action.MANAGE_PROMPTS)
         if workspace_id is not None:
             await _workspace_of(organization_id, workspace_id)
-        declared = parse_variables(variables)
+        checked = self.check_prompt(title=title, template=template, variables=variables)
         return await Prompt.create(
             organization_id=organization_id,
             workspace_id=workspace_id,
-            title=clean_name(title, field="title"),
-            template=check_template(
-                template, declared, max_rendered_chars=self._max_rendered_chars
-            ),
-            variables=dump_variables(declared),
+            title=checked.title,
+            template=checked.template,
+            variables=dump_variables(checked.variables),
             category=PromptCategory(category),
             kind=GenerationKind(kind),
             language=Language(language),
             created_by_id=actor.id,
+        )
+
+    def check_prompt(self, *, title: object, template: object, variables: object) -> CheckedPrompt:
+        """What :meth:`create_prompt` would save, or the ``InvalidInput`` it would raise, without
+        saving: a guided editor shows its summary only for a prompt that will be accepted
+        (the same render bound included). Needs no actor: nothing is read or written."""
+        declared = parse_variables(variables)
+        return CheckedPrompt(
+            title=clean_name(title, field="title"),
+            template=check_template(
+                template, declared, max_rendered_chars=self._max_rendered_chars
+            ),
+            variables=declared,
         )
 
     async def list_prompts(

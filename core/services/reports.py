@@ -55,21 +55,31 @@ class ReportService:
         self._settings = settings
         self._clock = clock
 
-    def bounds(self, at: datetime) -> tuple[datetime, datetime, str]:
-        """[start, end) and key of the monthly billing period holding ``at``."""
+    def bounds(
+        self, at: datetime, period: UsagePeriod = UsagePeriod.MONTHLY
+    ) -> tuple[datetime, datetime, str]:
+        """[start, end) and key of the ``period`` (the billing month by default) holding ``at``."""
         zone, calendar = self._settings.zone, self._settings.billing_calendar
-        start, end = period_bounds(UsagePeriod.MONTHLY, at, zone=zone, calendar=calendar)
-        return start, end, period_key(UsagePeriod.MONTHLY, at, zone=zone, calendar=calendar)
+        start, end = period_bounds(period, at, zone=zone, calendar=calendar)
+        return start, end, period_key(period, at, zone=zone, calendar=calendar)
 
     def period_just_ended(self, at: datetime | None = None) -> tuple[datetime, datetime, str]:
         """The billing period before the one holding ``at`` (default now)."""
         start, _, _ = self.bounds(at or self._clock.now())
         return self.bounds(start - timedelta(microseconds=1))
 
-    async def current(self, *, actor: User, organization_id: int) -> PeriodReport:
-        """This period's report so far; for the organisation's editors and admins."""
+    async def current(
+        self,
+        *,
+        actor: User,
+        organization_id: int,
+        period: UsagePeriod = UsagePeriod.MONTHLY,
+    ) -> PeriodReport:
+        """This period's report so far (the billing month, or today with ``DAILY``); for the
+        organisation's editors and admins. Members are counted inside this organisation only,
+        as their usage limits are."""
         await authorize(actor, organization_id, Action.READ_ORGANIZATION_USAGE)
-        return await self.build(organization_id, *self.bounds(self._clock.now()))
+        return await self.build(organization_id, *self.bounds(self._clock.now(), period))
 
     async def build(
         self, organization_id: int, start: datetime, end: datetime, key: str

@@ -143,7 +143,8 @@ async def test_invite_creates_the_user_from_any_phone_form_and_notifies(
     assert (membership.user_id, membership.role, user.full_name) == (user.id, "writer", "سارا")
     assert membership.phone_number == "+989351234567"  # the inviting admin sees it whole
     assert notifier.events == [
-        ("member_invited", {"organization": org.id, "user": user.id, "role": "writer"})
+        ("member_invited", {"organization": org.id, "user": user.id, "role": "writer"}),
+        ("membership_changed", {"organization": org.id, "user": user.id}),
     ]
     entry = await AuditLog.get(organization_id=org.id, action="member_invited")
     assert (entry.actor_id, entry.target_id) == (members[Role.ADMIN].id, user.id)
@@ -172,7 +173,7 @@ async def test_invite_reuses_an_existing_user_and_refuses_a_second_membership(
         )
     assert caught.value.code == "already_member"
     assert (await Membership.get(user_id=members[Role.VIEWER].id)).role == Role.VIEWER
-    assert len(notifier.events) == 1
+    assert [name for name, _ in notifier.events] == ["member_invited", "membership_changed"]
 
 
 async def test_invite_is_for_admins_of_the_organisation(
@@ -259,7 +260,7 @@ async def test_members_are_listed_with_their_users_for_every_member(
 
 
 async def test_admins_change_roles_and_remove_members(
-    db: str, service: OrganizationService
+    db: str, service: OrganizationService, notifier: InMemoryNotifier
 ) -> None:
     org, members = await org_with_roles()
     admin = members[Role.ADMIN]
@@ -287,6 +288,11 @@ async def test_admins_change_roles_and_remove_members(
             await service.remove_member(actor=member, organization_id=org.id, user_id=admin.id)
     actions = await AuditLog.filter(organization_id=org.id).values_list("action", flat=True)
     assert sorted(actions) == ["member_removed", "member_role_changed"]
+    # each change tells whoever shows the person's menu, in its transaction; refusals do not
+    assert notifier.events == [
+        ("membership_changed", {"organization": org.id, "user": members[Role.WRITER].id}),
+        ("membership_changed", {"organization": org.id, "user": members[Role.VIEWER].id}),
+    ]
 
 
 async def test_the_last_admin_can_be_neither_demoted_nor_removed(

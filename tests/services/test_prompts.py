@@ -15,12 +15,14 @@ from core.notify import NullNotifier
 from core.services.audit import AuditService
 from core.services.content import ContentService
 from core.services.prompts import (
+    MAX_TEMPLATE_LENGTH,
     MAX_VARIABLES,
     PromptFilters,
     PromptService,
     VariableType,
     parse_variables,
     render_prompt,
+    template_variables,
     validate_values,
 )
 from core.text.templating import placeholders
@@ -429,3 +431,41 @@ async def test_concurrent_template_and_variable_edits_forced_to_overlap(
         await other.wait_until_blocking(2, unless=racers)
         await other.commit()
     _assert_one_edit_won(await racers, await Prompt.get(id=prompt.id))
+
+
+def test_template_variables_lists_names_once_and_refuses_what_no_declaration_fixes() -> None:
+    assert template_variables("{topic} for {audience}, again {topic}; {0} {x.y}") == [
+        "topic",
+        "audience",
+    ]
+    assert template_variables("no variables") == []
+    for bad, code in (
+        ("  ", "template_required"),
+        (None, "template_required"),
+        ("x" * (MAX_TEMPLATE_LENGTH + 1), "too_long"),
+        ("bell \x07", "invalid_characters"),
+        (" ".join(f"{{v{i}}}" for i in range(MAX_VARIABLES + 1)), "too_many_variables"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            template_variables(bad)
+        assert caught.value.code == code
+
+
+def test_check_prompt_accepts_what_create_saves_and_refuses_what_it_refuses() -> None:
+    service = PromptService(max_rendered_chars=2_000)
+    checked = service.check_prompt(
+        title="  Caption ",
+        template="Write about {topic}",
+        variables=[{"name": "topic", "label": "T"}],
+    )
+    assert (checked.title, [v.name for v in checked.variables]) == ("Caption", ["topic"])
+    for title, template, code in (
+        ("t", "{topic} " * 3, "template_too_large"),  # 3 x 1,000 characters > 2,000
+        ("t", "{other}", "undeclared_variables"),
+        ("", "{topic}", "name_required"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            service.check_prompt(
+                title=title, template=template, variables=[{"name": "topic", "label": "T"}]
+            )
+        assert caught.value.code == code

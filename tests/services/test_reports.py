@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ from core.clock import FrozenClock
 from core.errors import NotFound, PermissionDenied
 from core.services.reports import ReportService
 from core.settings import BillingCalendar, Settings
-from db.models import Role, UsageLog
+from db.models import Role, UsageLog, UsagePeriod
 from tests.support.factories import make_org, make_workspace, org_with_roles
 
 pytestmark = pytest.mark.sqlite
@@ -116,3 +116,21 @@ async def test_the_current_report_is_for_editors_and_admins_of_that_organisation
     _, strangers = await org_with_roles()
     with pytest.raises(NotFound):
         await service.current(actor=strangers[Role.ADMIN], organization_id=org.id)
+
+
+async def test_the_current_daily_report_counts_today_only(
+    db: str, settings: Settings, clock: FrozenClock
+) -> None:
+    org, members = await org_with_roles()
+    service = _service(settings, clock, BillingCalendar.GREGORIAN)
+    workspace = await make_workspace(org)
+    now = clock.now()
+    await _log(org, workspace, members[Role.WRITER], now, 10, "0.1")
+    await _log(org, workspace, members[Role.WRITER], now - timedelta(days=1), 20, "0.2")
+    admin = members[Role.ADMIN]
+    daily = await service.current(actor=admin, organization_id=org.id, period=UsagePeriod.DAILY)
+    monthly = await service.current(actor=admin, organization_id=org.id)
+    assert (daily.requests, daily.tokens) == (1, 10)
+    assert daily.by_user[0].id == members[Role.WRITER].id
+    assert daily.period_key == "2026-11-30"
+    assert monthly.requests == 2  # the frozen clock stands on 30 November: yesterday counts
