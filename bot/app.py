@@ -28,6 +28,7 @@ from telegram.ext import (
 
 from bot.delivery import register_reachability
 from bot.errors import on_error
+from bot.fence import Fence, FencedRequest
 from bot.handlers import FEATURES, Registry, Step, load_registry
 from bot.processor import PerUserUpdateProcessor
 from bot.texts import t
@@ -38,6 +39,7 @@ from core.settings import Settings
 from db.models import Role
 
 REGISTRY = "registry"
+FENCE = "fence"
 # Network timeouts for every Bot API call (seconds); long polls add their own timeout.
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 15.0
@@ -66,6 +68,7 @@ def build_application(
     if webhook is None:
         webhook = bool(settings.telegram_webhook_url)
     base_url, base_file_url = api_urls(settings)
+    fence = Fence()
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -79,9 +82,16 @@ def build_application(
         .write_timeout(WRITE_TIMEOUT)
         .pool_timeout(POOL_TIMEOUT)
         .connection_pool_size(64)
-        .get_updates_connect_timeout(CONNECT_TIMEOUT)
-        .get_updates_pool_timeout(POOL_TIMEOUT)
-        .get_updates_write_timeout(WRITE_TIMEOUT)
+        # getUpdates goes through the fence of bot/fence.py (the bot lease, docs/scaling.md).
+        .get_updates_request(
+            FencedRequest(
+                fence,
+                connection_pool_size=1,
+                connect_timeout=CONNECT_TIMEOUT,
+                pool_timeout=POOL_TIMEOUT,
+                write_timeout=WRITE_TIMEOUT,
+            )
+        )
         .arbitrary_callback_data(False)
     )
     if webhook:
@@ -90,6 +100,7 @@ def build_application(
     application.bot_data[SERVICES] = services
     registry = load_registry(features)
     application.bot_data[REGISTRY] = registry
+    application.bot_data[FENCE] = fence
     _register(application, registry)
     register_reachability(application, services)  # group -1: before every feature handler
     application.add_error_handler(on_error)

@@ -7,7 +7,8 @@ reverse on SIGINT or SIGTERM.
 The Telegram bot runs in this same loop: ``initialize``, ``start`` (and the notification
 delivery worker, stopped before the bot), then either
 ``updater.start_polling`` (which calls ``deleteWebhook`` first) or ``setWebhook`` with the route
-already on the sidecar. ``Application.run_polling`` is never used: it takes over the loop.
+already on the sidecar, once this process leads (``bot/leadership.py``: with Redis, replicas
+share the bot through a lease). ``Application.run_polling`` is never used: it takes over the loop.
 """
 
 from __future__ import annotations
@@ -25,17 +26,16 @@ import db
 from bot.app import bot_commands, build_application
 from bot.command_menus import menu_actions
 from bot.delivery import DeliveryWorker
+from bot.instances import start_heartbeat
+from bot.leadership import lead_updates
 from bot.playground.start import playground_for, start_playground
-from bot.webhook import ALLOWED_UPDATES, set_webhook, webhook_route
+from bot.webhook import webhook_route
 from core.api.app import create_app
 from core.api.server import ApiRunner
 from core.container import Services, build_services
 from core.settings import Settings
 
 logger = logging.getLogger("contexor")
-
-# How long one getUpdates waits for news (Telegram holds the request up to this).
-POLL_SECONDS = 10
 
 
 async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bool) -> None:
@@ -46,6 +46,8 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(db.close)
         services = build_services(settings)
         stack.push_async_callback(services.aclose)
+        parts = [name for name, on in (("bot", bot), ("api", api), ("scheduler", scheduler)) if on]
+        await start_heartbeat(stack, services.redis, settings.redis_key_prefix, parts)
         playground = playground_for(services, bot=bot, api=api)
         application = _build_bot(services) if bot and playground is None else None
         webhook = application is not None and bool(settings.telegram_webhook_url)
@@ -83,7 +85,6 @@ def _build_bot(services: Services) -> Application | None:
 
 async def start_bot(stack: AsyncExitStack, application: Application, *, webhook: bool) -> None:
     """Start the bot in this loop; ``stack`` stops it in reverse (updater, app, shutdown)."""
-    settings = application.bot_data["services"].settings
     await application.initialize()
     stack.push_async_callback(application.shutdown)
     await application.start()
@@ -95,16 +96,9 @@ async def start_bot(stack: AsyncExitStack, application: Application, *, webhook:
     worker = DeliveryWorker(application.bot, services, actions)
     worker.start()
     stack.push_async_callback(worker.stop)
-    if webhook:
-        await set_webhook(application, settings)
-        logger.info("Telegram bot receiving updates by webhook")
-    else:
-        assert application.updater is not None
-        await application.updater.start_polling(
-            timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
-        )
-        stack.push_async_callback(application.updater.stop)
-        logger.info("Telegram bot polling for updates")
+    # Polling or the webhook's updates, by this process alone or by the holder of the bot lease
+    # among replicas (bot/leadership.py, docs/scaling.md).
+    await lead_updates(stack, application, webhook=webhook)
     await _publish_commands(application)
 
 

@@ -3,7 +3,9 @@
 The route is added when the sidecar's app is built (``create_app(..., extra_routes=…)``),
 before aiohttp freezes its router. Telegram sends ``X-Telegram-Bot-Api-Secret-Token`` with the
 secret given to ``setWebhook``; a request without the right one is answered 403 and never reaches
-the bot. Without ``TELEGRAM_WEBHOOK_SECRET`` (development only; production refuses to start) the
+the bot. With Redis the update goes to the stream all replicas share, and the holder of the bot
+lease processes it (``bot/update_queue.py``); without, to this process's Application. Without
+``TELEGRAM_WEBHOOK_SECRET`` (development only; production refuses to start) the
 secret is derived from ``SECRET_KEY``.
 """
 
@@ -16,6 +18,7 @@ import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import Application
 
@@ -46,6 +49,7 @@ def webhook_path(settings: Settings) -> str:
 def webhook_route(application: Application, settings: Settings) -> web.RouteDef:
     """The POST route that checks the secret and queues the update for the application."""
     secret = webhook_secret(settings).encode()
+    stream = _shared_stream(application, settings)
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -53,16 +57,40 @@ def webhook_route(application: Application, settings: Settings) -> web.RouteDef:
             return web.Response(status=403, text="forbidden")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.Response(status=413)
+        body = await request.read()
         try:
-            payload = json.loads(await request.read())
+            payload = json.loads(body)
             update = Update.de_json(payload, application.bot)
         except (ValueError, TypeError, KeyError):
             logger.warning("webhook: an undecodable update was ignored")
             return web.Response(status=400, text="bad update")
-        await application.update_queue.put(update)
-        return web.Response(text="ok")
+        if stream is None:
+            await application.update_queue.put(update)
+            return web.Response(text="ok")
+        return await _enqueue(stream, update.update_id, body)
 
     return web.post(webhook_path(settings), receive)
+
+
+def _shared_stream(application: Application, settings: Settings):
+    """With Redis, replicas share one stream and the bot lease's holder processes it."""
+    redis = application.bot_data["services"].redis
+    if redis is None:
+        return None
+    from bot.update_queue import UpdateStream
+
+    return UpdateStream(redis, settings.redis_key_prefix)
+
+
+async def _enqueue(stream, update_id: int, body: bytes) -> web.Response:
+    try:
+        if not await stream.append(update_id, body):
+            logger.info("webhook: update %d was already received; ignored", update_id)
+    except (RedisError, OSError) as exc:
+        # Not stored, so not acknowledged: Telegram sends it again later.
+        logger.warning("webhook: could not queue update %d: %s", update_id, exc)
+        return web.Response(status=503, text="try again", headers={"Retry-After": "1"})
+    return web.Response(text="ok")
 
 
 async def set_webhook(application: Application, settings: Settings) -> None:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # The web chat on the local Bot API (bot/playground): unset means on in development
     # without TELEGRAM_BOT_TOKEN; a real token always turns it off; production refuses it.
     playground: bool | None = None
+    # Replicas (docs/scaling.md): one holds the bot lease and takes the updates; a standby takes
+    # over within this long of the holder dying.
+    bot_lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
