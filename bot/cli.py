@@ -1,4 +1,5 @@
-"""The operator command line (docs/architecture.md §3): ``contexor run|migrate|bootstrap|jobs``.
+"""The operator command line (docs/architecture.md §3): ``contexor run|migrate|bootstrap|jobs|
+status``.
 
 Exit status: 0 success, 2 bad arguments, 1 failure; a one-line reason goes to stderr.
 """
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     job_commands.add_parser("list", help="list the jobs and their schedules")
     run_one = job_commands.add_parser("run", help="run one job now")
     run_one.add_argument("name")
+
+    commands.add_parser(
+        "status", help="bot lease holder, instances, queue depths and recent job runs"
+    )
     return parser
 
 
@@ -182,6 +187,25 @@ async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+    from tortoise.exceptions import BaseORMException
+
+    from bot.status import collect_status, render
+
+    async def report() -> str:
+        try:
+            return render(await collect_status(settings))
+        except RedisError as exc:  # its connection errors too
+            raise CliError(f"cannot read the status from Redis: {exc}") from exc
+
+    try:
+        print(await _with_database(settings, report))
+    except (OSError, BaseORMException) as exc:
+        raise CliError(f"cannot read the status from the database: {exc}") from exc
+    return EXIT_OK
+
+
 def _job_line(job: JobSpec, run: JobRun | None) -> str:
     """One row of ``jobs list``: name, schedule, the last run's start and outcome, description."""
     if run is None:
@@ -213,4 +237,5 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "migrate": cmd_migrate,
     "bootstrap": cmd_bootstrap,
     "jobs": cmd_jobs,
+    "status": cmd_status,
 }
