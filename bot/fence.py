@@ -79,6 +79,15 @@ class FencedRequest(HTTPXRequest):
             pool_timeout=pool_timeout,
         )
         if not await self.fence.permits():
-            logger.warning("a batch of updates arrived after the bot lease was lost; dropped")
+            if _has_updates(answer):
+                logger.warning("a batch of updates arrived after the bot lease was lost; dropped")
             return NO_UPDATES
         return answer
+
+
+def _has_updates(answer: tuple[int, bytes]) -> bool:
+    code, payload = answer
+    try:
+        return code == 200 and bool(json.loads(payload).get("result"))
+    except (ValueError, AttributeError):
+        return False

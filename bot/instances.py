@@ -112,7 +112,9 @@ async def _read(redis: aioredis.Redis, key: str) -> list[InstanceBeat]:
     return sorted(beats, key=lambda beat: beat.heartbeat_at, reverse=True)
 
 
-async def start_heartbeat(stack: contextlib.AsyncExitStack, redis, prefix: str, parts: list[str]):
+async def start_heartbeat(
+    stack: contextlib.AsyncExitStack, redis: aioredis.Redis | None, prefix: str, parts: list[str]
+) -> None:
     """Beat until ``stack`` closes (nothing to do without Redis: one process, nothing to list)."""
     if redis is None:
         return

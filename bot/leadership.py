@@ -181,7 +181,9 @@ class Leadership:
             await self._consumer.start()
         except Exception:
             logger.exception("could not start taking updates; giving the bot lease up")
-            await self._stand_down()
+            self.leading = False
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
             with contextlib.suppress(RedisError, OSError):
                 await self._lease.release()
             await asyncio.sleep(self._lease.seconds)  # let a healthier replica try first

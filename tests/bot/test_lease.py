@@ -9,7 +9,8 @@ from redis.asyncio import Redis
 from telegram import Bot
 
 from bot.fence import Fence, FencedRequest
-from bot.lease import BotLease, read_holder
+from bot.leadership import Leadership
+from bot.lease import BotLease, lease_key, read_holder
 from bot.update_queue import StreamDepth, UpdateStream
 from core.settings import Settings
 from tests.fakes.bot_api import FakeBotApi
@@ -130,3 +131,59 @@ async def test_the_stream_keeps_what_a_dead_reader_took_for_the_next_in_order(
     for entry_id, _ in claimed + rest:
         await stream.ack(entry_id)
     assert await stream.depth() == StreamDepth(length=0, pending=0)
+
+
+class RecordingConsumer:
+    """Stands in for polling: records starts and stops."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.changed = asyncio.Event()
+
+    async def start(self) -> None:
+        self.events.append("start")
+        self.changed.set()
+
+    async def stop(self) -> None:
+        self.events.append("stop")
+        self.changed.set()
+
+    async def wait_for(self, events: list[str]) -> None:
+        async with asyncio.timeout(10):
+            while self.events != events:
+                await self.changed.wait()
+                self.changed.clear()
+
+
+async def test_leadership_hands_over_on_stop_stands_down_when_lost_and_leads_again(
+    clean_redis: Redis, settings: Settings
+) -> None:
+    prefix = settings.redis_key_prefix
+
+    def leadership(name: str) -> tuple[Leadership, RecordingConsumer]:
+        consumer = RecordingConsumer()
+        lease = BotLease(clean_redis, prefix=prefix, instance=name, seconds=1)
+        return Leadership(lease, consumer), consumer
+
+    first, first_consumer = leadership("first")
+    second, second_consumer = leadership("second")
+    await first.start()
+    await second.start()
+    assert first.leading and not second.leading
+    assert first_consumer.events == ["start"] and second_consumer.events == []
+
+    await first.stop()  # released: the standby starts without waiting for the expiry
+    await second_consumer.wait_for(["start"])
+    assert first_consumer.events == ["start", "stop"]
+
+    # Lost, as after a pause past the lease: another took it meanwhile.
+    await clean_redis.delete(lease_key(prefix))
+    rival = BotLease(clean_redis, prefix=prefix, instance="rival", seconds=5)
+    assert await rival.acquire() is not None
+    await second_consumer.wait_for(["start", "stop"])
+    assert not second.leading
+    await rival.release()
+    await second_consumer.wait_for(["start", "stop", "start"])  # the same process leads again
+    await second.stop()
+    assert second_consumer.events == ["start", "stop", "start", "stop"]
+    assert await read_holder(clean_redis, prefix) is None
