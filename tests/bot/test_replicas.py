@@ -90,13 +90,14 @@ async def test_a_paused_leader_drops_the_batch_it_took_once_another_has_taken_ov
             await bot_api.wait_for_calls("sendMessage", 2, chat_id=user, timeout=REPLY_TIMEOUT)
 
             a.signal(signal.SIGCONT)
+            # a resumes with the /help in its socket. Whichever it notices first, its failed
+            # renewal or the fence on that batch, it must drop the batch and poll no more.
             await a.wait_for("lost the bot lease")
             # b still leads and answers; a's copy of /help was never processed (a user's
             # updates are handled in order, so a duplicate would come before this answer).
             assert await _reply(bot_api, user, "/help", nth=3) == t("fa", "bot.help.unlinked")
             texts = [m.text for m in bot_api.messages(user, from_bot=True)]
             assert texts[1:] == [t("fa", "bot.help.unlinked")] * 2
-            assert a.count("arrived after the bot lease was lost; dropped") == 1
     assert not _conflicts(bot_api)
 
 
