@@ -94,6 +94,13 @@ class UpdateStream:
         cursor, entries = answer[0], answer[1]
         return _text(cursor), _bodies(entries)
 
+    async def forget_consumers(self, keep: str) -> None:
+        """Drop the group's other consumers with nothing pending (each process is a new one)."""
+        for consumer in await self._redis.xinfo_consumers(self.key, GROUP):
+            name = _text(consumer["name"])
+            if name != keep and int(consumer["pending"]) == 0:
+                await self._redis.xgroup_delconsumer(self.key, GROUP, name)
+
     async def read_new(self, consumer: str, count: int) -> list[tuple[str, bytes]]:
         answer = await self._redis.xreadgroup(
             GROUP, consumer, {self.key: ">"}, count=count, block=READ_BLOCK_MS
@@ -151,7 +158,9 @@ class StreamConsumer:
                     continue
                 if cursor is not None:
                     cursor, entries = await self._stream.claim_pending(THIS_INSTANCE, cursor)
-                    cursor = None if cursor == "0-0" else cursor
+                    if cursor == "0-0":  # all claimed: earlier leaders hold nothing now
+                        cursor = None
+                        await self._stream.forget_consumers(keep=THIS_INSTANCE)
                 else:
                     entries = await self._stream.read_new(THIS_INSTANCE, self._free_slots())
                 if entries and not await self._fence.permits():

@@ -131,6 +131,9 @@ async def test_the_stream_keeps_what_a_dead_reader_took_for_the_next_in_order(
     for entry_id, _ in claimed + rest:
         await stream.ack(entry_id)
     assert await stream.depth() == StreamDepth(length=0, pending=0)
+    await stream.forget_consumers(keep="next")
+    consumers = await clean_redis.xinfo_consumers(stream.key, "bot")
+    assert [c["name"] for c in consumers] == [b"next"]
 
 
 class RecordingConsumer:

@@ -58,6 +58,7 @@ async def test_status_names_the_leader_the_instances_and_the_queue_depths(
     assert 'cleanup_expired_otps  k1  ok  {"deleted": 3}' in report
 
 
+@pytest.mark.sqlite
 async def test_status_on_the_embedded_default_says_one_process_leads(
     settings: Settings, db: str
 ) -> None:
@@ -66,6 +67,7 @@ async def test_status_on_the_embedded_default_says_one_process_leads(
     assert "recent job runs:\n  none" in report
 
 
+@pytest.mark.sqlite
 async def test_status_with_redis_unreachable_exits_1_with_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_"))}
     env["REDIS_URL"] = "redis://127.0.0.1:1/0"
