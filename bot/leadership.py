@@ -212,3 +212,7 @@ class Leadership:
             await self._consumer.stop()
         except Exception:
             logger.exception("stopping the update consumer failed")
+        # Fenced by our own deadline while Redis may still hold our value (a slow loop, not a
+        # takeover): give it up now that nothing is consumed, rather than let it expire.
+        with contextlib.suppress(RedisError, OSError):
+            await self._lease.release()

@@ -190,3 +190,24 @@ async def test_leadership_hands_over_on_stop_stands_down_when_lost_and_leads_aga
     await second.stop()
     assert second_consumer.events == ["start", "stop", "start", "stop"]
     assert await read_holder(clean_redis, prefix) is None
+
+
+async def test_a_leader_fenced_by_its_own_deadline_gives_the_lease_up_at_once(
+    clean_redis: Redis, settings: Settings
+) -> None:
+    clock = Monotonic()
+    consumer = RecordingConsumer()
+    lease = BotLease(
+        clean_redis, prefix=settings.redis_key_prefix, instance="slow", seconds=60, monotonic=clock
+    )
+    leadership = Leadership(lease, consumer)
+    fence = Fence()
+    fence.bind(lease.holds, leadership.fenced)
+    await leadership.start()
+    first_token = lease.token
+    clock.now += 60  # its loop stalled past the lease; Redis has not expired it yet
+    assert not await fence.permits()
+    # It stops, releases (no 60 s wait for the expiry) and, alone, leads again with a new token.
+    await consumer.wait_for(["start", "stop", "start"])
+    assert lease.token == first_token + 1 and await fence.permits()
+    await leadership.stop()
