@@ -27,6 +27,7 @@ from bot.app import FENCE
 from bot.instances import THIS_INSTANCE
 from bot.lease import BotLease
 from bot.turn import SERVICES
+from bot.update_queue import StreamConsumer
 from bot.webhook import ALLOWED_UPDATES, set_webhook
 
 logger = logging.getLogger("contexor.bot")
@@ -103,8 +104,6 @@ def _consumer(application: Application, *, webhook: bool, shared: bool) -> Updat
         return PollingConsumer(application)
     if not shared:
         return DirectWebhookConsumer(application)
-    from bot.update_queue import StreamConsumer
-
     return StreamConsumer(application)
 
 
