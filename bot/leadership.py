@@ -175,7 +175,7 @@ class Leadership:
             return
         self._lost.clear()
         self.leading = True
-        logger.info("this instance leads the bot (lease token %d)", token)
+        logger.info("instance %s leads the bot (lease token %d)", self._lease.instance, token)
         try:
             await self._consumer.start()
         except Exception:

@@ -7,7 +7,9 @@ The fake Bot API runs in the test process and answers a second, concurrent ``get
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -62,6 +64,12 @@ async def test_one_replica_polls_and_another_continues_the_conversation_after_ki
             await _reply(bot_api, user, code, nth=3)  # the conversation goes on at b
             assert b.count(LEADS) == 1
             assert await TelegramLink.exists(telegram_user_id=user)
+            leader, token = re.search(
+                r"instance (\S+) leads the bot \(lease token (\d+)", b.log
+            ).groups()
+            report = await _status(long, tmp_path)
+            assert f"bot lease: held by {leader} since" in report and f"(token {token}," in report
+            assert f"{leader}  leader  parts=bot" in report
 
             async with Replica("c", short, *POLLING, cwd=tmp_path) as c:
                 assert c.count(LEADS) == 0
@@ -99,6 +107,23 @@ async def test_a_paused_leader_drops_the_batch_it_took_once_another_has_taken_ov
             texts = [m.text for m in bot_api.messages(user, from_bot=True)]
             assert texts[1:] == [t("fa", "bot.help.unlinked")] * 2
     assert not _conflicts(bot_api)
+
+
+async def _status(env: dict[str, str], cwd: Path) -> str:
+    """``contexor status`` with a replica's settings; its report (exit status 0)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "status",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def _wait(predicate) -> None:
