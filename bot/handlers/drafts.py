@@ -25,10 +25,12 @@ _EDITABLE = frozenset({ContentStatus.DRAFT, ContentStatus.REJECTED})
 
 async def list_drafts(turn: Turn, page_number: int = 0) -> None:
     actor = turn.require_actor()
-    total, _ = await turn.services.content.list_contents(actor=actor, author_id=actor.id, limit=1)
+    total, _ = await turn.services.content.list_contents(
+        actor=actor, author_id=actor.user_id, limit=1
+    )
     page = keyboards.Page.of(page_number, total)
     _, contents = await turn.services.content.list_contents(
-        actor=actor, author_id=actor.id, offset=page.offset, limit=page.limit
+        actor=actor, author_id=actor.user_id, offset=page.offset, limit=page.limit
     )
     if not contents:
         await turn.show(
