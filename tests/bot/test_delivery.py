@@ -169,8 +169,8 @@ CRASHING_PROCESS = textwrap.dedent(
     import asyncio, os, signal, sys
     import db
     from core.container import build_services
+    from core.security.principal import load_principal
     from core.settings import Settings
-    from db.models import User
 
     async def main(database_url, data_dir, secret, content_id, writer_id):
         await db.init(database_url)
@@ -179,8 +179,8 @@ CRASHING_PROCESS = textwrap.dedent(
             sms_backend="console", llm_backend="offline", outbox_lease_seconds=30,
         )
         services = build_services(settings)
-        writer = await User.get(id=writer_id)
-        await services.content.submit(actor=await principal_for(writer), content_id=content_id)
+        writer = await load_principal(writer_id)
+        await services.content.submit(actor=writer, content_id=content_id)
         claimed = await services.outbox.claim()  # a worker took the rows and was about to send
         print(len(claimed), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
