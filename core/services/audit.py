@@ -16,6 +16,7 @@ from tortoise.expressions import Q
 from core.clock import Clock
 from core.errors import PermissionDenied
 from core.security.principal import Principal
+from core.services.common import Listing, fetch_listing
 from core.services.permissions import Action, authorize, may
 from db.models import AuditLog
 
@@ -79,8 +80,8 @@ class AuditService:
         organization_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> tuple[int, list[AuditLog]]:
-        """(count, newest-first page) of the entries of organisations where the actor is editor+."""
+    ) -> Listing[AuditLog]:
+        """One newest-first page of the entries of organisations where the actor is editor+."""
         if organization_id is not None:
             authorize(actor, organization_id, Action.READ_AUDIT)
             allowed = [organization_id]
@@ -94,6 +95,6 @@ class AuditService:
         query = AuditLog.filter(Q(organization_id__in=allowed))
         if content_id is not None:
             query = query.filter(content_ref=content_id)
-        count = await query.count()
-        entries = await query.order_by("-created_at", "-id").offset(offset).limit(limit)
-        return count, entries
+        return await fetch_listing(
+            query, offset=offset, limit=limit, order_by=("-created_at", "-id")
+        )

@@ -53,7 +53,13 @@ from core.notify import Notifier
 from core.presentation import display_name
 from core.security.principal import Principal
 from core.services.audit import AuditAction, AuditService
-from core.services.common import check_characters, is_invisible, strip_control_characters
+from core.services.common import (
+    Listing,
+    check_characters,
+    fetch_listing,
+    is_invisible,
+    strip_control_characters,
+)
 from core.services.permissions import Action, authorize, may, role_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
 from db.models import (
@@ -152,8 +158,8 @@ class ContentService:
         author_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> tuple[int, list[Content]]:
-        """(count, newest-first page) of what the actor may see, in all their organisations.
+    ) -> Listing[Content]:
+        """One newest-first page of what the actor may see, in all their organisations.
 
         A filter naming an organisation, workspace or project the actor cannot see (another
         tenant's, unknown, retired) is ``NotFound``, as in every other list.
@@ -161,7 +167,7 @@ class ContentService:
         await _require_filters_visible(actor, organization_id, workspace_id, project_id)
         visible = self._visibility_filter(actor)
         if visible is None:
-            return 0, []
+            return Listing(count=0, items=[])
         query = live_contents().filter(visible)
         if organization_id is not None:
             query = query.filter(organization_id=organization_id)
@@ -177,20 +183,17 @@ class ContentService:
         if terms:
             matches = [Q(title__icontains=t) | Q(body__icontains=t) for t in terms]
             query = query.filter(Q(*matches, join_type="OR"))
-        count = await query.count()
         # Newest first by id: the primary key index serves it; created_at can tie.
-        page = await query.order_by("-id").offset(offset).limit(limit)
-        return count, page
+        return await fetch_listing(query, offset=offset, limit=limit, order_by=("-id",))
 
     async def list_versions(
         self, *, actor: Principal, content_id: int, offset: int = 0, limit: int = 20
-    ) -> tuple[int, list[ContentVersion]]:
-        """(count, newest-first page) of the content's versions, for those who may edit it."""
+    ) -> Listing[ContentVersion]:
+        """One newest-first page of the content's versions, for those who may edit it."""
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
         query = ContentVersion.filter(content_id=content.id)
-        count = await query.count()
-        return count, await query.order_by("-number").offset(offset).limit(limit)
+        return await fetch_listing(query, offset=offset, limit=limit, order_by=("-number",))
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -273,63 +276,32 @@ class ContentService:
         """
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
-        new_title = None if title is None else _clean_title(title)
-        new_body = None if body is None else _clean_body(body)
-        new_variables = None if variables is None else _clean_variables(variables)
+        edit = _Edit.of(title=title, body=body, variables=variables)
         # The PII scan takes a thread and, for a long body, seconds: never under the row lock.
-        scanned = (
-            None
-            if new_title is None and new_body is None
-            else (
-                content.title if new_title is None else new_title,
-                content.body if new_body is None else new_body,
-            )
-        )
+        scanned = edit.text_over(content)
         findings = None if scanned is None else await self.scan_answer(*scanned)
         async with in_transaction() as conn:
             # The row lock makes the state check, the old values in the audit entry and the
             # version number exact under concurrent edits (SQLite serialises transactions).
             current = await _locked(conn, content_id)
             _require_editable(current, role)
-            # Field names only: the text itself is in the versions, and values may hold PII.
-            fields = [
-                name
-                for name, new, old in (
-                    ("title", new_title, current.title),
-                    ("body", new_body, current.body),
-                    ("variables", new_variables, current.variables),
-                )
-                if new is not None and new != old
-            ]
+            fields = edit.changed_fields(current)
             if not fields:
                 return current
+            new_status = _status_after_edit(current.status)
+            extra = edit.column_values(new_status)
+            # Field names only: the text itself is in the versions, and values may hold PII.
             changes: dict[str, Any] = {"fields": fields}
-            new_status = (
-                ContentStatus.DRAFT if current.status == ContentStatus.REJECTED else current.status
-            )
-            extra: dict[str, Any] = {"status": new_status}
-            if new_variables is not None:
-                extra["variables"] = new_variables
             if "title" in fields or "body" in fields:
-                text = (
-                    current.title if new_title is None else new_title,
-                    current.body if new_body is None else new_body,
-                )
-                if findings is None or text != scanned:
-                    # The field kept changed since the scan (a concurrent edit): rare, rescan.
-                    findings = await self.scan_answer(*text)
-                version = await self._write_version(
+                changes["version"] = await self._save_text_edit(
                     conn,
                     current,
-                    title=new_title,
-                    body=text[1],
-                    source=VersionSource.EDIT,
-                    actor_id=actor.user_id,
-                    job_id=None,
+                    edit,
+                    actor=actor,
                     extra=extra,
+                    scanned=scanned,
                     findings=findings,
                 )
-                changes["version"] = version.number
             else:
                 await _conditional_update(
                     conn, content_id, current.status, updated_at=self._clock.now(), **extra
@@ -344,6 +316,39 @@ class ContentService:
                 changes=changes,
             )
         return await Content.get(id=content_id)
+
+    async def _save_text_edit(
+        self,
+        conn: BaseDBAsyncClient,
+        current: Content,
+        edit: _Edit,
+        *,
+        actor: Principal,
+        extra: dict[str, Any],
+        scanned: tuple[str, str] | None,
+        findings: Any,
+    ) -> int:
+        """Write the edited text as a new version (with ``extra`` columns); its number.
+
+        ``findings`` are the PII scan of ``scanned``, made before the row lock.
+        """
+        text = edit.text_over(current)
+        assert text is not None  # the title or the body changed
+        if findings is None or text != scanned:
+            # The field kept changed since the scan (a concurrent edit): rare, rescan.
+            findings = await self.scan_answer(*text)
+        version = await self._write_version(
+            conn,
+            current,
+            title=edit.title,
+            body=text[1],
+            source=VersionSource.EDIT,
+            actor_id=actor.user_id,
+            job_id=None,
+            extra=extra,
+            findings=findings,
+        )
+        return version.number
 
     async def delete(self, *, actor: Principal, content_id: int) -> None:
         """Soft-delete: the content disappears for everyone; its audit trail stays."""
@@ -792,6 +797,56 @@ def _require_edit(role: Role, actor: Principal, content: Content) -> None:
     if may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.user_id:
         return
     raise PermissionDenied(action=Action.EDIT_ANY_CONTENT.value)
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """What an update asks for, cleaned; ``None`` keeps a field as it is."""
+
+    title: str | None
+    body: str | None
+    variables: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, *, title: str | None, body: str | None, variables: dict[str, Any] | None) -> _Edit:
+        return cls(
+            title=None if title is None else _clean_title(title),
+            body=None if body is None else _clean_body(body),
+            variables=None if variables is None else _clean_variables(variables),
+        )
+
+    def text_over(self, content: Content) -> tuple[str, str] | None:
+        """(title, body) of ``content`` after this edit; ``None`` when it touches neither."""
+        if self.title is None and self.body is None:
+            return None
+        return (
+            content.title if self.title is None else self.title,
+            content.body if self.body is None else self.body,
+        )
+
+    def changed_fields(self, content: Content) -> list[str]:
+        """The names of the fields this edit changes in ``content`` (empty: a no-op)."""
+        return [
+            name
+            for name, new, old in (
+                ("title", self.title, content.title),
+                ("body", self.body, content.body),
+                ("variables", self.variables, content.variables),
+            )
+            if new is not None and new != old
+        ]
+
+    def column_values(self, status: ContentStatus) -> dict[str, Any]:
+        """The columns every write of this edit sets besides the text (which a version sets)."""
+        values: dict[str, Any] = {"status": status}
+        if self.variables is not None:
+            values["variables"] = self.variables
+        return values
+
+
+def _status_after_edit(status: ContentStatus) -> ContentStatus:
+    """An edit returns rejected content to draft; any other state stays."""
+    return ContentStatus.DRAFT if status == ContentStatus.REJECTED else status
 
 
 def _require_editable(content: Content, role: Role) -> None:

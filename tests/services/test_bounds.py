@@ -17,6 +17,7 @@ from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.errors import InvalidInput, NotFound
 from core.llm.pricing import estimate_tokens
+from core.services.common import Listing
 from core.services.prompts import MAX_RENDERED_CHARS, PromptVariable, check_template
 from core.services.usage import UsageLimitExceeded
 from core.settings import Settings
@@ -428,7 +429,9 @@ async def test_retired_workspace_or_project_content_is_gone_on_every_path(
     for actor in (world.writer, world.admin):
         with pytest.raises(NotFound):
             await services.content.get(actor=await principal_for(actor), content_id=content.id)
-        assert await services.content.list_contents(actor=await principal_for(actor)) == (0, [])
+        assert await services.content.list_contents(actor=await principal_for(actor)) == Listing(
+            count=0, items=[]
+        )
     with pytest.raises(NotFound):
         await services.content.update(
             actor=await principal_for(world.writer), content_id=content.id, body="new"

@@ -12,6 +12,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unau
 from core.notify import InMemoryNotifier
 from core.presentation import display_name
 from core.services.audit import AuditService
+from core.services.common import Listing
 from core.services.content import ContentService, count_words, search_terms
 from db.models import (
     AuditLog,
@@ -246,10 +247,9 @@ async def test_nul_characters_never_reach_the_database(
     )
     stored = await Content.get(id=content.id)
     assert (stored.title, stored.body, stored.variables) == ("title", "body", {"topic": "value"})
-    assert await service.list_contents(actor=await principal_for(world.writer), search="\x00") == (
-        1,
-        [stored],
-    )
+    assert await service.list_contents(
+        actor=await principal_for(world.writer), search="\x00"
+    ) == Listing(count=1, items=[stored])
 
 
 @pytest.mark.parametrize(
@@ -318,7 +318,8 @@ async def test_who_sees_content_in_each_state(
         else:
             with pytest.raises(NotFound):
                 await service.get(actor=await principal_for(actor), content_id=content.id)
-    count, page = await service.list_contents(actor=await principal_for(actor))
+    listing = await service.list_contents(actor=await principal_for(actor))
+    count, page = listing.count, listing.items
     assert {c.id for c in page} == {made[state].id for state in sees}
     assert count == len(sees)
 
@@ -330,7 +331,9 @@ async def test_inactive_user_and_inactive_organisation_see_nothing(
     await Organization.filter(id=world.org.id).update(is_active=False)
     with pytest.raises(NotFound):
         await service.get(actor=await principal_for(world.admin), content_id=content.id)
-    assert await service.list_contents(actor=await principal_for(world.admin)) == (0, [])
+    assert await service.list_contents(actor=await principal_for(world.admin)) == Listing(
+        count=0, items=[]
+    )
     await Organization.filter(id=world.org.id).update(is_active=True)
     await User.filter(id=world.admin.id).update(is_active=False)
     # A deactivated user never becomes a principal: nothing reaches the service on their behalf.
@@ -345,7 +348,8 @@ async def test_lists_never_show_another_tenants_rows(service: ContentService, wo
         project_id=world.foreign_project.id,
         title="x",
     )
-    count, page = await service.list_contents(actor=await principal_for(world.admin))
+    listing = await service.list_contents(actor=await principal_for(world.admin))
+    count, page = listing.count, listing.items
     assert (count, [c.id for c in page]) == (1, [mine.id])
     # A filter naming the other tenant's project, workspace or organisation is 404, like an
     # unknown one and like every other list: never an empty page that confirms it exists.
@@ -376,9 +380,8 @@ async def test_list_filters_and_search(service: ContentService, world: World) ->
     await service.submit(actor=await principal_for(world.editor), content_id=second.id)
 
     async def ids(**filters: object) -> list[int]:
-        count, page = await service.list_contents(
-            actor=await principal_for(world.editor), **filters
-        )
+        listing = await service.list_contents(actor=await principal_for(world.editor), **filters)
+        count, page = listing.count, listing.items
         assert count == len(page)
         return [c.id for c in page]
 
@@ -400,9 +403,10 @@ async def test_list_filters_and_search(service: ContentService, world: World) ->
 
 async def test_list_pages(service: ContentService, world: World) -> None:
     made = [await _draft(service, world) for _ in range(5)]
-    count, page = await service.list_contents(
+    listing = await service.list_contents(
         actor=await principal_for(world.writer), offset=2, limit=2
     )
+    count, page = listing.count, listing.items
     assert count == 5
     assert [c.id for c in page] == [made[2].id, made[1].id]
 
@@ -732,12 +736,15 @@ async def test_soft_delete_hides_the_content_and_keeps_its_audit_trail(
     ):
         with pytest.raises(NotFound):
             await call
-    assert await service.list_contents(actor=await principal_for(world.admin)) == (0, [])
+    assert await service.list_contents(actor=await principal_for(world.admin)) == Listing(
+        count=0, items=[]
+    )
     # Even a hard delete of the row leaves the trail readable.
     await Content.filter(id=content.id).delete()
-    count, entries = await audit.list_entries(
+    listing = await audit.list_entries(
         actor=await principal_for(world.editor), content_id=content.id
     )
+    count, entries = listing.count, listing.items
     assert count == 2
     assert [e.action for e in entries] == ["deleted", "created"]
     assert entries[0].old_status == "draft"
@@ -769,11 +776,12 @@ async def test_audit_list_is_for_editors_of_the_organisation(
     for actor in (world.writer, world.viewer, world.outsider):
         with pytest.raises(PermissionDenied):
             await audit.list_entries(actor=await principal_for(actor))
-    count, entries = await audit.list_entries(actor=await principal_for(world.editor))
+    listing = await audit.list_entries(actor=await principal_for(world.editor))
+    count, entries = listing.count, listing.items
     assert (count, [e.content_ref for e in entries]) == (1, [mine.id])
     assert await audit.list_entries(
         actor=await principal_for(world.editor), content_id=foreign.id
-    ) == (0, [])
+    ) == Listing(count=0, items=[])
     with pytest.raises(NotFound):
         await audit.list_entries(
             actor=await principal_for(world.editor), organization_id=world.foreign_org.id
@@ -795,13 +803,14 @@ async def test_versions_newest_first_for_those_who_may_edit(
         await service.update(
             actor=await principal_for(world.writer), content_id=content.id, body=f"متن {n}"
         )
-    count, page = await service.list_versions(
+    listing = await service.list_versions(
         actor=await principal_for(world.writer), content_id=content.id, offset=1, limit=2
     )
+    count, page = listing.count, listing.items
     assert (count, [v.number for v in page]) == (4, [3, 2])
     assert (
         await service.list_versions(actor=await principal_for(world.editor), content_id=content.id)
-    )[0] == 4
+    ).count == 4
     with pytest.raises(NotFound):
         await service.list_versions(
             actor=await principal_for(world.other_writer), content_id=content.id
