@@ -488,5 +488,5 @@ async def test_a_retired_workspace_has_no_usage_limits_or_summary(
             period=UsagePeriod.DAILY,
             requests_limit=1,
         )
-    count, rows = await services.usage.list_limits(actor=await principal_for(world.admin))
-    assert (count, rows) == (0, [])
+    limits = await services.usage.list_limits(actor=await principal_for(world.admin))
+    assert limits == Listing(count=0, items=[])

@@ -775,10 +775,10 @@ async def test_a_user_limit_names_its_organisation_and_only_its_admins_set_it(
 
     caps = await usage.effective_caps(world.scopes)
     assert caps[UsageScope.USER, UsagePeriod.DAILY] == Caps()
-    _, own_rows = await usage.list_limits(actor=await principal_for(world.admin))
-    assert own_rows == []
-    count, theirs = await usage.list_limits(actor=await principal_for(other_admin))
-    assert (count, [r.organization_id for r in theirs]) == (1, [other.id])
+    own = await usage.list_limits(actor=await principal_for(world.admin))
+    assert own.items == []
+    theirs = await usage.list_limits(actor=await principal_for(other_admin))
+    assert (theirs.count, [r.organization_id for r in theirs.items]) == (1, [other.id])
 
 
 async def test_a_members_usage_shows_only_inside_organisations_the_reader_may_see(
