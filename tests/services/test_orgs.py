@@ -12,6 +12,7 @@ from core.clock import FrozenClock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from core.notify import InMemoryNotifier
 from core.prompt_library import builtin_prompts
+from core.security.principal import Principal
 from core.services.audit import AuditService
 from core.services.catalog import DEFAULT_SLUG
 from core.services.orgs import OrganizationService
@@ -377,7 +378,7 @@ async def test_the_last_admin_can_be_neither_demoted_nor_removed(
 def _change_or_remove(service: OrganizationService, how: str):
     """``await call(actor, org, user)``: demote ``user`` to editor, or remove them."""
 
-    async def call(actor: User, org: Organization, user: User) -> None:
+    async def call(actor: User | Principal, org: Organization, user: User) -> None:
         if how == "demote":
             await service.change_role(
                 actor=await principal_for(actor),
@@ -403,8 +404,10 @@ async def test_two_admins_acting_on_each_other_at_once_leave_one_admin(
     org = await make_org()
     first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
     call = _change_or_remove(service, how)
+    # Both are signed in before either acts, as two requests in flight are.
+    as_first, as_second = await principal_for(first), await principal_for(second)
     results = await asyncio.gather(
-        call(first, org, second), call(second, org, first), return_exceptions=True
+        call(as_first, org, second), call(as_second, org, first), return_exceptions=True
     )
     assert sorted(type(r).__name__ for r in results) == ["NoneType", "PermissionDenied"], results
     assert len(await admins_of(org)) == 1
@@ -521,6 +524,8 @@ async def test_two_admins_racing_always_leave_one_admin_and_the_loser_is_refused
     org = await make_org()
     first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
     call = _change_or_remove(service, how)
+    # Both are signed in before either acts, as two requests in flight are.
+    as_first, as_second = await principal_for(first), await principal_for(second)
     async with locking_session(database_url) as other:
         await other.execute(
             "SELECT id FROM memberships WHERE organization_id = $1 AND role = 'admin' "
@@ -528,7 +533,7 @@ async def test_two_admins_racing_always_leave_one_admin_and_the_loser_is_refused
             org.id,
         )
         racers = asyncio.gather(
-            call(first, org, second), call(second, org, first), return_exceptions=True
+            call(as_first, org, second), call(as_second, org, first), return_exceptions=True
         )
         await other.wait_until_blocking(2, unless=racers)
         await other.commit()
