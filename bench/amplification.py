@@ -36,7 +36,13 @@ from core.container import Services, build_services
 from core.settings import LlmBackend, Settings
 from db.models import Prompt, Role
 from tests.support.databases import create_scratch_database, drop_scratch_database
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/contexor_bench_amp"
 RUN_TIMEOUT_SECONDS = 600
@@ -55,7 +61,11 @@ async def prepare(services: Services, copies: int) -> tuple[dict[str, str], int,
         organization=org, title="Echo", template=template, variables=variables
     )
     content = await services.content.create(
-        actor=editor, project_id=project.id, title="t", body="b", prompt_id=prompt.id
+        actor=await principal_for(editor),
+        project_id=project.id,
+        title="t",
+        body="b",
+        prompt_id=prompt.id,
     )
     tokens = await services.auth.issue_tokens(editor)
     save = {

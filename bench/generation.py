@@ -38,7 +38,13 @@ from core.container import Services, build_services
 from core.settings import LlmBackend, Settings
 from db.models import GenerationJob, JobStatus, Role
 from tests.support.databases import create_scratch_database, drop_scratch_database
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/contexor_bench_gen"
 GENERATIONS = 200
@@ -131,7 +137,7 @@ async def prepare(services: Services) -> tuple[dict[str, str], list[int]]:
     project = await make_project(await make_workspace(org))
     contents = [
         await services.content.create(
-            actor=writer,
+            actor=await principal_for(writer),
             project_id=project.id,
             title=f"قهوهٔ دمی {n}",
             body="راهنمای کوتاه دم‌آوری قهوه در خانه.",

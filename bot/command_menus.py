@@ -23,6 +23,8 @@ from bot.delivery import DeliveryAction
 from bot.handlers import Registry
 from bot.turn import Turn
 from core.container import Services
+from core.errors import Unauthenticated
+from core.security.principal import load_principal
 from core.services.notifications import KIND_MENU_CHANGED
 from core.services.outbox import Delivery
 from core.services.permissions import ROLE_RANK
@@ -32,9 +34,15 @@ logger = logging.getLogger("contexor.bot")
 
 
 async def highest_role(services: Services, user: User) -> Role | None:
-    """The user's highest role in any active organisation (``None``: in none)."""
-    profile = await services.auth.me(user)
-    roles = [membership.role for membership in profile.memberships]
+    """The user's highest role in any active organisation (``None``: in none or inactive).
+
+    Read afresh: the user may be another person whose role was just changed.
+    """
+    try:
+        principal = await load_principal(user)
+    except Unauthenticated:
+        return None
+    roles = list(principal.roles.values())
     return max(roles, key=ROLE_RANK.__getitem__) if roles else None
 
 

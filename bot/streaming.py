@@ -32,8 +32,8 @@ from telegram.ext import Application
 from bot import formatting
 from bot.texts import t
 from core.container import Services
+from core.security.principal import Principal
 from core.services.generation import JobEnded, TextArrived
-from db.models import User
 
 logger = logging.getLogger("contexor.bot.streaming")
 
@@ -148,7 +148,7 @@ async def stream_answer(
     application: Application,
     services: Services,
     *,
-    actor: User,
+    actor: Principal,
     chat_id: int,
     private: bool,
     language: str,
@@ -206,7 +206,7 @@ async def _keep_typing(application: Application, chat_id: int) -> None:
 async def _show_answer(
     screen: _Screen,
     services: Services,
-    actor: User,
+    actor: Principal,
     language: str,
     content_id: int,
     buttons: InlineKeyboardMarkup,

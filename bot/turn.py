@@ -1,7 +1,8 @@
 """One update as the handlers see it: who is speaking, in which language, in which state.
 
 Every handler is ``async def step(turn: Turn) -> None``: parse ``turn.text`` / ``turn.args``,
-call one ``core`` service with ``turn.actor``, render with ``turn.say`` / ``turn.show``. A
+call one ``core`` service with ``turn.actor`` (the linked user's ``Principal``, built once per
+update in :func:`load_turn`), render with ``turn.say`` / ``turn.show``. A
 ``DomainError`` raised by the service reaches the application's one error handler
 (``bot/errors.py``), which answers in the user's language.
 """
@@ -19,6 +20,7 @@ from telegram.ext import ContextTypes
 from bot.texts import t
 from core.container import Services
 from core.errors import DomainError, Unauthenticated
+from core.security.principal import Principal
 from core.services.conversations import Conversation
 from db.models import User
 
@@ -29,7 +31,7 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 @dataclass
 class Turn:
-    """The update, the services, the linked actor (or ``None``) and the conversation."""
+    """The update, the services, the linked actor's principal (or ``None``), the conversation."""
 
     update: Update
     context: ContextTypes.DEFAULT_TYPE
@@ -37,7 +39,7 @@ class Turn:
     sender: TelegramUser
     chat_id: int
     language: str
-    actor: User | None
+    actor: Principal | None
     conversation: Conversation
     # Why ``actor`` is None although the account is linked (a deactivated user).
     refusal: DomainError | None = None
@@ -68,11 +70,18 @@ class Turn:
         """Catalog text in the user's language, numbers in their digits."""
         return t(self.language, key, **params)
 
-    def require_actor(self) -> User:
-        """The linked, active user; raises what keeps them out otherwise."""
+    def require_actor(self) -> Principal:
+        """The linked, active user's principal; raises what keeps them out otherwise."""
         if self.actor is not None:
             return self.actor
         raise self.refusal or Unauthenticated("telegram_not_linked")
+
+    async def reload_actor(self) -> Principal:
+        """Build the principal again after this update changed the actor's own memberships
+        (joined by an invitation, just linked): the one built at the start is a snapshot."""
+        self.actor = await self.services.telegram.actor_for_telegram(self.sender.id)
+        self.refusal = None
+        return self.actor
 
     # -- state -------------------------------------------------------------------------------
 
@@ -141,7 +150,7 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     chat = update.effective_chat
     assert sender is not None and chat is not None  # the handlers' filters ensure both
     conversation = await services.conversations.get(chat.id, sender.id)
-    actor: User | None = None
+    actor: Principal | None = None
     refusal: DomainError | None = None
     try:
         actor = await services.telegram.actor_for_telegram(sender.id)
@@ -163,13 +172,14 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
 
 def pick_language(
     services: Services,
-    actor: User | None,
+    actor: Principal | User | None,
     conversation: Conversation | None,
     sender: TelegramUser | None,
 ) -> str:
     """The user's stored choice, else the unlinked chat's choice, else Telegram's, else default."""
     if actor is not None:
-        return str(actor.language.value if hasattr(actor.language, "value") else actor.language)
+        user = actor.user if isinstance(actor, Principal) else actor
+        return str(getattr(user.language, "value", user.language))
     if conversation is not None and conversation.language in ("fa", "en"):
         return conversation.language
     code = ((sender.language_code if sender else None) or "")[:2].lower()

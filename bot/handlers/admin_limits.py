@@ -126,16 +126,16 @@ async def _limit_rows(
     rows: dict[tuple[UsageScope, int, UsagePeriod], UsageLimit] = {}
     offset = 0
     while True:
-        count, page = await turn.services.usage.list_limits(
+        listing = await turn.services.usage.list_limits(
             actor=turn.require_actor(),
             organization_id=organization_id,
             offset=offset,
             limit=_PAGE_ROWS,
         )
-        for row in page:
+        for row in listing.items:
             rows[UsageScope(row.scope), row.scope_id, UsagePeriod(row.period)] = row
         offset += _PAGE_ROWS
-        if offset >= count:
+        if offset >= listing.count:
             return rows
 
 

@@ -25,11 +25,12 @@ _EDITABLE = frozenset({ContentStatus.DRAFT, ContentStatus.REJECTED})
 
 async def list_drafts(turn: Turn, page_number: int = 0) -> None:
     actor = turn.require_actor()
-    total, _ = await turn.services.content.list_contents(actor=actor, author_id=actor.id, limit=1)
-    page = keyboards.Page.of(page_number, total)
-    _, contents = await turn.services.content.list_contents(
-        actor=actor, author_id=actor.id, offset=page.offset, limit=page.limit
+    first = await turn.services.content.list_contents(actor=actor, author_id=actor.user_id, limit=1)
+    page = keyboards.Page.of(page_number, first.count)
+    listing = await turn.services.content.list_contents(
+        actor=actor, author_id=actor.user_id, offset=page.offset, limit=page.limit
     )
+    contents = listing.items
     if not contents:
         await turn.show(
             turn.t("bot.drafts.empty"),
@@ -44,7 +45,7 @@ async def list_drafts(turn: Turn, page_number: int = 0) -> None:
         for content in contents
     ]
     await turn.show(
-        turn.t("bot.drafts.title", count=total),
+        turn.t("bot.drafts.title", count=first.count),
         keyboards.paged(turn.language, items, page, page_data=("dr", "p"), back=("cmd", "menu")),
     )
 

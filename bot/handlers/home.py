@@ -15,8 +15,7 @@ _WRITES = frozenset({Role.ADMIN, Role.EDITOR, Role.WRITER})
 
 async def top_role(turn: Turn) -> Role | None:
     """The actor's highest role in any active organisation (``None``: in none)."""
-    profile = await turn.services.auth.me(turn.require_actor())
-    roles = [membership.role for membership in profile.memberships]
+    roles = list(turn.require_actor().roles.values())
     return min(roles, key=_RANK.__getitem__) if roles else None
 
 

@@ -53,12 +53,13 @@ async def _redeem(turn: Turn, token: str) -> None:
     from bot.handlers.home import show_home
 
     try:
-        membership = await turn.services.invites.redeem(user=turn.require_actor(), token=token)
+        membership = await turn.services.invites.redeem(user=turn.require_actor().user, token=token)
     except DomainError as exc:
         await turn.say(error_text(turn.language, exc))
         await show_home(turn)
         return
-    await refresh_menu(turn, turn.require_actor())
+    actor = await turn.reload_actor()  # the new membership counts from here on
+    await refresh_menu(turn, actor.user)
     joined = turn.t(
         "bot.admin.invite.joined",
         organization=membership.organization.name,
@@ -134,13 +135,13 @@ async def typed_code(turn: Turn) -> None:
         return
     invite = turn.data.get(INVITE)
     await turn.clear_state()
-    turn.actor = await turn.services.telegram.actor_for_telegram(turn.sender.id)
-    turn.language = turn.actor.language.value
+    actor = await turn.reload_actor()
+    turn.language = str(getattr(actor.user.language, "value", actor.user.language))
     await turn.say(turn.t("bot.link.done"), keyboards.remove())
     if invite:
         await _redeem(turn, invite)
         return
-    await refresh_menu(turn, turn.actor)
+    await refresh_menu(turn, actor.user)
     from bot.handlers.home import show_home
 
     await show_home(turn)

@@ -27,8 +27,8 @@ async def choose(turn: Turn) -> None:
     if language not in ("fa", "en"):
         raise InvalidInput("unsupported_language")
     if turn.actor is not None:
-        await turn.services.preferences.set_language(actor=turn.actor, language=language)
-        await refresh_menu(turn, turn.actor)
+        user = await turn.services.preferences.set_language(actor=turn.actor, language=language)
+        await refresh_menu(turn, user)
     else:
         await turn.services.conversations.set_language(turn.chat_id, turn.sender.id, language)
     turn.language = language

@@ -15,8 +15,10 @@ from tortoise.expressions import Q
 
 from core.clock import Clock
 from core.errors import PermissionDenied
+from core.security.principal import Principal
+from core.services.common import Listing, fetch_listing
 from core.services.permissions import Action, authorize, may
-from db.models import AuditLog, Membership, User
+from db.models import AuditLog
 
 
 class AuditAction(StrEnum):
@@ -73,22 +75,19 @@ class AuditService:
     async def list_entries(
         self,
         *,
-        actor: User,
+        actor: Principal,
         content_id: int | None = None,
         organization_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> tuple[int, list[AuditLog]]:
-        """(count, newest-first page) of the entries of organisations where the actor is editor+."""
+    ) -> Listing[AuditLog]:
+        """One newest-first page of the entries of organisations where the actor is editor+."""
         if organization_id is not None:
-            await authorize(actor, organization_id, Action.READ_AUDIT)
+            authorize(actor, organization_id, Action.READ_AUDIT)
             allowed = [organization_id]
         else:
-            rows = await Membership.filter(
-                user_id=actor.id, organization__is_active=True
-            ).values_list("organization_id", "role")
             allowed = [
-                org for org, role in rows if actor.is_active and may(role, Action.READ_AUDIT)
+                org for org, role in sorted(actor.roles.items()) if may(role, Action.READ_AUDIT)
             ]
             if not allowed:
                 # Nothing here reveals a resource: the caller simply reads no audit trail anywhere.
@@ -96,6 +95,6 @@ class AuditService:
         query = AuditLog.filter(Q(organization_id__in=allowed))
         if content_id is not None:
             query = query.filter(content_ref=content_id)
-        count = await query.count()
-        entries = await query.order_by("-created_at", "-id").offset(offset).limit(limit)
-        return count, entries
+        return await fetch_listing(
+            query, offset=offset, limit=limit, order_by=("-created_at", "-id")
+        )

@@ -42,13 +42,14 @@ from core.clock import Clock
 from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
+from core.security.principal import Principal, load_principal
 from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
 from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
 from core.settings import Settings
 from core.sms.base import SmsSender
 from core.validators.phone import PhoneE164, mask_phone, normalize_phone
-from db.models import Language, Membership, OtpCode, OtpPurpose, Role, User
+from db.models import Language, Organization, OtpCode, OtpPurpose, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -256,43 +257,40 @@ class AuthService:
             raise Unauthenticated("user_inactive")
         return await self._tokens.issue_child(rotation)
 
-    async def logout(self, refresh_token: object, *, actor: User) -> None:
+    async def logout(self, refresh_token: object, *, actor: Principal) -> None:
         """End the session ``refresh_token`` belongs to (idempotent for its owner)."""
         claims = self._tokens.decode(refresh_token, expected_type=REFRESH)
-        if claims.user_id != actor.id:
+        if claims.user_id != actor.user_id:
             raise Unauthenticated("invalid_token")
         await self._tokens.revoke_family(claims.family_id)
-        logger.info("user %s logged out (family %s)", actor.id, claims.family_id)
+        logger.info("user %s logged out (family %s)", actor.user_id, claims.family_id)
 
-    async def authenticate(self, access_token: object) -> User:
-        """The active user an access token names; ``Unauthenticated`` otherwise."""
+    async def authenticate(self, access_token: object) -> Principal:
+        """The principal of the active user an access token names; ``Unauthenticated`` otherwise.
+
+        The session is the token's refresh family; the roles are read here, once per request.
+        """
         claims = self._tokens.decode(access_token, expected_type=ACCESS)
-        user = await User.get_or_none(id=claims.user_id)
-        if user is None:
-            raise Unauthenticated("invalid_token")
-        if not user.is_active:
-            raise Unauthenticated("user_inactive")
+        principal = await load_principal(claims.user_id, session_id=claims.family_id)
         if await self._tokens.family_revoked(claims.family_id):
             raise Unauthenticated("token_revoked")
-        return user
+        return principal
 
-    async def me(self, actor: User) -> Profile:
+    async def me(self, actor: Principal) -> Profile:
         """The actor with the active organisations they belong to."""
-        rows = (
-            await Membership.filter(user_id=actor.id, organization__is_active=True)
-            .select_related("organization")
-            .order_by("organization_id")
-        )
+        organizations = await Organization.filter(
+            id__in=actor.organization_ids, is_active=True
+        ).order_by("id")
         memberships = [
             MembershipSummary(
-                organization_id=row.organization.id,
-                organization_name=row.organization.name,
-                organization_slug=row.organization.slug,
-                role=Role(row.role),
+                organization_id=organization.id,
+                organization_name=organization.name,
+                organization_slug=organization.slug,
+                role=actor.roles[organization.id],
             )
-            for row in rows
+            for organization in organizations
         ]
-        return Profile(user=actor, memberships=memberships)
+        return Profile(user=actor.user, memberships=memberships)
 
     async def seconds_until_new_code(self, phone_raw: object) -> int:
         """How long until another code may be sent to the phone (0: now; the daily cap aside)."""

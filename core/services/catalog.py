@@ -17,6 +17,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from core.errors import NotFound
+from core.security.principal import Principal
 from core.services.common import (
     UNSET,
     Listing,
@@ -61,10 +62,10 @@ class CatalogService:
     # -- workspaces ---------------------------------------------------------------------
 
     async def create_workspace(
-        self, *, actor: User, organization_id: int, name: str, description: str = ""
+        self, *, actor: Principal, organization_id: int, name: str, description: str = ""
     ) -> Workspace:
         """A new workspace in the organisation, with a slug unique there; admins only."""
-        await authorize(actor, organization_id, Action.MANAGE_WORKSPACES)
+        authorize(actor, organization_id, Action.MANAGE_WORKSPACES)
         name = clean_name(name)
         description = clean_description(description)
 
@@ -86,7 +87,7 @@ class CatalogService:
     async def list_workspaces(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
@@ -94,20 +95,20 @@ class CatalogService:
         """Active workspaces of the actor's organisations, or of one of them."""
         query = active_workspaces()
         if organization_id is None:
-            query = query.filter(organization_id__in=await readable_organization_ids(actor))
+            query = query.filter(organization_id__in=readable_organization_ids(actor))
         else:
-            await authorize(actor, organization_id, Action.READ_CATALOG)
+            authorize(actor, organization_id, Action.READ_CATALOG)
             query = query.filter(organization_id=organization_id)
         return await fetch_listing(query, offset=offset, limit=limit)
 
-    async def get_workspace(self, *, actor: User, workspace_id: int) -> Workspace:
+    async def get_workspace(self, *, actor: Principal, workspace_id: int) -> Workspace:
         """One workspace the actor may read."""
         return await _workspace_for(actor, workspace_id, Action.READ_CATALOG)
 
     async def update_workspace(
         self,
         *,
-        actor: User,
+        actor: Principal,
         workspace_id: int,
         name: str | Unset = UNSET,
         description: str | Unset = UNSET,
@@ -118,7 +119,7 @@ class CatalogService:
         await _update_active(Workspace, workspace.id, changes)
         return await _workspace_for(actor, workspace_id, Action.READ_CATALOG)
 
-    async def delete_workspace(self, *, actor: User, workspace_id: int) -> None:
+    async def delete_workspace(self, *, actor: Principal, workspace_id: int) -> None:
         """Retire a workspace and, with it, the visibility of its projects; admins only."""
         workspace = await _workspace_for(actor, workspace_id, Action.MANAGE_WORKSPACES)
         await _update_active(Workspace, workspace.id, {"is_active": False})
@@ -126,7 +127,7 @@ class CatalogService:
     # -- projects -----------------------------------------------------------------------
 
     async def create_project(
-        self, *, actor: User, workspace_id: int, name: str, description: str = ""
+        self, *, actor: Principal, workspace_id: int, name: str, description: str = ""
     ) -> Project:
         """A new project in the workspace, with a slug unique there; admins only."""
         workspace = await _workspace_for(actor, workspace_id, Action.MANAGE_PROJECTS)
@@ -143,7 +144,7 @@ class CatalogService:
                     name=name,
                     slug=slug,
                     description=description,
-                    created_by_id=actor.id,
+                    created_by_id=actor.user_id,
                     using_db=conn,
                 )
 
@@ -152,7 +153,7 @@ class CatalogService:
     async def list_projects(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int | None = None,
         workspace_id: int | None = None,
         offset: int = 0,
@@ -167,21 +168,21 @@ class CatalogService:
                 raise NotFound()
             query = query.filter(workspace_id=workspace.id)
         elif organization_id is not None:
-            await authorize(actor, organization_id, Action.READ_CATALOG)
+            authorize(actor, organization_id, Action.READ_CATALOG)
             query = query.filter(workspace__organization_id=organization_id)
         else:
-            readable = await readable_organization_ids(actor)
+            readable = readable_organization_ids(actor)
             query = query.filter(workspace__organization_id__in=readable)
         return await fetch_listing(query, offset=offset, limit=limit)
 
-    async def get_project(self, *, actor: User, project_id: int) -> Project:
+    async def get_project(self, *, actor: Principal, project_id: int) -> Project:
         """One project the actor may read, with ``workspace`` loaded (its organisation id too)."""
         return await _project_for(actor, project_id, Action.READ_CATALOG)
 
     async def update_project(
         self,
         *,
-        actor: User,
+        actor: Principal,
         project_id: int,
         name: str | Unset = UNSET,
         description: str | Unset = UNSET,
@@ -194,7 +195,7 @@ class CatalogService:
             raise NotFound()
         return await _project_for(actor, project_id, Action.READ_CATALOG)
 
-    async def delete_project(self, *, actor: User, project_id: int) -> None:
+    async def delete_project(self, *, actor: Principal, project_id: int) -> None:
         """Retire a project; admins only."""
         project = await _project_for(actor, project_id, Action.MANAGE_PROJECTS)
         await _update_active(Project, project.id, {"is_active": False})
@@ -229,16 +230,16 @@ async def ensure_default_catalog(
     return DefaultCatalog(workspace=workspace, project=project, created=ws_created or p_created)
 
 
-async def _workspace_for(actor: User, workspace_id: int, action: Action) -> Workspace:
+async def _workspace_for(actor: Principal, workspace_id: int, action: Action) -> Workspace:
     """An active workspace if the actor's role allows ``action``; another tenant's is 404."""
     workspace = await active_workspaces().get_or_none(id=workspace_id)
     if workspace is None:
         raise NotFound()
-    await authorize(actor, workspace.organization_id, action)
+    authorize(actor, workspace.organization_id, action)
     return workspace
 
 
-async def _project_for(actor: User, project_id: int, action: Action) -> Project:
+async def _project_for(actor: Principal, project_id: int, action: Action) -> Project:
     """An active project (workspace loaded) if the actor's role allows ``action``."""
     project = (
         await active_projects()
@@ -248,7 +249,7 @@ async def _project_for(actor: User, project_id: int, action: Action) -> Project:
     )
     if project is None:
         raise NotFound()
-    await authorize(actor, project.workspace.organization_id, action)
+    authorize(actor, project.workspace.organization_id, action)
     return project
 
 

@@ -14,9 +14,9 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from core.errors import Conflict, InvalidInput
+from core.security.principal import Principal
 from core.services.permissions import organization_ids_of
 from core.text.slug import slugify, unique_slug
-from db.models import User
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
@@ -144,8 +144,6 @@ def clean_description(value: object) -> str:
     return text
 
 
-async def readable_organization_ids(actor: User) -> list[int]:
-    """The organisations whose lists the actor sees: all of theirs, none for an inactive user."""
-    if not actor.is_active:
-        return []
-    return await organization_ids_of(actor)
+def readable_organization_ids(actor: Principal) -> list[int]:
+    """The organisations whose lists the actor sees: the active ones they belong to."""
+    return organization_ids_of(actor)

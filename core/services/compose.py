@@ -21,17 +21,16 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from core.errors import NotFound, PermissionDenied
+from core.security.principal import Principal
 from core.services.catalog import active_projects, active_workspaces
-from core.services.permissions import MINIMUM_ROLE, ROLE_RANK, Action, authorize
+from core.services.permissions import Action, authorize, may
 from core.services.prompts import visible_prompts
 from db.models import (
     ComposeChoice,
     GenerationKind,
-    Membership,
     Organization,
     Project,
     Prompt,
-    User,
     Workspace,
 )
 
@@ -105,45 +104,36 @@ class ComposeService:
     def __init__(self, *, page_size: int = PAGE_SIZE) -> None:
         self._page_size = page_size
 
-    async def organizations(self, *, actor: User, page: int = 0) -> Page:
+    async def organizations(self, *, actor: Principal, page: int = 0) -> Page:
         """Active organisations where the actor may create content, by name."""
-        if not actor.is_active:
-            return _empty()
-        writer_roles = [
-            role
-            for role, rank in ROLE_RANK.items()
-            if rank >= ROLE_RANK[MINIMUM_ROLE[Action.CREATE_CONTENT]]
-        ]
-        ids = await Membership.filter(
-            user_id=actor.id, organization__is_active=True, role__in=writer_roles
-        ).values_list("organization_id", flat=True)
-        query = Organization.filter(id__in=list(ids))
+        ids = [org for org, role in actor.roles.items() if may(role, Action.CREATE_CONTENT)]
+        query = Organization.filter(id__in=ids, is_active=True)
         return await self._page(query, page, ("name", "id"), _named)
 
-    async def workspaces(self, *, actor: User, organization_id: int, page: int = 0) -> Page:
+    async def workspaces(self, *, actor: Principal, organization_id: int, page: int = 0) -> Page:
         """Active workspaces of an organisation the actor may write in."""
-        await authorize(actor, organization_id, Action.CREATE_CONTENT)
+        authorize(actor, organization_id, Action.CREATE_CONTENT)
         query = active_workspaces().filter(organization_id=organization_id)
         return await self._page(query, page, ("name", "id"), _named)
 
-    async def projects(self, *, actor: User, workspace_id: int, page: int = 0) -> Page:
+    async def projects(self, *, actor: Principal, workspace_id: int, page: int = 0) -> Page:
         """Active projects of a workspace the actor may write in."""
         workspace = await self._workspace(actor, workspace_id)
         query = active_projects().filter(workspace_id=workspace.id)
         return await self._page(query, page, ("name", "id"), _named)
 
-    async def prompts(self, *, actor: User, project_id: int, page: int = 0) -> Page:
+    async def prompts(self, *, actor: Principal, project_id: int, page: int = 0) -> Page:
         """Prompts usable in the project's workspace: the organisation's own first, then the
         built-in library, each with its language and category."""
         choice = await self._place(actor, project_id)
         query = _usable_prompts(choice.workspace)
         return await self._page(query, page, ("is_builtin", "title", "id"), _prompt_option)
 
-    async def choose(self, *, actor: User, project_id: int, prompt_id: int | None) -> Choice:
+    async def choose(self, *, actor: Principal, project_id: int, prompt_id: int | None) -> Choice:
         """Check the project and prompt for the actor and remember them as their last choice."""
         choice = await self.check(actor=actor, project_id=project_id, prompt_id=prompt_id)
         await ComposeChoice.update_or_create(
-            user_id=actor.id,
+            user_id=actor.user_id,
             defaults={
                 "organization_id": choice.organization.id,
                 "project_id": choice.project.id,
@@ -152,7 +142,7 @@ class ComposeService:
         )
         return choice
 
-    async def check(self, *, actor: User, project_id: int, prompt_id: int | None) -> Choice:
+    async def check(self, *, actor: Principal, project_id: int, prompt_id: int | None) -> Choice:
         """The checked choice (``NotFound`` for anything foreign, retired or unusable there)."""
         place = await self._place(actor, project_id)
         if prompt_id is None:
@@ -162,9 +152,9 @@ class ComposeService:
             raise NotFound()
         return Choice(place.organization, place.workspace, place.project, prompt)
 
-    async def last_choice(self, *, actor: User) -> Choice | None:
+    async def last_choice(self, *, actor: Principal) -> Choice | None:
         """The actor's last choice if it is still theirs to use, else ``None``."""
-        saved = await ComposeChoice.get_or_none(user_id=actor.id)
+        saved = await ComposeChoice.get_or_none(user_id=actor.user_id)
         if saved is None:
             return None
         try:
@@ -174,14 +164,14 @@ class ComposeService:
         except (NotFound, PermissionDenied):  # gone, or the role was lowered to viewer
             return None
 
-    async def _workspace(self, actor: User, workspace_id: int) -> Workspace:
+    async def _workspace(self, actor: Principal, workspace_id: int) -> Workspace:
         workspace = await active_workspaces().get_or_none(id=workspace_id)
         if workspace is None:
             raise NotFound()
-        await authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
+        authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
         return workspace
 
-    async def _place(self, actor: User, project_id: int) -> Choice:
+    async def _place(self, actor: Principal, project_id: int) -> Choice:
         project = (
             await active_projects()
             .filter(workspace__organization__is_active=True)
@@ -191,7 +181,7 @@ class ComposeService:
         if project is None:
             raise NotFound()
         workspace = project.workspace
-        await authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
+        authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
         return Choice(workspace.organization, workspace, project, None)
 
     async def _page(self, query: QuerySet, page: int, order: tuple[str, ...], render) -> Page:  # type: ignore[no-untyped-def, type-arg]
@@ -222,7 +212,3 @@ def _prompt_option(prompt: Prompt) -> Option:
         category=str(prompt.category),
         builtin=prompt.is_builtin,
     )
-
-
-def _empty() -> Page:
-    return Page(items=[], page=0, pages=1, count=0)

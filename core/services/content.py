@@ -51,15 +51,21 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.llm.pii import scan
 from core.notify import Notifier
 from core.presentation import display_name
+from core.security.principal import Principal
 from core.services.audit import AuditAction, AuditService
-from core.services.common import check_characters, is_invisible, strip_control_characters
-from core.services.permissions import Action, authorize, may, membership_of
+from core.services.common import (
+    Listing,
+    check_characters,
+    fetch_listing,
+    is_invisible,
+    strip_control_characters,
+)
+from core.services.permissions import Action, authorize, may, role_of
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
 from db.models import (
     Content,
     ContentStatus,
     ContentVersion,
-    Membership,
     Project,
     Prompt,
     Role,
@@ -135,7 +141,7 @@ class ContentService:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    async def get(self, *, actor: User, content_id: int) -> Content:
+    async def get(self, *, actor: Principal, content_id: int) -> Content:
         """The content if the actor may see it; ``NotFound`` otherwise."""
         content, _ = await self._visible(actor, content_id)
         return content
@@ -143,7 +149,7 @@ class ContentService:
     async def list_contents(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int | None = None,
         workspace_id: int | None = None,
         project_id: int | None = None,
@@ -152,16 +158,16 @@ class ContentService:
         author_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
-    ) -> tuple[int, list[Content]]:
-        """(count, newest-first page) of what the actor may see, in all their organisations.
+    ) -> Listing[Content]:
+        """One newest-first page of what the actor may see, in all their organisations.
 
         A filter naming an organisation, workspace or project the actor cannot see (another
         tenant's, unknown, retired) is ``NotFound``, as in every other list.
         """
         await _require_filters_visible(actor, organization_id, workspace_id, project_id)
-        visible = await self._visibility_filter(actor)
+        visible = self._visibility_filter(actor)
         if visible is None:
-            return 0, []
+            return Listing(count=0, items=[])
         query = live_contents().filter(visible)
         if organization_id is not None:
             query = query.filter(organization_id=organization_id)
@@ -177,27 +183,24 @@ class ContentService:
         if terms:
             matches = [Q(title__icontains=t) | Q(body__icontains=t) for t in terms]
             query = query.filter(Q(*matches, join_type="OR"))
-        count = await query.count()
         # Newest first by id: the primary key index serves it; created_at can tie.
-        page = await query.order_by("-id").offset(offset).limit(limit)
-        return count, page
+        return await fetch_listing(query, offset=offset, limit=limit, order_by=("-id",))
 
     async def list_versions(
-        self, *, actor: User, content_id: int, offset: int = 0, limit: int = 20
-    ) -> tuple[int, list[ContentVersion]]:
-        """(count, newest-first page) of the content's versions, for those who may edit it."""
+        self, *, actor: Principal, content_id: int, offset: int = 0, limit: int = 20
+    ) -> Listing[ContentVersion]:
+        """One newest-first page of the content's versions, for those who may edit it."""
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
         query = ContentVersion.filter(content_id=content.id)
-        count = await query.count()
-        return count, await query.order_by("-number").offset(offset).limit(limit)
+        return await fetch_listing(query, offset=offset, limit=limit, order_by=("-number",))
 
     # --- writes --------------------------------------------------------------------------------
 
     async def create(
         self,
         *,
-        actor: User,
+        actor: Principal,
         project_id: int,
         title: str,
         body: str = "",
@@ -213,7 +216,7 @@ class ContentService:
         if project is None:
             raise NotFound()
         organization_id = project.workspace.organization_id
-        await authorize(actor, organization_id, Action.CREATE_CONTENT)
+        authorize(actor, organization_id, Action.CREATE_CONTENT)
         title, body = _clean_title(title), _clean_body(body)
         variables = _clean_variables(variables or {})
         if prompt_id is not None:
@@ -235,7 +238,7 @@ class ContentService:
                 has_pii=bool(findings),
                 pii_findings=findings,
                 version_count=1,
-                created_by_id=actor.id,
+                created_by_id=actor.user_id,
                 created_at=now,
             )
             await ContentVersion.create(
@@ -245,13 +248,13 @@ class ContentService:
                 title=title,
                 body=body,
                 source=VersionSource.CREATED,
-                created_by_id=actor.id,
+                created_by_id=actor.user_id,
                 created_at=now,
             )
             await self._record(
                 conn,
                 content,
-                actor_id=actor.id,
+                actor_id=actor.user_id,
                 action=AuditAction.CREATED,
                 new_status=ContentStatus.DRAFT,
                 changes={"version": 1},
@@ -261,7 +264,7 @@ class ContentService:
     async def update(
         self,
         *,
-        actor: User,
+        actor: Principal,
         content_id: int,
         title: str | None = None,
         body: str | None = None,
@@ -273,63 +276,32 @@ class ContentService:
         """
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
-        new_title = None if title is None else _clean_title(title)
-        new_body = None if body is None else _clean_body(body)
-        new_variables = None if variables is None else _clean_variables(variables)
+        edit = _Edit.of(title=title, body=body, variables=variables)
         # The PII scan takes a thread and, for a long body, seconds: never under the row lock.
-        scanned = (
-            None
-            if new_title is None and new_body is None
-            else (
-                content.title if new_title is None else new_title,
-                content.body if new_body is None else new_body,
-            )
-        )
+        scanned = edit.text_over(content)
         findings = None if scanned is None else await self.scan_answer(*scanned)
         async with in_transaction() as conn:
             # The row lock makes the state check, the old values in the audit entry and the
             # version number exact under concurrent edits (SQLite serialises transactions).
             current = await _locked(conn, content_id)
             _require_editable(current, role)
-            # Field names only: the text itself is in the versions, and values may hold PII.
-            fields = [
-                name
-                for name, new, old in (
-                    ("title", new_title, current.title),
-                    ("body", new_body, current.body),
-                    ("variables", new_variables, current.variables),
-                )
-                if new is not None and new != old
-            ]
+            fields = edit.changed_fields(current)
             if not fields:
                 return current
+            new_status = _status_after_edit(current.status)
+            extra = edit.column_values(new_status)
+            # Field names only: the text itself is in the versions, and values may hold PII.
             changes: dict[str, Any] = {"fields": fields}
-            new_status = (
-                ContentStatus.DRAFT if current.status == ContentStatus.REJECTED else current.status
-            )
-            extra: dict[str, Any] = {"status": new_status}
-            if new_variables is not None:
-                extra["variables"] = new_variables
             if "title" in fields or "body" in fields:
-                text = (
-                    current.title if new_title is None else new_title,
-                    current.body if new_body is None else new_body,
-                )
-                if findings is None or text != scanned:
-                    # The field kept changed since the scan (a concurrent edit): rare, rescan.
-                    findings = await self.scan_answer(*text)
-                version = await self._write_version(
+                changes["version"] = await self._save_text_edit(
                     conn,
                     current,
-                    title=new_title,
-                    body=text[1],
-                    source=VersionSource.EDIT,
-                    actor_id=actor.id,
-                    job_id=None,
+                    edit,
+                    actor=actor,
                     extra=extra,
+                    scanned=scanned,
                     findings=findings,
                 )
-                changes["version"] = version.number
             else:
                 await _conditional_update(
                     conn, content_id, current.status, updated_at=self._clock.now(), **extra
@@ -337,7 +309,7 @@ class ContentService:
             await self._record(
                 conn,
                 current,
-                actor_id=actor.id,
+                actor_id=actor.user_id,
                 action=AuditAction.UPDATED,
                 old_status=current.status,
                 new_status=new_status,
@@ -345,7 +317,40 @@ class ContentService:
             )
         return await Content.get(id=content_id)
 
-    async def delete(self, *, actor: User, content_id: int) -> None:
+    async def _save_text_edit(
+        self,
+        conn: BaseDBAsyncClient,
+        current: Content,
+        edit: _Edit,
+        *,
+        actor: Principal,
+        extra: dict[str, Any],
+        scanned: tuple[str, str] | None,
+        findings: Any,
+    ) -> int:
+        """Write the edited text as a new version (with ``extra`` columns); its number.
+
+        ``findings`` are the PII scan of ``scanned``, made before the row lock.
+        """
+        text = edit.text_over(current)
+        assert text is not None  # the title or the body changed
+        if findings is None or text != scanned:
+            # The field kept changed since the scan (a concurrent edit): rare, rescan.
+            findings = await self.scan_answer(*text)
+        version = await self._write_version(
+            conn,
+            current,
+            title=edit.title,
+            body=text[1],
+            source=VersionSource.EDIT,
+            actor_id=actor.user_id,
+            job_id=None,
+            extra=extra,
+            findings=findings,
+        )
+        return version.number
+
+    async def delete(self, *, actor: Principal, content_id: int) -> None:
         """Soft-delete: the content disappears for everyone; its audit trail stays."""
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
@@ -362,12 +367,12 @@ class ContentService:
             await self._record(
                 conn,
                 current,
-                actor_id=actor.id,
+                actor_id=actor.user_id,
                 action=AuditAction.DELETED,
                 old_status=current.status,
             )
 
-    async def submit(self, *, actor: User, content_id: int) -> Content:
+    async def submit(self, *, actor: Principal, content_id: int) -> Content:
         """Draft -> review (its author or an editor+); editors are notified in its transaction."""
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
@@ -392,14 +397,16 @@ class ContentService:
                 await self._record(
                     conn,
                     content,
-                    actor_id=actor.id,
+                    actor_id=actor.user_id,
                     action=AuditAction.SUBMITTED,
                     old_status=ContentStatus.DRAFT,
                     new_status=ContentStatus.REVIEW,
                 )
                 submitted = await Content.get(id=content_id).using_db(conn)
                 # In the transaction: the reviewers' notifications commit with the submit.
-                await self._notifier.content_submitted(connection=conn, content=submitted, by=actor)
+                await self._notifier.content_submitted(
+                    connection=conn, content=submitted, by=actor.user
+                )
         if not done:
             current = await _current(content_id)
             if current.status == ContentStatus.DRAFT:
@@ -407,7 +414,9 @@ class ContentService:
             raise _state_conflict(current)
         return submitted
 
-    async def approve(self, *, actor: User, content_id: int, note: str | None = None) -> Content:
+    async def approve(
+        self, *, actor: Principal, content_id: int, note: str | None = None
+    ) -> Content:
         """Review -> approved (editor+), recording the version approved, who and when."""
         content, role = await self._visible(actor, content_id)
         if not may(role, Action.DECIDE_CONTENT):
@@ -423,7 +432,7 @@ class ContentService:
             rejection_reason=None,
         )
 
-    async def reject(self, *, actor: User, content_id: int, reason: str) -> Content:
+    async def reject(self, *, actor: Principal, content_id: int, reason: str) -> Content:
         """Review -> rejected (editor+) with a non-empty reason the author will see."""
         content, role = await self._visible(actor, content_id)
         if not may(role, Action.DECIDE_CONTENT):
@@ -444,7 +453,7 @@ class ContentService:
     # --- generation (called by the generation service) -----------------------------------------
 
     async def begin_generation(
-        self, *, actor: User, content_id: int, connection: BaseDBAsyncClient | None = None
+        self, *, actor: Principal, content_id: int, connection: BaseDBAsyncClient | None = None
     ) -> GenerationTicket:
         """Draft or rejected -> generating, after the same checks as an edit (writer own, editor+).
 
@@ -466,7 +475,7 @@ class ContentService:
                     await self._record(
                         conn,
                         content,
-                        actor_id=actor.id,
+                        actor_id=actor.user_id,
                         action=AuditAction.GENERATION_STARTED,
                         old_status=previous,
                         new_status=ContentStatus.GENERATING,
@@ -594,23 +603,19 @@ class ContentService:
             )
         return True
 
-    async def _visible(self, actor: User, content_id: int) -> tuple[Content, Role]:
+    async def _visible(self, actor: Principal, content_id: int) -> tuple[Content, Role]:
         """The live content and the actor's role in its organisation, or ``NotFound``."""
         content = await live_contents().get_or_none(id=content_id)
         if content is None:
             raise NotFound()
-        membership = await membership_of(actor, content.organization_id)
-        if not _can_read(membership.role, actor, content):
+        role = role_of(actor, content.organization_id)
+        if not _can_read(role, actor, content):
             raise NotFound()
-        return content, membership.role
+        return content, role
 
-    async def _visibility_filter(self, actor: User) -> Q | None:
+    def _visibility_filter(self, actor: Principal) -> Q | None:
         """One ``Q`` for everything the actor may see across their organisations (None: nothing)."""
-        if not actor.is_active:
-            return None
-        rows = await Membership.filter(user_id=actor.id, organization__is_active=True).values_list(
-            "organization_id", "role"
-        )
+        rows = sorted(actor.roles.items())
         everything = [org for org, role in rows if may(role, Action.READ_ANY_CONTENT)]
         writers = [
             org
@@ -622,7 +627,7 @@ class ContentService:
         if everything:
             clauses.append(Q(organization_id__in=everything))
         if writers:
-            mine_or_approved = Q(created_by_id=actor.id) | Q(status=ContentStatus.APPROVED)
+            mine_or_approved = Q(created_by_id=actor.user_id) | Q(status=ContentStatus.APPROVED)
             clauses.append(Q(organization_id__in=writers) & mine_or_approved)
         if viewers:
             clauses.append(Q(organization_id__in=viewers, status=ContentStatus.APPROVED))
@@ -630,7 +635,7 @@ class ContentService:
 
     async def _decide(
         self,
-        actor: User,
+        actor: Principal,
         content: Content,
         action: AuditAction,
         *,
@@ -645,7 +650,11 @@ class ContentService:
                 await Content.filter(id=content.id, deleted_at=None, status=ContentStatus.REVIEW)
                 .using_db(conn)
                 .update(
-                    status=status, decided_by_id=actor.id, decided_at=now, updated_at=now, **fields
+                    status=status,
+                    decided_by_id=actor.user_id,
+                    decided_at=now,
+                    updated_at=now,
+                    **fields,
                 )
             )
             if done:
@@ -654,14 +663,16 @@ class ContentService:
                 await self._record(
                     conn,
                     decided,
-                    actor_id=actor.id,
+                    actor_id=actor.user_id,
                     action=action,
                     old_status=ContentStatus.REVIEW,
                     new_status=status,
                     changes={"version": decided.version_count},
                     note=note,
                 )
-                await self._notifier.content_decided(connection=conn, content=decided, by=actor)
+                await self._notifier.content_decided(
+                    connection=conn, content=decided, by=actor.user
+                )
         if not done:
             raise await _decision_conflict(content.id)
         return decided
@@ -752,16 +763,16 @@ class ContentService:
 
 
 async def _require_filters_visible(
-    actor: User, organization_id: int | None, workspace_id: int | None, project_id: int | None
+    actor: Principal, organization_id: int | None, workspace_id: int | None, project_id: int | None
 ) -> None:
     """``NotFound`` unless each filter given names something live in one of the actor's orgs."""
     if organization_id is not None:
-        await membership_of(actor, organization_id)
+        role_of(actor, organization_id)
     if workspace_id is not None:
         workspace = await Workspace.get_or_none(id=workspace_id, is_active=True)
         if workspace is None:
             raise NotFound()
-        await membership_of(actor, workspace.organization_id)
+        role_of(actor, workspace.organization_id)
     if project_id is not None:
         project = (
             await Project.filter(id=project_id, is_active=True, workspace__is_active=True)
@@ -770,22 +781,72 @@ async def _require_filters_visible(
         )
         if project is None:
             raise NotFound()
-        await membership_of(actor, project.workspace.organization_id)
+        role_of(actor, project.workspace.organization_id)
 
 
-def _can_read(role: Role, actor: User, content: Content) -> bool:
+def _can_read(role: Role, actor: Principal, content: Content) -> bool:
     if may(role, Action.READ_ANY_CONTENT) or content.status == ContentStatus.APPROVED:
         return True
-    return may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.id
+    return may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.user_id
 
 
-def _require_edit(role: Role, actor: User, content: Content) -> None:
+def _require_edit(role: Role, actor: Principal, content: Content) -> None:
     """Editors edit anything; writers only their own content."""
     if may(role, Action.EDIT_ANY_CONTENT):
         return
-    if may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.id:
+    if may(role, Action.CREATE_CONTENT) and content.created_by_id == actor.user_id:
         return
     raise PermissionDenied(action=Action.EDIT_ANY_CONTENT.value)
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """What an update asks for, cleaned; ``None`` keeps a field as it is."""
+
+    title: str | None
+    body: str | None
+    variables: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, *, title: str | None, body: str | None, variables: dict[str, Any] | None) -> _Edit:
+        return cls(
+            title=None if title is None else _clean_title(title),
+            body=None if body is None else _clean_body(body),
+            variables=None if variables is None else _clean_variables(variables),
+        )
+
+    def text_over(self, content: Content) -> tuple[str, str] | None:
+        """(title, body) of ``content`` after this edit; ``None`` when it touches neither."""
+        if self.title is None and self.body is None:
+            return None
+        return (
+            content.title if self.title is None else self.title,
+            content.body if self.body is None else self.body,
+        )
+
+    def changed_fields(self, content: Content) -> list[str]:
+        """The names of the fields this edit changes in ``content`` (empty: a no-op)."""
+        return [
+            name
+            for name, new, old in (
+                ("title", self.title, content.title),
+                ("body", self.body, content.body),
+                ("variables", self.variables, content.variables),
+            )
+            if new is not None and new != old
+        ]
+
+    def column_values(self, status: ContentStatus) -> dict[str, Any]:
+        """The columns every write of this edit sets besides the text (which a version sets)."""
+        values: dict[str, Any] = {"status": status}
+        if self.variables is not None:
+            values["variables"] = self.variables
+        return values
+
+
+def _status_after_edit(status: ContentStatus) -> ContentStatus:
+    """An edit returns rejected content to draft; any other state stays."""
+    return ContentStatus.DRAFT if status == ContentStatus.REJECTED else status
 
 
 def _require_editable(content: Content, role: Role) -> None:

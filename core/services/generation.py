@@ -70,9 +70,10 @@ from core.llm.pricing import (
     worst_case_cost,
 )
 from core.notify import Notifier
+from core.security.principal import Principal
 from core.services.common import check_characters
 from core.services.content import ContentService
-from core.services.permissions import Action, authorize, may, membership_of
+from core.services.permissions import Action, authorize, may, role_of
 from core.services.prompts import TEXT_LIMITS, VariableType, render_prompt, visible_prompts
 from core.services.usage import UsageScopes, UsageService
 from core.settings import Settings
@@ -85,7 +86,6 @@ from db.models import (
     Language,
     Prompt,
     UsageLog,
-    User,
 )
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class GenerationService:
     async def start(
         self,
         *,
-        actor: User,
+        actor: Principal,
         content_id: int,
         kind: GenerationKind | None = None,
         instructions: str | None = None,
@@ -230,7 +230,7 @@ class GenerationService:
     async def _begin(
         self,
         *,
-        actor: User,
+        actor: Principal,
         content_id: int,
         kind: GenerationKind | None,
         instructions: str | None,
@@ -249,7 +249,7 @@ class GenerationService:
             UsageScopes(
                 organization_id=content.organization_id,
                 workspace_id=content.workspace_id,
-                user_id=actor.id,
+                user_id=actor.user_id,
             )
         )
         prompt = await _prompt_of(content)
@@ -302,17 +302,17 @@ class GenerationService:
             previous_status=ContentStatus(job.params["previous_status"]),
         )
 
-    async def _require_generate(self, actor: User, content: Content) -> None:
+    async def _require_generate(self, actor: Principal, content: Content) -> None:
         """Writers generate for their own content, editors and admins for any (else 403)."""
-        membership = await authorize(actor, content.organization_id, Action.GENERATE)
-        own = content.created_by_id == actor.id
-        if not own and not may(membership.role, Action.EDIT_ANY_CONTENT):
+        role = authorize(actor, content.organization_id, Action.GENERATE)
+        own = content.created_by_id == actor.user_id
+        if not own and not may(role, Action.EDIT_ANY_CONTENT):
             raise PermissionDenied(action=Action.GENERATE.value)
 
     async def _open_job(
         self,
         *,
-        actor: User,
+        actor: Principal,
         content: Content,
         request: llm_instructions.Request,
         model: str,
@@ -334,7 +334,7 @@ class GenerationService:
                 organization_id=content.organization_id,
                 workspace_id=content.workspace_id,
                 content_id=content.id,
-                user_id=actor.id,
+                user_id=actor.user_id,
                 kind=request.kind,
                 status=JobStatus.PENDING,
                 model=model,
@@ -358,7 +358,7 @@ class GenerationService:
                 scopes=UsageScopes(
                     organization_id=content.organization_id,
                     workspace_id=content.workspace_id,
-                    user_id=actor.id,
+                    user_id=actor.user_id,
                 ),
                 tokens=prompt_tokens + max_tokens,
                 cost_usd=worst_cost,
@@ -368,18 +368,18 @@ class GenerationService:
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def get_job(self, *, actor: User, job_id: int) -> JobView:
+    async def get_job(self, *, actor: Principal, job_id: int) -> JobView:
         """The job for its requester or an editor+ of its organisation; ``NotFound`` otherwise."""
         job = await GenerationJob.get_or_none(id=job_id)
         if job is None:
             raise NotFound()
-        membership = await membership_of(actor, job.organization_id)
-        if job.user_id != actor.id and not may(membership.role, Action.READ_ANY_CONTENT):
+        role = role_of(actor, job.organization_id)
+        if job.user_id != actor.user_id and not may(role, Action.READ_ANY_CONTENT):
             raise NotFound()
         usage = await UsageLog.filter(job_id=job.id).order_by("-id").first()
         return JobView(job=job, usage=usage)
 
-    async def watch(self, *, actor: User, job_id: int) -> AsyncIterator[JobEvent]:
+    async def watch(self, *, actor: Principal, job_id: int) -> AsyncIterator[JobEvent]:
         """The job's text as it arrives, then one :class:`JobEnded`; for whoever may read it.
 
         A job this process runs yields the text received so far first, then each delta; a job
@@ -433,13 +433,13 @@ class GenerationService:
         """Whether this process is running job ``job_id`` now."""
         return job_id in self._tasks
 
-    async def cancel(self, *, actor: User, job_id: int) -> bool:
+    async def cancel(self, *, actor: Principal, job_id: int) -> bool:
         """Stop a job this process runs for its requester (what arrived is charged; the
         content goes back). ``False`` when it is not running here (ended already)."""
         view = await self.get_job(actor=actor, job_id=job_id)
-        if view.job.user_id != actor.id:
-            membership = await membership_of(actor, view.job.organization_id)
-            if not may(membership.role, Action.EDIT_ANY_CONTENT):
+        if view.job.user_id != actor.user_id:
+            role = role_of(actor, view.job.organization_id)
+            if not may(role, Action.EDIT_ANY_CONTENT):
                 raise PermissionDenied(action=Action.GENERATE.value)
         task = self._tasks.get(job_id)
         if task is None or task.done():

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Unauthenticated
+from core.security.principal import Principal
 from core.services.audit import AuditService
 from core.services.permissions import Action, authorize
 from db.models import InviteLink, Membership, Organization, Role, User
@@ -53,10 +54,10 @@ class InviteService:
         self._audit = audit
         self._ttl = ttl
 
-    async def create(self, *, actor: User, organization_id: int, role: Role) -> IssuedInvite:
+    async def create(self, *, actor: Principal, organization_id: int, role: Role) -> IssuedInvite:
         """A fresh link for ``role`` in the organisation; only its admins may make one."""
         role = Role(role)
-        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        authorize(actor, organization_id, Action.MANAGE_MEMBERS)
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self._clock.now()
         async with in_transaction() as conn:
@@ -64,7 +65,7 @@ class InviteService:
                 organization_id=organization_id,
                 role=role,
                 token_hash=token_hash(token),
-                created_by_id=actor.id,
+                created_by_id=actor.user_id,
                 created_at=now,
                 expires_at=now + self._ttl,
                 using_db=conn,
@@ -72,7 +73,7 @@ class InviteService:
             await self._audit.record(
                 connection=conn,
                 organization_id=organization_id,
-                actor_id=actor.id,
+                actor_id=actor.user_id,
                 action="invite_link_created",
                 target_type="invite_link",
                 target_id=link.id,

@@ -27,6 +27,7 @@ from tortoise.transactions import in_transaction
 from core.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from core.notify import Notifier
 from core.prompt_library import seed_prompt_library
+from core.security.principal import Principal
 from core.security.rate_limit import RateLimiter, parse_rate
 from core.services.audit import AuditService
 from core.services.catalog import ensure_default_catalog
@@ -105,16 +106,14 @@ class OrganizationService:
     # -- organisations -------------------------------------------------------------------
 
     async def create_organization(
-        self, *, actor: User, name: str, language: Language | None = None
+        self, *, actor: Principal, name: str, language: Language | None = None
     ) -> Organization:
         """A new organisation with the actor as its admin, a default workspace and project,
         and the built-in prompt library."""
-        if not actor.is_active:
-            raise PermissionDenied()
         name = clean_name(name)
         language = Language(language or self._default_language)
         await self._require_room(actor, None)
-        refusal = await self._limiter.hit(self._create_rate, f"organization_create:{actor.id}")
+        refusal = await self._limiter.hit(self._create_rate, f"organization_create:{actor.user_id}")
         if refusal is not None:
             raise RateLimited("organization_create_rate", retry_after=refusal.retry_after)
 
@@ -124,43 +123,43 @@ class OrganizationService:
         async def create(slug: str) -> Organization:
             async with in_transaction() as conn:
                 # The creator's row lock serialises their concurrent creations: the count is exact.
-                await User.filter(id=actor.id).select_for_update().using_db(conn).first()
+                await User.filter(id=actor.user_id).select_for_update().using_db(conn).first()
                 await self._require_room(actor, conn)
                 org = await Organization.create(
                     name=name, slug=slug, language=language, using_db=conn
                 )
                 await Membership.create(
-                    user_id=actor.id, organization_id=org.id, role=Role.ADMIN, using_db=conn
+                    user_id=actor.user_id, organization_id=org.id, role=Role.ADMIN, using_db=conn
                 )
-                await provision_organization(org, connection=conn, creator=actor)
+                await provision_organization(org, connection=conn, creator=actor.user)
                 await self._record(conn, org.id, actor, ORGANIZATION_CREATED, "organization")
                 return org
 
         return await create_with_unique_slug(name, taken=taken, create=create)
 
     async def list_organizations(
-        self, *, actor: User, offset: int = 0, limit: int = 20
+        self, *, actor: Principal, offset: int = 0, limit: int = 20
     ) -> Listing[Organization]:
         """The active organisations the actor belongs to, and no other."""
-        ids = await readable_organization_ids(actor)
+        ids = readable_organization_ids(actor)
         query = Organization.filter(id__in=ids, is_active=True)
         return await fetch_listing(query, offset=offset, limit=limit)
 
-    async def get_organization(self, *, actor: User, organization_id: int) -> Organization:
+    async def get_organization(self, *, actor: Principal, organization_id: int) -> Organization:
         """One organisation of the actor's; any other is ``NotFound``."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        authorize(actor, organization_id, Action.READ_ORGANIZATION)
         return await _organization(organization_id)
 
     async def update_organization(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int,
         name: str | Unset = UNSET,
         language: Language | Unset = UNSET,
     ) -> Organization:
         """Rename the organisation or change its language (the slug stays); admins only."""
-        await authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
+        authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
         changes: dict[str, Any] = {}
         if name is not UNSET:
             changes["name"] = clean_name(name)
@@ -188,27 +187,29 @@ class OrganizationService:
     # -- members -------------------------------------------------------------------------
 
     async def list_members(
-        self, *, actor: User, organization_id: int, offset: int = 0, limit: int = 20
+        self, *, actor: Principal, organization_id: int, offset: int = 0, limit: int = 20
     ) -> Listing[MemberView]:
         """The organisation's members (one query for the page); phones masked unless admin."""
-        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
-        reveal = may(own.role, Action.MANAGE_MEMBERS)
+        own = authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        reveal = may(own, Action.MANAGE_MEMBERS)
         query = Membership.filter(organization_id=organization_id)
         page = await fetch_listing(query, offset=offset, limit=limit, related=("user",))
         return Listing(
             count=page.count, items=[MemberView.of(m, reveal_phone=reveal) for m in page.items]
         )
 
-    async def get_member(self, *, actor: User, organization_id: int, user_id: int) -> MemberView:
+    async def get_member(
+        self, *, actor: Principal, organization_id: int, user_id: int
+    ) -> MemberView:
         """One member of the organisation; ``NotFound`` for a non-member; phone as in the list."""
-        own = await authorize(actor, organization_id, Action.READ_ORGANIZATION)
+        own = authorize(actor, organization_id, Action.READ_ORGANIZATION)
         membership = await _membership(organization_id, user_id)
-        return MemberView.of(membership, reveal_phone=may(own.role, Action.MANAGE_MEMBERS))
+        return MemberView.of(membership, reveal_phone=may(own, Action.MANAGE_MEMBERS))
 
     async def invite_member(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int,
         phone_number: str,
         role: Role,
@@ -222,7 +223,7 @@ class OrganizationService:
         """
         phone = normalize_phone(phone_number, regions=self._phone_regions)
         role = Role(role)
-        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        authorize(actor, organization_id, Action.MANAGE_MEMBERS)
         organization = await _organization(organization_id)
         defaults: dict[str, Any] = {"language": Language(language or organization.language)}
         if full_name is not None:
@@ -263,11 +264,11 @@ class OrganizationService:
         return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
 
     async def change_role(
-        self, *, actor: User, organization_id: int, user_id: int, role: Role
+        self, *, actor: Principal, organization_id: int, user_id: int, role: Role
     ) -> MemberView:
         """Give a member another role; demoting the last admin is ``Conflict("last_admin")``."""
         role = Role(role)
-        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        authorize(actor, organization_id, Action.MANAGE_MEMBERS)
         async with in_transaction() as conn:
             admin_ids = await self._lock_admins(conn, organization_id, actor)
             membership = await _membership(organization_id, user_id, connection=conn)
@@ -292,9 +293,9 @@ class OrganizationService:
             membership.role = role
         return MemberView.of(membership, reveal_phone=True)
 
-    async def remove_member(self, *, actor: User, organization_id: int, user_id: int) -> None:
+    async def remove_member(self, *, actor: Principal, organization_id: int, user_id: int) -> None:
         """Take a member out of the organisation; the last admin cannot be removed."""
-        await authorize(actor, organization_id, Action.MANAGE_MEMBERS)
+        authorize(actor, organization_id, Action.MANAGE_MEMBERS)
         async with in_transaction() as conn:
             admin_ids = await self._lock_admins(conn, organization_id, actor)
             membership = await _membership(organization_id, user_id, connection=conn)
@@ -316,17 +317,17 @@ class OrganizationService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _require_room(self, actor: User, conn: BaseDBAsyncClient | None) -> None:
+    async def _require_room(self, actor: Principal, conn: BaseDBAsyncClient | None) -> None:
         """403 ``organization_limit_reached`` when the actor created the most they may."""
         query = AuditLog.filter(
-            action=ORGANIZATION_CREATED, actor_id=actor.id, organization__is_active=True
+            action=ORGANIZATION_CREATED, actor_id=actor.user_id, organization__is_active=True
         )
         created = await (query if conn is None else query.using_db(conn)).count()
         if created >= self._max_organizations:
             raise PermissionDenied("organization_limit_reached", limit=self._max_organizations)
 
     async def _lock_admins(
-        self, conn: BaseDBAsyncClient, organization_id: int, actor: User
+        self, conn: BaseDBAsyncClient, organization_id: int, actor: Principal
     ) -> list[int]:
         """Lock the organisation's admin memberships (in id order, so lockers never deadlock)
         and return their user ids; the actor must still be one of them.
@@ -341,7 +342,7 @@ class OrganizationService:
             .using_db(conn)
         )
         admin_ids = [m.user_id for m in admins]
-        if actor.id not in admin_ids:  # demoted while waiting for the lock
+        if actor.user_id not in admin_ids:  # demoted while waiting for the lock
             raise PermissionDenied(action=Action.MANAGE_MEMBERS.value)
         return admin_ids
 
@@ -349,7 +350,7 @@ class OrganizationService:
         self,
         conn: BaseDBAsyncClient,
         organization_id: int,
-        actor: User,
+        actor: Principal,
         action: str,
         target_type: str,
         *,
@@ -359,7 +360,7 @@ class OrganizationService:
         await self._audit.record(
             connection=conn,
             organization_id=organization_id,
-            actor_id=actor.id,
+            actor_id=actor.user_id,
             action=action,
             target_type=target_type,
             target_id=organization_id if target_id is None else target_id,

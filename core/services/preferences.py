@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from core.errors import InvalidInput
+from core.security.principal import Principal
 from db.models import Language, User
 
 
 class PreferenceService:
     """Changes a person makes to their own profile; the actor is the only subject."""
 
-    async def set_language(self, *, actor: User, language: str) -> User:
+    async def set_language(self, *, actor: Principal, language: str) -> User:
         """Store the language (fa or en) the actor reads messages in."""
         if language not in (Language.FA.value, Language.EN.value):
             raise InvalidInput("unsupported_language")
-        if actor.language != language:
-            actor.language = Language(language)
-            await actor.save(update_fields=["language", "updated_at"])
-        return actor
+        user = actor.user
+        if user.language != language:
+            user.language = Language(language)
+            await user.save(update_fields=["language", "updated_at"])
+        return user

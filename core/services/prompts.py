@@ -34,6 +34,7 @@ from tortoise.transactions import in_transaction
 
 from core.errors import InvalidInput, NotFound, field_problems
 from core.llm.pricing import estimate_tokens
+from core.security.principal import Principal
 from core.services.common import (
     TEXT_PATTERN,
     UNSET,
@@ -48,7 +49,7 @@ from core.services.common import (
 from core.services.permissions import Action, authorize
 from core.text.normalize import normalize_digits, normalize_text
 from core.text.templating import placeholders, render, rendered_size, undeclared_references
-from db.models import GenerationKind, Language, Prompt, PromptCategory, User, Workspace
+from db.models import GenerationKind, Language, Prompt, PromptCategory, Workspace
 
 MAX_VARIABLES = 30
 MAX_NAME_LENGTH = 64
@@ -476,7 +477,7 @@ class PromptService:
     async def create_prompt(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int,
         title: str,
         template: str,
@@ -487,7 +488,7 @@ class PromptService:
         workspace_id: int | None = None,
     ) -> Prompt:
         """A new prompt of the organisation (or of one of its workspaces); editors and admins."""
-        await authorize(actor, organization_id, Action.MANAGE_PROMPTS)
+        authorize(actor, organization_id, Action.MANAGE_PROMPTS)
         if workspace_id is not None:
             await _workspace_of(organization_id, workspace_id)
         checked = self.check_prompt(title=title, template=template, variables=variables)
@@ -500,7 +501,7 @@ class PromptService:
             category=PromptCategory(category),
             kind=GenerationKind(kind),
             language=Language(language),
-            created_by_id=actor.id,
+            created_by_id=actor.user_id,
         )
 
     def check_prompt(self, *, title: object, template: object, variables: object) -> CheckedPrompt:
@@ -519,7 +520,7 @@ class PromptService:
     async def list_prompts(
         self,
         *,
-        actor: User,
+        actor: Principal,
         filters: PromptFilters = PromptFilters(),
         offset: int = 0,
         limit: int = 20,
@@ -536,15 +537,15 @@ class PromptService:
                 workspace.organization_id,
             ):
                 raise NotFound()
-            await authorize(actor, workspace.organization_id, Action.READ_CATALOG)
+            authorize(actor, workspace.organization_id, Action.READ_CATALOG)
             query = query.filter(organization_id=workspace.organization_id).filter(
                 Q(workspace_id__isnull=True) | Q(workspace_id=workspace.id)
             )
         elif filters.organization_id is not None:
-            await authorize(actor, filters.organization_id, Action.READ_CATALOG)
+            authorize(actor, filters.organization_id, Action.READ_CATALOG)
             query = query.filter(organization_id=filters.organization_id)
         else:
-            query = query.filter(organization_id__in=await readable_organization_ids(actor))
+            query = query.filter(organization_id__in=readable_organization_ids(actor))
         if filters.category is not None:
             query = query.filter(category=filters.category)
         if filters.kind is not None:
@@ -553,14 +554,14 @@ class PromptService:
             query = query.filter(language=filters.language)
         return await fetch_listing(query, offset=offset, limit=limit)
 
-    async def get_prompt(self, *, actor: User, prompt_id: int) -> Prompt:
+    async def get_prompt(self, *, actor: Principal, prompt_id: int) -> Prompt:
         """One prompt the actor may read; ``NotFound`` for another tenant's."""
         return await _prompt_for(actor, prompt_id, Action.READ_CATALOG)
 
     async def update_prompt(
         self,
         *,
-        actor: User,
+        actor: Principal,
         prompt_id: int,
         title: str | Unset = UNSET,
         template: str | Unset = UNSET,
@@ -609,19 +610,19 @@ class PromptService:
                 await Prompt.filter(id=prompt.id).using_db(conn).update(**changes)
             return await Prompt.get(id=prompt.id, using_db=conn)
 
-    async def delete_prompt(self, *, actor: User, prompt_id: int) -> None:
+    async def delete_prompt(self, *, actor: Principal, prompt_id: int) -> None:
         """Retire a prompt (soft: contents keep pointing at it); editors and admins."""
         prompt = await _prompt_for(actor, prompt_id, Action.MANAGE_PROMPTS)
         if not await Prompt.filter(id=prompt.id, is_active=True).update(is_active=False):
             raise NotFound()
 
 
-async def _prompt_for(actor: User, prompt_id: int, action: Action) -> Prompt:
+async def _prompt_for(actor: Principal, prompt_id: int, action: Action) -> Prompt:
     """A visible prompt if the actor's role allows ``action``; another tenant's is ``NotFound``."""
     prompt = await visible_prompts().get_or_none(id=prompt_id)
     if prompt is None:
         raise NotFound()
-    await authorize(actor, prompt.organization_id, action)
+    authorize(actor, prompt.organization_id, action)
     return prompt
 
 

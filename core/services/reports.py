@@ -14,6 +14,7 @@ from decimal import Decimal
 from tortoise.functions import Count, Sum
 
 from core.clock import Clock
+from core.security.principal import Principal
 from core.services.permissions import Action, authorize
 from core.services.usage import period_bounds, period_key, quantize_cost
 from core.settings import Settings
@@ -71,14 +72,14 @@ class ReportService:
     async def current(
         self,
         *,
-        actor: User,
+        actor: Principal,
         organization_id: int,
         period: UsagePeriod = UsagePeriod.MONTHLY,
     ) -> PeriodReport:
         """This period's report so far (the billing month, or today with ``DAILY``); for the
         organisation's editors and admins. Members are counted inside this organisation only,
         as their usage limits are."""
-        await authorize(actor, organization_id, Action.READ_ORGANIZATION_USAGE)
+        authorize(actor, organization_id, Action.READ_ORGANIZATION_USAGE)
         return await self.build(organization_id, *self.bounds(self._clock.now(), period))
 
     async def build(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from core.errors import Conflict, Unauthenticated
+from core.security.principal import Principal, load_principal
 from core.services.auth import AuthService
 from core.services.conversations import ConversationService
 from core.validators.phone import PhoneE164, mask_phone
@@ -47,16 +48,17 @@ class TelegramLinkService:
         )
         return None if link is None else link.user
 
-    async def actor_for_telegram(self, telegram_user_id: int) -> User:
-        """The active user linked to this account; ``Unauthenticated`` otherwise."""
+    async def actor_for_telegram(self, telegram_user_id: int) -> Principal:
+        """The principal of the active user linked to this account; ``Unauthenticated`` otherwise.
+
+        A bot update has no session: the link is the credential, checked on every update.
+        """
         link = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id).select_related(
             "user"
         )
         if link is None:
             raise Unauthenticated("telegram_not_linked")
-        if not link.user.is_active:
-            raise Unauthenticated("user_inactive")
-        return link.user
+        return await load_principal(link.user)
 
     async def chat_ids_of(self, user_id: int) -> list[int]:
         """The private chats where this user's linked Telegram account talks to the bot."""

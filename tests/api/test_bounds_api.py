@@ -15,7 +15,13 @@ from core.container import Services
 from db.models import Content, Organization, Project, Prompt, Role, User, Workspace
 from tests.support.api_checks import assert_error
 from tests.support.auth import auth_headers
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 
 pytestmark = pytest.mark.sqlite
 
@@ -95,7 +101,7 @@ async def test_lone_surrogates_and_control_characters_in_content_and_generate_an
         response = await api.post("/api/contents", data=raw(body), headers=headers)
         await assert_refused(response)
     content = await services.content.create(
-        actor=team.writer, project_id=team.project.id, title="t", body="b"
+        actor=await principal_for(team.writer), project_id=team.project.id, title="t", body="b"
     )
     url = f"/api/contents/{content.id}/generate"
     for body in (
@@ -130,7 +136,7 @@ async def test_a_retired_workspace_takes_its_content_limits_and_summary_with_it(
     api, services: Services, team: Team
 ) -> None:
     content = await services.content.create(
-        actor=team.writer, project_id=team.project.id, title="t", body="b"
+        actor=await principal_for(team.writer), project_id=team.project.id, title="t", body="b"
     )
     admin = team.headers["admin"]
     limit = {

@@ -13,7 +13,14 @@ from core.container import Services
 from db.models import Content, Project, Role, User
 from tests.support.api_checks import assert_error
 from tests.support.auth import auth_headers
-from tests.support.factories import add_member, make_org, make_project, make_user, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_user,
+    make_workspace,
+    principal_for,
+)
 from tests.support.queries import recording_queries
 
 pytestmark = pytest.mark.sqlite
@@ -64,15 +71,19 @@ async def make_target(
     decider = tenancy.foreign_admin if foreign else tenancy.actors["editor"]
     project = tenancy.foreign_project if foreign else tenancy.project
     content = await services.content.create(
-        actor=author, project_id=project.id, title="عنوان", body=BODY
+        actor=await principal_for(author), project_id=project.id, title="عنوان", body=BODY
     )
     if state in ("review", "approved", "rejected"):
-        content = await services.content.submit(actor=author, content_id=content.id)
+        content = await services.content.submit(
+            actor=await principal_for(author), content_id=content.id
+        )
     if state == "approved":
-        content = await services.content.approve(actor=decider, content_id=content.id)
+        content = await services.content.approve(
+            actor=await principal_for(decider), content_id=content.id
+        )
     if state == "rejected":
         content = await services.content.reject(
-            actor=decider, content_id=content.id, reason="منبع ندارد"
+            actor=await principal_for(decider), content_id=content.id, reason="منبع ندارد"
         )
     return content
 
@@ -227,15 +238,19 @@ async def test_lists_show_exactly_what_each_role_may_see(
     writer, other, editor = (tenancy.actors[r] for r in ("writer_own", "writer_other", "editor"))
     content = services.content
     made = {
-        "w_draft": await content.create(actor=writer, project_id=tenancy.project.id, title="a"),
+        "w_draft": await content.create(
+            actor=await principal_for(writer), project_id=tenancy.project.id, title="a"
+        ),
         "w_approved": await make_target(services, tenancy, "approved", foreign=False),
         "w_rejected": await make_target(services, tenancy, "rejected", foreign=False),
-        "o_draft": await content.create(actor=other, project_id=tenancy.project.id, title="b"),
+        "o_draft": await content.create(
+            actor=await principal_for(other), project_id=tenancy.project.id, title="b"
+        ),
         "e_review": await content.create(
-            actor=editor, project_id=tenancy.project.id, title="c", body=BODY
+            actor=await principal_for(editor), project_id=tenancy.project.id, title="c", body=BODY
         ),
     }
-    await content.submit(actor=editor, content_id=made["e_review"].id)
+    await content.submit(actor=await principal_for(editor), content_id=made["e_review"].id)
     for state in ("draft", "review", "approved", "rejected"):  # the other tenant's, every state
         await make_target(services, tenancy, state, foreign=True)
     names = {c.id: name for name, c in made.items()}
@@ -412,10 +427,16 @@ async def test_pagination_and_search(api, services: Services, tenancy: Tenancy) 
     admin = tenancy.actors["admin"]
     for n in range(5):
         await services.content.create(
-            actor=admin, project_id=tenancy.project.id, title=f"عنوان {n}", body=BODY
+            actor=await principal_for(admin),
+            project_id=tenancy.project.id,
+            title=f"عنوان {n}",
+            body=BODY,
         )
     await services.content.create(
-        actor=admin, project_id=tenancy.project.id, title="كتاب ۱۴۰۳", body=BODY
+        actor=await principal_for(admin),
+        project_id=tenancy.project.id,
+        title="كتاب ۱۴۰۳",
+        body=BODY,
     )
     headers = tenancy.headers["admin"]
     page = await (await api.get("/api/contents?page=2&page_size=2", headers=headers)).json()
@@ -442,10 +463,15 @@ async def test_lists_issue_no_query_per_row(api, services: Services, tenancy: Te
     few = await queries_per_path()
     for n in range(15):
         await services.content.create(
-            actor=tenancy.actors["admin"], project_id=tenancy.project.id, title=f"t{n}", body=BODY
+            actor=await principal_for(tenancy.actors["admin"]),
+            project_id=tenancy.project.id,
+            title=f"t{n}",
+            body=BODY,
         )
         await services.content.update(
-            actor=tenancy.actors["admin"], content_id=content.id, body=f"{BODY} {n}"
+            actor=await principal_for(tenancy.actors["admin"]),
+            content_id=content.id,
+            body=f"{BODY} {n}",
         )
     many = await queries_per_path()
     assert many == few

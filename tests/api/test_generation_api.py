@@ -19,7 +19,13 @@ from db.models import (
 )
 from tests.support.api_checks import assert_error
 from tests.support.auth import auth_headers
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 
 BODY = "متن نمونه برای آزمون تولید"
 
@@ -48,10 +54,13 @@ async def team(services: Services) -> Team:
     project = await make_project(await make_workspace(org))
     foreign_project = await make_project(await make_workspace(foreign))
     content = await services.content.create(
-        actor=users["writer"], project_id=project.id, title="عنوان", body=BODY
+        actor=await principal_for(users["writer"]), project_id=project.id, title="عنوان", body=BODY
     )
     foreign_content = await services.content.create(
-        actor=users["foreign_admin"], project_id=foreign_project.id, title="عنوان", body=BODY
+        actor=await principal_for(users["foreign_admin"]),
+        project_id=foreign_project.id,
+        title="عنوان",
+        body=BODY,
     )
     return Team(
         users=users,
@@ -142,11 +151,15 @@ async def test_generate_refusals(api, services: Services, team: Team) -> None:
         "invalid_input",
     )
     # Approved content: the viewer sees it but may not generate; nobody may regenerate it.
-    await services.content.submit(actor=team.users["writer"], content_id=team.content.id)
+    await services.content.submit(
+        actor=await principal_for(team.users["writer"]), content_id=team.content.id
+    )
     await assert_error(
         await api.post(url, json={}, headers=team.headers["writer"]), 409, "content_in_review"
     )
-    await services.content.approve(actor=team.users["editor"], content_id=team.content.id)
+    await services.content.approve(
+        actor=await principal_for(team.users["editor"]), content_id=team.content.id
+    )
     for who, status, code in (
         ("admin", 409, "content_approved"),
         ("editor", 409, "content_approved"),

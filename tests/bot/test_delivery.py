@@ -34,6 +34,7 @@ from tests.support.factories import (
     make_project,
     make_user,
     make_workspace,
+    principal_for,
 )
 
 ADMIN_TG, EDITOR_TG, WRITER_TG = 9001, 9002, 9003
@@ -105,7 +106,9 @@ async def tell_writer(services: Services, title: str) -> None:
 
 
 async def submit(services: Services, world: World) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
 
 
 # --- the happy path ---------------------------------------------------------------------------
@@ -148,7 +151,9 @@ async def test_the_running_worker_delivers_and_stops_cleanly(
     try:
         await submit(services, world)
         await bot_api.wait_for_calls("sendMessage", 2)
-        await services.content.approve(actor=world.editor, content_id=world.content.id)
+        await services.content.approve(
+            actor=await principal_for(world.editor), content_id=world.content.id
+        )
         await bot_api.wait_for_calls("sendMessage", 3)
     finally:
         await worker.stop()
@@ -164,8 +169,8 @@ CRASHING_PROCESS = textwrap.dedent(
     import asyncio, os, signal, sys
     import db
     from core.container import build_services
+    from core.security.principal import load_principal
     from core.settings import Settings
-    from db.models import User
 
     async def main(database_url, data_dir, secret, content_id, writer_id):
         await db.init(database_url)
@@ -174,8 +179,8 @@ CRASHING_PROCESS = textwrap.dedent(
             sms_backend="console", llm_backend="offline", outbox_lease_seconds=30,
         )
         services = build_services(settings)
-        writer = await User.get(id=writer_id)
-        await services.content.submit(actor=writer, content_id=content_id)  # committed
+        writer = await load_principal(writer_id)
+        await services.content.submit(actor=writer, content_id=content_id)
         claimed = await services.outbox.claim()  # a worker took the rows and was about to send
         print(len(claimed), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -255,7 +260,9 @@ async def test_a_500_is_retried_with_backoff(
     bot: Bot, bot_api: FakeBotApi, world: World, make_services: MakeServices, clock: FrozenClock
 ) -> None:
     services = make_services(outbox_backoff_seconds=5)
-    await services.content.submit(actor=world.editor, content_id=world.content.id)  # admin only
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )  # admin only
     bot_api.fail_next("sendMessage", 500)
     worker = DeliveryWorker(bot, services)
 
@@ -274,7 +281,9 @@ async def test_a_timeout_is_retried(
     bot: Bot, bot_api: FakeBotApi, world: World, make_services: MakeServices, clock: FrozenClock
 ) -> None:
     services = make_services(outbox_send_timeout_seconds=0.2)
-    await services.content.submit(actor=world.editor, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     bot_api.delays["sendMessage"] = 1.0
     worker = DeliveryWorker(bot, services)
 
@@ -287,7 +296,9 @@ async def test_tries_are_bounded_and_the_reason_is_kept(
     bot: Bot, bot_api: FakeBotApi, world: World, make_services: MakeServices, clock: FrozenClock
 ) -> None:
     services = make_services(outbox_max_attempts=3, outbox_backoff_seconds=1)
-    await services.content.submit(actor=world.editor, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     for _ in range(3):
         bot_api.fail_next("sendMessage", 502)
     worker = DeliveryWorker(bot, services)
@@ -306,7 +317,9 @@ async def test_tries_are_bounded_and_the_reason_is_kept(
 async def test_a_400_is_given_up_at_once(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services
 ) -> None:
-    await services.content.submit(actor=world.editor, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     bot_api.fail_next("sendMessage", 400, "Bad Request: chat not found")
     assert (await DeliveryWorker(bot, services).deliver_once()).failed == 1
     row = await OutboxMessage.get(user_id=world.admin.id)
@@ -370,7 +383,9 @@ async def test_a_403_stops_sends_to_that_person_until_they_write_again(
 async def test_a_person_without_a_link_any_more_is_given_up(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services
 ) -> None:
-    await services.content.submit(actor=world.editor, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     await TelegramLink.filter(user_id=world.admin.id).delete()
     assert (await DeliveryWorker(bot, services).deliver_once()).failed == 1
     assert (await OutboxMessage.get(user_id=world.admin.id)).last_error == "not_linked"
@@ -389,7 +404,9 @@ async def test_the_running_product_bot_delivers_and_tracks_reachability(
     content = await make_content(harness.project, writer.user, title="Wired", body="Body text")
     await Content.filter(id=content.id).update(word_count=2)
 
-    await harness.services.content.submit(actor=writer.user, content_id=content.id)
+    await harness.services.content.submit(
+        actor=await principal_for(writer.user), content_id=content.id
+    )
 
     await harness.fake.wait_for_calls("sendMessage", chat_id=editor.id, timeout=15)
     assert editor.last_text is not None

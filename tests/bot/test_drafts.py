@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from db.models import Content, ContentStatus, ContentVersion, Role
 from tests.bot.harness import BotHarness
-from tests.support.factories import make_content
+from tests.support.factories import make_content, principal_for
 
 
 async def test_drafts_are_paged_eight_at_a_time_and_only_the_writers_own(
@@ -31,7 +31,10 @@ async def test_drafts_are_paged_eight_at_a_time_and_only_the_writers_own(
 async def test_open_edit_body_makes_a_new_version_then_submit(harness: BotHarness) -> None:
     writer = await harness.linked_user(Role.WRITER)
     content = await harness.services.content.create(
-        actor=writer.user, project_id=harness.project.id, title="Plan", body="old text"
+        actor=await principal_for(writer.user),
+        project_id=harness.project.id,
+        title="Plan",
+        body="old text",
     )
     await writer.send("/drafts")
     text = await writer.press(f"Plan · {harness.t('bot.status.draft')}")
@@ -52,7 +55,10 @@ async def test_open_edit_body_makes_a_new_version_then_submit(harness: BotHarnes
 async def test_edit_title_and_delete(harness: BotHarness) -> None:
     writer = await harness.linked_user(Role.WRITER, language="en")
     content = await harness.services.content.create(
-        actor=writer.user, project_id=harness.project.id, title="Old", body="text"
+        actor=await principal_for(writer.user),
+        project_id=harness.project.id,
+        title="Old",
+        body="text",
     )
     await writer.send("/drafts")
     await writer.press("Old · draft")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from db.models import Membership, Role, TelegramLink, User
 from tests.bot.harness import BotHarness
-from tests.support.factories import add_member, make_org, make_user
+from tests.support.factories import add_member, make_org, make_user, principal_for
 from tests.support.sms import wrong_code
 
 PHONE = "+989121234567"
@@ -97,7 +97,10 @@ async def test_invitation_takes_effect_when_the_phone_links(harness: BotHarness)
     org = await make_org()
     admin = await add_member(org, Role.ADMIN)
     await harness.services.organizations.invite_member(
-        actor=admin, organization_id=org.id, phone_number="09121234567", role=Role.EDITOR
+        actor=await principal_for(admin),
+        organization_id=org.id,
+        phone_number="09121234567",
+        role=Role.EDITOR,
     )
     person = harness.user()
     await person.send("09121234567")  # typed without /start

@@ -19,7 +19,7 @@ from db.models import OutboxMessage, OutboxStatus, Role, TelegramLink
 from tests.bot.harness import BotHarness, Person
 from tests.fakes.bot_api import FakeBotApi
 from tests.support.auth import auth_headers
-from tests.support.factories import add_member, make_org
+from tests.support.factories import add_member, make_org, principal_for
 
 WAIT_SECONDS = 10  # a bound on a hang, not a speed assertion: the worker polls every second
 
@@ -77,7 +77,7 @@ async def test_a_change_made_while_no_bot_runs_is_applied_when_it_starts(
     rest_only = build_services(harness.settings, clock=harness.clock)  # a --no-bot process
     try:
         await rest_only.organizations.change_role(
-            actor=admin.user,
+            actor=await principal_for(admin.user),
             organization_id=harness.org.id,
             user_id=viewer.user.id,
             role=Role.EDITOR,
@@ -99,7 +99,10 @@ async def test_a_failed_menu_update_is_retried_like_a_message(
     await TelegramLink.create(user=writer, telegram_user_id=7001, chat_id=7001)
     bot_api.add_user(7001)
     await services.organizations.change_role(
-        actor=admin, organization_id=org.id, user_id=writer.id, role=Role.EDITOR
+        actor=await principal_for(admin),
+        organization_id=org.id,
+        user_id=writer.id,
+        role=Role.EDITOR,
     )
     worker = DeliveryWorker(bot, services, menu_actions(bot, load_registry(), services))
     bot_api.fail_next("setMyCommands", 500)

@@ -48,6 +48,7 @@ from tests.support.factories import (
     make_project,
     make_user,
     make_workspace,
+    principal_for,
 )
 
 pytestmark = pytest.mark.sqlite
@@ -328,7 +329,9 @@ async def test_submitting_records_when_the_wait_began(
     project = await make_project(team.workspace)
     content = await make_content(project, team.writer, body="some words here")
     await Content.filter(id=content.id).update(word_count=3)
-    submitted = await services.content.submit(actor=team.writer, content_id=content.id)
+    submitted = await services.content.submit(
+        actor=await principal_for(team.writer), content_id=content.id
+    )
     assert submitted.submitted_at == clock.now()
 
 

@@ -17,7 +17,7 @@ from core.errors import Unauthenticated
 from core.security.tokens import AUDIENCE, ISSUER, TokenManager
 from core.settings import Settings
 from db.models import RefreshToken, User
-from tests.support.factories import make_user
+from tests.support.factories import make_user, principal_for
 
 pytestmark = pytest.mark.sqlite
 
@@ -152,9 +152,9 @@ async def test_refresh_rotates_within_the_family(services: Services) -> None:
     old, new = await RefreshToken.all().order_by("id")
     assert old.used_at is not None and new.used_at is None
     assert new.parent_jti == old.jti and new.family_id == old.family_id
-    assert (await services.auth.authenticate(second.access)).id == user.id
+    assert (await services.auth.authenticate(second.access)).user_id == user.id
     third = await services.auth.refresh(second.refresh)
-    assert (await services.auth.authenticate(third.access)).id == user.id
+    assert (await services.auth.authenticate(third.access)).user_id == user.id
 
 
 async def test_reusing_a_rotated_token_revokes_the_whole_family(
@@ -185,7 +185,7 @@ async def test_reuse_leaves_other_sessions_alone(services: Services, clock: Froz
     clock.advance(seconds=services.settings.refresh_reuse_grace_seconds + 1)
     with pytest.raises(Unauthenticated):
         await services.auth.refresh(phone_session.refresh)
-    assert (await services.auth.authenticate(laptop_session.access)).id == user.id
+    assert (await services.auth.authenticate(laptop_session.access)).user_id == user.id
     await services.auth.refresh(laptop_session.refresh)
 
 
@@ -204,7 +204,7 @@ async def test_two_concurrent_refreshes_with_one_token_get_the_same_new_pair(
     assert await RefreshToken.filter(used_at__isnull=False).count() == 1
     assert await RefreshToken.all().count() == 2  # the parent and one child
     assert not await RefreshToken.filter(revoked_at__isnull=False).exists()
-    assert (await services.auth.authenticate(results[0].access)).id == user.id
+    assert (await services.auth.authenticate(results[0].access)).user_id == user.id
     await services.auth.refresh(results[0].refresh)
 
 
@@ -245,7 +245,7 @@ async def test_a_logged_out_token_gets_nothing_even_within_the_grace(services: S
     user = await make_user()
     pair = await services.auth.issue_tokens(user)
     await services.auth.refresh(pair.refresh)
-    await services.auth.logout(pair.refresh, actor=user)
+    await services.auth.logout(pair.refresh, actor=await principal_for(user))
     with pytest.raises(Unauthenticated) as refused:
         await services.auth.refresh(pair.refresh)
     assert refused.value.code == "token_revoked"
@@ -283,21 +283,23 @@ async def test_access_token_cannot_refresh(services: Services) -> None:
 async def test_logout_revokes_the_family(services: Services) -> None:
     user = await make_user()
     pair = await services.auth.issue_tokens(user)
-    await services.auth.logout(pair.refresh, actor=user)
+    await services.auth.logout(pair.refresh, actor=await principal_for(user))
     with pytest.raises(Unauthenticated):
         await services.auth.refresh(pair.refresh)
     with pytest.raises(Unauthenticated) as caught:
         await services.auth.authenticate(pair.access)
     assert caught.value.code == "token_revoked"
-    await services.auth.logout(pair.refresh, actor=user)  # a second logout is harmless
+    await services.auth.logout(
+        pair.refresh, actor=await principal_for(user)
+    )  # a second logout is harmless
 
 
 async def test_logout_refuses_someone_elses_token(services: Services) -> None:
     owner, other = await make_user(), await make_user()
     pair = await services.auth.issue_tokens(owner)
     with pytest.raises(Unauthenticated):
-        await services.auth.logout(pair.refresh, actor=other)
-    assert (await services.auth.authenticate(pair.access)).id == owner.id
+        await services.auth.logout(pair.refresh, actor=await principal_for(other))
+    assert (await services.auth.authenticate(pair.access)).user_id == owner.id
 
 
 async def test_inactive_user_gets_no_tokens_and_loses_access(services: Services) -> None:

@@ -18,7 +18,7 @@ from core.services import auth as auth_module
 from core.settings import Environment, Settings, SmsBackend
 from core.sms.base import SmsFailed
 from db.models import Membership, Organization, OtpCode, RefreshToken, Role, User
-from tests.support.factories import add_member, make_org, make_user
+from tests.support.factories import add_member, make_org, make_user, principal_for
 from tests.support.sms import last_code, sent_messages, wrong_code
 
 pytestmark = pytest.mark.sqlite
@@ -97,7 +97,7 @@ async def test_first_verify_creates_the_user_and_signs_in(
     user = await User.get(phone_number=PHONE)
     assert signed_in.user.id == user.id and user.last_login_at == clock.now()
     assert user.language == "en"
-    assert (await services.auth.authenticate(signed_in.tokens.access)).id == user.id
+    assert (await services.auth.authenticate(signed_in.tokens.access)).user_id == user.id
 
 
 async def test_existing_user_signs_in_without_a_duplicate(
@@ -511,7 +511,7 @@ async def test_me_lists_active_memberships(services: Services) -> None:
     await add_member(second, Role.VIEWER, user)
     await add_member(closed, Role.EDITOR, user)
     await Organization.filter(id=closed.id).update(is_active=False)
-    profile = await services.auth.me(user)
+    profile = await services.auth.me(await principal_for(user))
     assert profile.user.id == user.id
     assert [(m.organization_id, m.organization_slug, m.role) for m in profile.memberships] == [
         (first.id, first.slug, Role.ADMIN),

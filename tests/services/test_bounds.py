@@ -17,6 +17,7 @@ from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.errors import InvalidInput, NotFound
 from core.llm.pricing import estimate_tokens
+from core.services.common import Listing
 from core.services.prompts import MAX_RENDERED_CHARS, PromptVariable, check_template
 from core.services.usage import UsageLimitExceeded
 from core.settings import Settings
@@ -36,7 +37,13 @@ from db.models import (
     User,
     Workspace,
 )
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 from tests.support.llm import ScriptedLlm
 
 pytestmark = pytest.mark.sqlite
@@ -145,7 +152,7 @@ async def test_saving_a_prompt_refuses_a_template_that_could_render_too_much(
     variables = [{"name": "x", "label": "X", "type": "text", "max_length": 40}]
     with pytest.raises(InvalidInput) as refused:
         await services.prompts.create_prompt(
-            actor=world.editor,
+            actor=await principal_for(world.editor),
             organization_id=world.org.id,
             title="Echo",
             template=" ".join(["{x}"] * 3_000),
@@ -154,7 +161,7 @@ async def test_saving_a_prompt_refuses_a_template_that_could_render_too_much(
     assert refused.value.code == "template_too_large"
 
     prompt = await services.prompts.create_prompt(
-        actor=world.editor,
+        actor=await principal_for(world.editor),
         organization_id=world.org.id,
         title="Echo",
         template=" ".join(["{x}"] * 2_000),
@@ -163,7 +170,7 @@ async def test_saving_a_prompt_refuses_a_template_that_could_render_too_much(
     # Raising the declared length later is the same amplification: refused as well.
     with pytest.raises(InvalidInput) as refused:
         await services.prompts.update_prompt(
-            actor=world.editor,
+            actor=await principal_for(world.editor),
             prompt_id=prompt.id,
             variables=[{**variables[0], "max_length": 1_000}],
         )
@@ -177,7 +184,7 @@ async def test_the_setting_lowers_the_bound_for_saved_prompts(
     services = build(max_rendered_chars=5_000)
     with pytest.raises(InvalidInput) as refused:
         await services.prompts.create_prompt(
-            actor=world.editor,
+            actor=await principal_for(world.editor),
             organization_id=world.org.id,
             title="Echo",
             template="{x}",
@@ -196,19 +203,25 @@ async def test_the_amplifying_prompt_is_refused_before_anything_is_rendered_or_r
     services = build(llm=llm)
     prompt = await amplifying_prompt(world)
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="b", prompt_id=prompt.id
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title="t",
+        body="b",
+        prompt_id=prompt.id,
     )
 
     with pytest.raises(InvalidInput) as refused:
         await services.generation.start(
-            actor=world.writer, content_id=content.id, variables={"x": "a" * LONG}
+            actor=await principal_for(world.writer),
+            content_id=content.id,
+            variables={"x": "a" * LONG},
         )
 
     assert refused.value.code == "prompt_too_large"
     await assert_no_work_done(llm)
     # Small values fit: the bound is on what is rendered, not on the template.
     job = await services.generation.start(
-        actor=world.writer, content_id=content.id, variables={"x": "ab"}
+        actor=await principal_for(world.writer), content_id=content.id, variables={"x": "ab"}
     )
     await services.generation.drain()
     assert (await GenerationJob.get(id=job.id)).error is None
@@ -221,12 +234,18 @@ async def test_estimated_tokens_are_bounded_too(
     services = build(llm=llm, max_rendered_tokens=1_000)
     prompt = await amplifying_prompt(world, copies=2)
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="b", prompt_id=prompt.id
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title="t",
+        body="b",
+        prompt_id=prompt.id,
     )
     # 400 characters, but four bytes (the estimate's worst case) each: 3,200 tokens.
     with pytest.raises(InvalidInput) as refused:
         await services.generation.start(
-            actor=world.writer, content_id=content.id, variables={"x": "😀" * 400}
+            actor=await principal_for(world.writer),
+            content_id=content.id,
+            variables={"x": "😀" * 400},
         )
     assert refused.value.code == "prompt_too_large"
     await assert_no_work_done(llm)
@@ -249,7 +268,7 @@ async def test_generate_inputs_are_bounded_before_any_other_work(
     llm = ScriptedLlm()
     services = build(llm=llm)
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="b"
+        actor=await principal_for(world.writer), project_id=world.project.id, title="t", body="b"
     )
     # Even a person with no usage left gets the 400: these checks come first.
     await UsageLimit.create(
@@ -261,7 +280,7 @@ async def test_generate_inputs_are_bounded_before_any_other_work(
     )
     with pytest.raises(InvalidInput) as refused:
         await services.generation.start(
-            actor=world.writer, content_id=content.id, variables=variables
+            actor=await principal_for(world.writer), content_id=content.id, variables=variables
         )
     assert refused.value.code == code
     await assert_no_work_done(llm)
@@ -274,7 +293,11 @@ async def test_the_usage_limit_is_checked_before_the_prompt_is_rendered(
     services = build(llm=llm)
     prompt = await amplifying_prompt(world)
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="b", prompt_id=prompt.id
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title="t",
+        body="b",
+        prompt_id=prompt.id,
     )
     await UsageLimit.create(
         organization=world.org,
@@ -286,7 +309,9 @@ async def test_the_usage_limit_is_checked_before_the_prompt_is_rendered(
     # Rendering would have refused this as too large; the 402 comes first, from sizes alone.
     with pytest.raises(UsageLimitExceeded) as refused:
         await services.generation.start(
-            actor=world.writer, content_id=content.id, variables={"x": "a" * LONG}
+            actor=await principal_for(world.writer),
+            content_id=content.id,
+            variables={"x": "a" * LONG},
         )
     assert refused.value.params["scope"] == "workspace"
     await assert_no_work_done(llm)
@@ -317,13 +342,20 @@ async def test_content_refuses_control_characters_and_lone_surrogates(
     services = build()
     create = {"title": "t", "body": "b", **fields}
     with pytest.raises(InvalidInput) as refused:
-        await services.content.create(actor=world.writer, project_id=world.project.id, **create)
+        await services.content.create(
+            actor=await principal_for(world.writer), project_id=world.project.id, **create
+        )
     assert refused.value.code in ("invalid_characters", "title_required")
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="line\n\ttab"
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title="t",
+        body="line\n\ttab",
     )
     with pytest.raises(InvalidInput):
-        await services.content.update(actor=world.writer, content_id=content.id, **fields)
+        await services.content.update(
+            actor=await principal_for(world.writer), content_id=content.id, **fields
+        )
     assert (await Content.get(id=content.id)).body == "line\n\ttab"
 
 
@@ -341,7 +373,7 @@ async def test_prompt_variables_refuse_lone_surrogates(
     services = build()
     with pytest.raises(InvalidInput) as refused:
         await services.prompts.create_prompt(
-            actor=world.editor,
+            actor=await principal_for(world.editor),
             organization_id=world.org.id,
             title="P",
             template="{x}",
@@ -357,15 +389,18 @@ async def test_names_that_show_nothing_or_hold_surrogates_are_refused(
     services = build()
     with pytest.raises(InvalidInput):
         await services.catalog.create_workspace(
-            actor=world.admin, organization_id=world.org.id, name=name
+            actor=await principal_for(world.admin), organization_id=world.org.id, name=name
         )
     with pytest.raises(InvalidInput):
         await services.prompts.create_prompt(
-            actor=world.editor, organization_id=world.org.id, title=name, template="t"
+            actor=await principal_for(world.editor),
+            organization_id=world.org.id,
+            title=name,
+            template="t",
         )
     # ZWNJ inside a Persian name is spelling, not invisibility.
     workspace = await services.catalog.create_workspace(
-        actor=world.admin, organization_id=world.org.id, name="نام‌خانوادگی"
+        actor=await principal_for(world.admin), organization_id=world.org.id, name="نام‌خانوادگی"
     )
     assert workspace.name == "نام‌خانوادگی"
 
@@ -380,29 +415,45 @@ async def test_retired_workspace_or_project_content_is_gone_on_every_path(
     llm = ScriptedLlm()
     services = build(llm=llm)
     content = await services.content.create(
-        actor=world.writer, project_id=world.project.id, title="t", body="body"
+        actor=await principal_for(world.writer), project_id=world.project.id, title="t", body="body"
     )
     if retire == "workspace":
-        await services.catalog.delete_workspace(actor=world.admin, workspace_id=world.workspace.id)
+        await services.catalog.delete_workspace(
+            actor=await principal_for(world.admin), workspace_id=world.workspace.id
+        )
     else:
-        await services.catalog.delete_project(actor=world.admin, project_id=world.project.id)
+        await services.catalog.delete_project(
+            actor=await principal_for(world.admin), project_id=world.project.id
+        )
 
     for actor in (world.writer, world.admin):
         with pytest.raises(NotFound):
-            await services.content.get(actor=actor, content_id=content.id)
-        assert await services.content.list_contents(actor=actor) == (0, [])
+            await services.content.get(actor=await principal_for(actor), content_id=content.id)
+        assert await services.content.list_contents(actor=await principal_for(actor)) == Listing(
+            count=0, items=[]
+        )
     with pytest.raises(NotFound):
-        await services.content.update(actor=world.writer, content_id=content.id, body="new")
+        await services.content.update(
+            actor=await principal_for(world.writer), content_id=content.id, body="new"
+        )
     with pytest.raises(NotFound):
-        await services.content.submit(actor=world.writer, content_id=content.id)
+        await services.content.submit(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     with pytest.raises(NotFound):
-        await services.content.list_versions(actor=world.admin, content_id=content.id)
+        await services.content.list_versions(
+            actor=await principal_for(world.admin), content_id=content.id
+        )
     with pytest.raises(NotFound):
-        await services.content.delete(actor=world.admin, content_id=content.id)
+        await services.content.delete(actor=await principal_for(world.admin), content_id=content.id)
     with pytest.raises(NotFound):
-        await services.generation.start(actor=world.writer, content_id=content.id)
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     with pytest.raises(NotFound):
-        await services.content.list_contents(actor=world.admin, project_id=world.project.id)
+        await services.content.list_contents(
+            actor=await principal_for(world.admin), project_id=world.project.id
+        )
     await assert_no_work_done(llm)
     assert (await Content.get(id=content.id)).body == "body"  # retired, not destroyed
 
@@ -412,28 +463,30 @@ async def test_a_retired_workspace_has_no_usage_limits_or_summary(
 ) -> None:
     services = build()
     await services.usage.set_limit(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.WORKSPACE,
         scope_id=world.workspace.id,
         period=UsagePeriod.MONTHLY,
         requests_limit=5,
     )
-    await services.catalog.delete_workspace(actor=world.admin, workspace_id=world.workspace.id)
+    await services.catalog.delete_workspace(
+        actor=await principal_for(world.admin), workspace_id=world.workspace.id
+    )
 
     with pytest.raises(NotFound):
         await services.usage.summary(
-            actor=world.admin,
+            actor=await principal_for(world.admin),
             scope=UsageScope.WORKSPACE,
             scope_id=world.workspace.id,
             period=UsagePeriod.MONTHLY,
         )
     with pytest.raises(NotFound):
         await services.usage.set_limit(
-            actor=world.admin,
+            actor=await principal_for(world.admin),
             scope=UsageScope.WORKSPACE,
             scope_id=world.workspace.id,
             period=UsagePeriod.DAILY,
             requests_limit=1,
         )
-    count, rows = await services.usage.list_limits(actor=world.admin)
-    assert (count, rows) == (0, [])
+    limits = await services.usage.list_limits(actor=await principal_for(world.admin))
+    assert limits == Listing(count=0, items=[])

@@ -8,7 +8,13 @@ from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.services.compose import ComposeService, kinds_for
 from core.services.prompts import check_answer, localized, parse_variables
 from db.models import GenerationKind, Prompt, Role, User
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 
 pytestmark = pytest.mark.sqlite
 
@@ -31,14 +37,18 @@ async def test_pages_of_eight_in_name_order(db: str) -> None:
     for n in range(10):
         await make_workspace(org, name=f"ws {n:02d}")
     compose = ComposeService()
-    first = await compose.workspaces(actor=writer, organization_id=org.id)
-    second = await compose.workspaces(actor=writer, organization_id=org.id, page=1)
+    first = await compose.workspaces(actor=await principal_for(writer), organization_id=org.id)
+    second = await compose.workspaces(
+        actor=await principal_for(writer), organization_id=org.id, page=1
+    )
     assert [o.title for o in first.items] == [f"ws {n:02d}" for n in range(8)]
     assert (first.pages, first.has_next, first.has_previous) == (2, True, False)
     assert [o.title for o in second.items] == ["ws 08", "ws 09"]
     assert (second.has_next, second.has_previous) == (False, True)
     # A forged page number is clamped, never an error.
-    assert (await compose.workspaces(actor=writer, organization_id=org.id, page=99)).page == 1
+    assert (
+        await compose.workspaces(actor=await principal_for(writer), organization_id=org.id, page=99)
+    ).page == 1
 
 
 async def test_organisations_where_the_actor_may_write(db: str) -> None:
@@ -46,7 +56,7 @@ async def test_organisations_where_the_actor_may_write(db: str) -> None:
     user = await add_member(a, Role.WRITER)
     await add_member(b, Role.EDITOR, user)
     await add_member(c, Role.VIEWER, user)
-    page = await ComposeService().organizations(actor=user)
+    page = await ComposeService().organizations(actor=await principal_for(user))
     assert [o.id for o in page.items] == [a.id, b.id]
 
 
@@ -60,19 +70,27 @@ async def test_foreign_and_forged_ids_are_not_found(db: str) -> None:
     other_ws_prompt = await _prompt(mine, title="o", workspace=await make_workspace(mine))
     compose = ComposeService()
     with pytest.raises(NotFound):
-        await compose.workspaces(actor=writer, organization_id=theirs.id)
+        await compose.workspaces(actor=await principal_for(writer), organization_id=theirs.id)
     with pytest.raises(NotFound):
-        await compose.projects(actor=writer, workspace_id=their_ws.id)
+        await compose.projects(actor=await principal_for(writer), workspace_id=their_ws.id)
     with pytest.raises(NotFound):
-        await compose.prompts(actor=writer, project_id=their_project.id)
+        await compose.prompts(actor=await principal_for(writer), project_id=their_project.id)
     with pytest.raises(NotFound):
-        await compose.choose(actor=writer, project_id=their_project.id, prompt_id=None)
+        await compose.choose(
+            actor=await principal_for(writer), project_id=their_project.id, prompt_id=None
+        )
     with pytest.raises(NotFound):  # another tenant's prompt with my project
-        await compose.choose(actor=writer, project_id=my_project.id, prompt_id=their_prompt.id)
+        await compose.choose(
+            actor=await principal_for(writer), project_id=my_project.id, prompt_id=their_prompt.id
+        )
     with pytest.raises(NotFound):  # my organisation's prompt of another workspace
-        await compose.choose(actor=writer, project_id=my_project.id, prompt_id=other_ws_prompt.id)
+        await compose.choose(
+            actor=await principal_for(writer),
+            project_id=my_project.id,
+            prompt_id=other_ws_prompt.id,
+        )
     with pytest.raises(PermissionDenied):  # viewers read, they do not compose
-        await compose.projects(actor=viewer, workspace_id=my_ws.id)
+        await compose.projects(actor=await principal_for(viewer), workspace_id=my_ws.id)
 
 
 async def test_prompts_own_first_then_the_library_with_language_and_category(db: str) -> None:
@@ -83,7 +101,7 @@ async def test_prompts_own_first_then_the_library_with_language_and_category(db:
     await _prompt(org, title="کتابخانه", builtin=True, language="en", category="blog")
     await _prompt(org, title="خودمان", workspace=ws)
     await _prompt(org, title="retired", is_active=False)
-    page = await ComposeService().prompts(actor=writer, project_id=project.id)
+    page = await ComposeService().prompts(actor=await principal_for(writer), project_id=project.id)
     assert [(o.title, o.builtin) for o in page.items] == [("خودمان", False), ("کتابخانه", True)]
     assert (page.items[1].language, page.items[1].category) == ("en", "blog")
 
@@ -94,16 +112,18 @@ async def test_the_last_choice_is_remembered_and_rechecked(db: str) -> None:
     project = await make_project(await make_workspace(org))
     prompt = await _prompt(org, title="p")
     compose = ComposeService()
-    assert await compose.last_choice(actor=writer) is None
-    await compose.choose(actor=writer, project_id=project.id, prompt_id=prompt.id)
-    last = await compose.last_choice(actor=writer)
+    assert await compose.last_choice(actor=await principal_for(writer)) is None
+    await compose.choose(
+        actor=await principal_for(writer), project_id=project.id, prompt_id=prompt.id
+    )
+    last = await compose.last_choice(actor=await principal_for(writer))
     assert last is not None and (last.project.id, last.prompt.id) == (project.id, prompt.id)
     assert last.workspace.id == project.workspace_id and last.organization.id == org.id
     project.is_active = False
     await project.save()
-    assert await compose.last_choice(actor=writer) is None
+    assert await compose.last_choice(actor=await principal_for(writer)) is None
     other: User = await add_member(org, Role.WRITER)
-    assert await compose.last_choice(actor=other) is None
+    assert await compose.last_choice(actor=await principal_for(other)) is None
 
 
 def test_kinds_offered_per_prompt_kind() -> None:

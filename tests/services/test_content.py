@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import pytest
 
 from core.clock import FrozenClock
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from core.notify import InMemoryNotifier
 from core.presentation import display_name
 from core.services.audit import AuditService
+from core.services.common import Listing
 from core.services.content import ContentService, count_words, search_terms
 from db.models import (
     AuditLog,
@@ -32,6 +33,7 @@ from tests.support.factories import (
     make_user,
     make_workspace,
     org_with_roles,
+    principal_for,
 )
 
 pytestmark = pytest.mark.sqlite
@@ -104,18 +106,21 @@ async def world(db: str) -> World:
 
 async def _draft(service: ContentService, world: World, author: User | None = None) -> Content:
     return await service.create(
-        actor=author or world.writer, project_id=world.project.id, title="عنوان", body=BODY
+        actor=await principal_for(author or world.writer),
+        project_id=world.project.id,
+        title="عنوان",
+        body=BODY,
     )
 
 
 async def _in_review(service: ContentService, world: World) -> Content:
     content = await _draft(service, world)
-    return await service.submit(actor=world.writer, content_id=content.id)
+    return await service.submit(actor=await principal_for(world.writer), content_id=content.id)
 
 
 async def _approved(service: ContentService, world: World) -> Content:
     content = await _in_review(service, world)
-    return await service.approve(actor=world.editor, content_id=content.id)
+    return await service.approve(actor=await principal_for(world.editor), content_id=content.id)
 
 
 async def _actions(content_id: int) -> list[str]:
@@ -152,7 +157,7 @@ async def test_writer_creates_a_draft_with_version_one_and_an_audit_entry(
     service: ContentService, world: World
 ) -> None:
     content = await service.create(
-        actor=world.writer,
+        actor=await principal_for(world.writer),
         project_id=world.project.id,
         title="  مقاله\u200f درباره\u064a  ۱۴۰۳ ",
         body="تماس: ۰۹۱۲۱۲۳۴۵۶۷ و a@b.io\n" + BODY,
@@ -185,7 +190,9 @@ async def test_create_is_refused_below_writer_and_outside_the_organisation(
 ) -> None:
     actor = {"viewer": world.viewer, "outsider": world.outsider}.get(who) or world.foreign_admin
     with pytest.raises(error):
-        await service.create(actor=actor, project_id=world.project.id, title="t")
+        await service.create(
+            actor=await principal_for(actor), project_id=world.project.id, title="t"
+        )
     assert await Content.all().count() == 0
 
 
@@ -193,10 +200,12 @@ async def test_create_in_an_archived_or_unknown_project_is_not_found(
     service: ContentService, world: World
 ) -> None:
     with pytest.raises(NotFound):
-        await service.create(actor=world.admin, project_id=10_000, title="t")
+        await service.create(actor=await principal_for(world.admin), project_id=10_000, title="t")
     await Project.filter(id=world.project.id).update(is_active=False)
     with pytest.raises(NotFound):
-        await service.create(actor=world.admin, project_id=world.project.id, title="t")
+        await service.create(
+            actor=await principal_for(world.admin), project_id=world.project.id, title="t"
+        )
 
 
 async def test_prompt_must_belong_to_the_organisation_and_workspace(
@@ -209,13 +218,19 @@ async def test_prompt_must_belong_to_the_organisation_and_workspace(
         organization=world.org, workspace=other_workspace, title="p", template="{x}"
     )
     content = await service.create(
-        actor=world.writer, project_id=world.project.id, title="t", prompt_id=own.id
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title="t",
+        prompt_id=own.id,
     )
     assert content.prompt_id == own.id
     for prompt_id in (foreign.id, elsewhere.id, 10_000):
         with pytest.raises(NotFound) as caught:
             await service.create(
-                actor=world.writer, project_id=world.project.id, title="t", prompt_id=prompt_id
+                actor=await principal_for(world.writer),
+                project_id=world.project.id,
+                title="t",
+                prompt_id=prompt_id,
             )
         assert caught.value.code == "unknown_prompt"
 
@@ -224,7 +239,7 @@ async def test_nul_characters_never_reach_the_database(
     service: ContentService, world: World
 ) -> None:
     content = await service.create(
-        actor=world.writer,
+        actor=await principal_for(world.writer),
         project_id=world.project.id,
         title="ti\x00tle",
         body="bo\x00dy",
@@ -232,7 +247,9 @@ async def test_nul_characters_never_reach_the_database(
     )
     stored = await Content.get(id=content.id)
     assert (stored.title, stored.body, stored.variables) == ("title", "body", {"topic": "value"})
-    assert await service.list_contents(actor=world.writer, search="\x00") == (1, [stored])
+    assert await service.list_contents(
+        actor=await principal_for(world.writer), search="\x00"
+    ) == Listing(count=1, items=[stored])
 
 
 @pytest.mark.parametrize(
@@ -250,7 +267,9 @@ async def test_create_rejects_bad_input(
     service: ContentService, world: World, fields: dict, code: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        await service.create(actor=world.writer, project_id=world.project.id, **fields)
+        await service.create(
+            actor=await principal_for(world.writer), project_id=world.project.id, **fields
+        )
     assert caught.value.code == code
 
 
@@ -286,18 +305,21 @@ async def test_who_sees_content_in_each_state(
         "draft": await _draft(service, world),
         "review": await _in_review(service, world),
         "rejected": await service.reject(
-            actor=world.editor, content_id=rejected.id, reason="منبع ندارد"
+            actor=await principal_for(world.editor), content_id=rejected.id, reason="منبع ندارد"
         ),
         "approved": await _approved(service, world),
     }
     for state, content in made.items():
         assert content.status == state
         if state in sees:
-            assert (await service.get(actor=actor, content_id=content.id)).id == content.id
+            assert (
+                await service.get(actor=await principal_for(actor), content_id=content.id)
+            ).id == content.id
         else:
             with pytest.raises(NotFound):
-                await service.get(actor=actor, content_id=content.id)
-    count, page = await service.list_contents(actor=actor)
+                await service.get(actor=await principal_for(actor), content_id=content.id)
+    listing = await service.list_contents(actor=await principal_for(actor))
+    count, page = listing.count, listing.items
     assert {c.id for c in page} == {made[state].id for state in sees}
     assert count == len(sees)
 
@@ -308,19 +330,26 @@ async def test_inactive_user_and_inactive_organisation_see_nothing(
     content = await _approved(service, world)
     await Organization.filter(id=world.org.id).update(is_active=False)
     with pytest.raises(NotFound):
-        await service.get(actor=world.admin, content_id=content.id)
-    assert await service.list_contents(actor=world.admin) == (0, [])
+        await service.get(actor=await principal_for(world.admin), content_id=content.id)
+    assert await service.list_contents(actor=await principal_for(world.admin)) == Listing(
+        count=0, items=[]
+    )
     await Organization.filter(id=world.org.id).update(is_active=True)
-    world.admin.is_active = False
-    with pytest.raises(NotFound):
-        await service.get(actor=world.admin, content_id=content.id)
-    assert await service.list_contents(actor=world.admin) == (0, [])
+    await User.filter(id=world.admin.id).update(is_active=False)
+    # A deactivated user never becomes a principal: nothing reaches the service on their behalf.
+    with pytest.raises(Unauthenticated):
+        await principal_for(world.admin)
 
 
 async def test_lists_never_show_another_tenants_rows(service: ContentService, world: World) -> None:
     mine = await _draft(service, world, world.admin)
-    await service.create(actor=world.foreign_admin, project_id=world.foreign_project.id, title="x")
-    count, page = await service.list_contents(actor=world.admin)
+    await service.create(
+        actor=await principal_for(world.foreign_admin),
+        project_id=world.foreign_project.id,
+        title="x",
+    )
+    listing = await service.list_contents(actor=await principal_for(world.admin))
+    count, page = listing.count, listing.items
     assert (count, [c.id for c in page]) == (1, [mine.id])
     # A filter naming the other tenant's project, workspace or organisation is 404, like an
     # unknown one and like every other list: never an empty page that confirms it exists.
@@ -331,21 +360,28 @@ async def test_lists_never_show_another_tenants_rows(service: ContentService, wo
         {"organization_id": 10**6},
     ):
         with pytest.raises(NotFound):
-            await service.list_contents(actor=world.admin, **filters)
+            await service.list_contents(actor=await principal_for(world.admin), **filters)
 
 
 async def test_list_filters_and_search(service: ContentService, world: World) -> None:
     other_project = await make_project(await world.project.workspace)
     first = await service.create(
-        actor=world.editor, project_id=world.project.id, title="کتاب ۱۴۰۳", body="متن اول"
+        actor=await principal_for(world.editor),
+        project_id=world.project.id,
+        title="کتاب ۱۴۰۳",
+        body="متن اول",
     )
     second = await service.create(
-        actor=world.editor, project_id=other_project.id, title="دوم", body="درباره كيك 100٪"
+        actor=await principal_for(world.editor),
+        project_id=other_project.id,
+        title="دوم",
+        body="درباره كيك 100٪",
     )
-    await service.submit(actor=world.editor, content_id=second.id)
+    await service.submit(actor=await principal_for(world.editor), content_id=second.id)
 
     async def ids(**filters: object) -> list[int]:
-        count, page = await service.list_contents(actor=world.editor, **filters)
+        listing = await service.list_contents(actor=await principal_for(world.editor), **filters)
+        count, page = listing.count, listing.items
         assert count == len(page)
         return [c.id for c in page]
 
@@ -367,7 +403,10 @@ async def test_list_filters_and_search(service: ContentService, world: World) ->
 
 async def test_list_pages(service: ContentService, world: World) -> None:
     made = [await _draft(service, world) for _ in range(5)]
-    count, page = await service.list_contents(actor=world.writer, offset=2, limit=2)
+    listing = await service.list_contents(
+        actor=await principal_for(world.writer), offset=2, limit=2
+    )
+    count, page = listing.count, listing.items
     assert count == 5
     assert [c.id for c in page] == [made[2].id, made[1].id]
 
@@ -380,7 +419,9 @@ async def test_edit_adds_a_version_and_an_audit_entry(
 ) -> None:
     content = await _draft(service, world)
     edited = await service.update(
-        actor=world.writer, content_id=content.id, body="شماره من 09121234567 است"
+        actor=await principal_for(world.writer),
+        content_id=content.id,
+        body="شماره من 09121234567 است",
     )
     assert edited.version_count == 2
     assert edited.word_count == 4
@@ -400,7 +441,9 @@ async def test_edit_that_changes_nothing_writes_nothing(
     service: ContentService, world: World
 ) -> None:
     content = await _draft(service, world)
-    same = await service.update(actor=world.writer, content_id=content.id, title="عنوان", body=BODY)
+    same = await service.update(
+        actor=await principal_for(world.writer), content_id=content.id, title="عنوان", body=BODY
+    )
     assert same.version_count == 1
     assert await _actions(content.id) == ["created"]
 
@@ -409,43 +452,57 @@ async def test_variables_only_edit_is_audited_without_a_version(
     service: ContentService, world: World
 ) -> None:
     content = await _draft(service, world)
-    edited = await service.update(actor=world.writer, content_id=content.id, variables={"a": "b"})
+    edited = await service.update(
+        actor=await principal_for(world.writer), content_id=content.id, variables={"a": "b"}
+    )
     assert (edited.variables, edited.version_count) == ({"a": "b"}, 1)
     assert await _actions(content.id) == ["created", "updated"]
 
 
 async def test_edit_permissions(service: ContentService, world: World) -> None:
     draft = await _draft(service, world)
-    await service.update(actor=world.editor, content_id=draft.id, title="ویرایش سردبیر")
-    await service.update(actor=world.admin, content_id=draft.id, title="ویرایش مدیر")
+    await service.update(
+        actor=await principal_for(world.editor), content_id=draft.id, title="ویرایش سردبیر"
+    )
+    await service.update(
+        actor=await principal_for(world.admin), content_id=draft.id, title="ویرایش مدیر"
+    )
     for actor in (world.other_writer, world.viewer, world.outsider, world.foreign_admin):
         with pytest.raises(NotFound):
-            await service.update(actor=actor, content_id=draft.id, title="x")
+            await service.update(actor=await principal_for(actor), content_id=draft.id, title="x")
     approved = await _approved(service, world)
     for actor in (world.other_writer, world.viewer):  # may see it, may not change it
         with pytest.raises(PermissionDenied):
-            await service.update(actor=actor, content_id=approved.id, title="x")
+            await service.update(
+                actor=await principal_for(actor), content_id=approved.id, title="x"
+            )
 
 
 async def test_approved_content_is_frozen(service: ContentService, world: World) -> None:
     content = await _approved(service, world)
     for actor in (world.writer, world.editor, world.admin):
         with pytest.raises(Conflict) as caught:
-            await service.update(actor=actor, content_id=content.id, title="دیگر")
+            await service.update(
+                actor=await principal_for(actor), content_id=content.id, title="دیگر"
+            )
         assert caught.value.code == "content_approved"
     with pytest.raises(Conflict):
-        await service.submit(actor=world.writer, content_id=content.id)
+        await service.submit(actor=await principal_for(world.writer), content_id=content.id)
     assert (await Content.get(id=content.id)).version_count == 1
 
 
 async def test_in_review_only_editors_edit(service: ContentService, world: World) -> None:
     content = await _in_review(service, world)
     with pytest.raises(Conflict) as caught:
-        await service.update(actor=world.writer, content_id=content.id, body="تغییر")
+        await service.update(
+            actor=await principal_for(world.writer), content_id=content.id, body="تغییر"
+        )
     assert caught.value.code == "content_in_review"
-    edited = await service.update(actor=world.editor, content_id=content.id, body="اصلاح غلط")
+    edited = await service.update(
+        actor=await principal_for(world.editor), content_id=content.id, body="اصلاح غلط"
+    )
     assert (edited.status, edited.version_count) == (ContentStatus.REVIEW, 2)
-    approved = await service.approve(actor=world.editor, content_id=content.id)
+    approved = await service.approve(actor=await principal_for(world.editor), content_id=content.id)
     assert approved.approved_version == 2
 
 
@@ -453,13 +510,19 @@ async def test_editing_rejected_content_returns_it_to_draft_keeping_the_reason(
     service: ContentService, world: World
 ) -> None:
     content = await _in_review(service, world)
-    await service.reject(actor=world.editor, content_id=content.id, reason="منبع ندارد")
-    edited = await service.update(actor=world.writer, content_id=content.id, body="با منبع")
+    await service.reject(
+        actor=await principal_for(world.editor), content_id=content.id, reason="منبع ندارد"
+    )
+    edited = await service.update(
+        actor=await principal_for(world.writer), content_id=content.id, body="با منبع"
+    )
     assert edited.status == ContentStatus.DRAFT
     assert (edited.rejection_reason, edited.decided_by_id) == ("منبع ندارد", world.editor.id)
     entry = await AuditLog.filter(content_ref=content.id, action="updated").get()
     assert (entry.old_status, entry.new_status) == ("rejected", "draft")
-    resubmitted = await service.submit(actor=world.writer, content_id=content.id)
+    resubmitted = await service.submit(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     assert resubmitted.status == ContentStatus.REVIEW
     assert (resubmitted.rejection_reason, resubmitted.decided_by_id) == (None, None)
 
@@ -470,10 +533,12 @@ async def test_concurrent_edits_get_consecutive_version_numbers(
     content = await _draft(service, world)
     editors = [world.writer, world.editor, world.admin] * 4
     results = await asyncio.gather(
-        *(
-            service.update(actor=actor, content_id=content.id, body=f"نسخه {n}")
+        *[
+            service.update(
+                actor=await principal_for(actor), content_id=content.id, body=f"نسخه {n}"
+            )
             for n, actor in enumerate(editors)
-        )
+        ]
     )
     assert len(results) == len(editors)
     numbers = (
@@ -496,21 +561,23 @@ async def test_submit_moves_draft_to_review_and_tells_editors(
     service: ContentService, world: World, notifier: InMemoryNotifier
 ) -> None:
     content = await _draft(service, world)
-    submitted = await service.submit(actor=world.writer, content_id=content.id)
+    submitted = await service.submit(actor=await principal_for(world.writer), content_id=content.id)
     assert submitted.status == ContentStatus.REVIEW
     assert notifier.events == [
         ("content_submitted", {"content": content.id, "by": world.writer.id})
     ]
     with pytest.raises(Conflict) as caught:
-        await service.submit(actor=world.writer, content_id=content.id)
+        await service.submit(actor=await principal_for(world.writer), content_id=content.id)
     assert caught.value.code == "content_in_review"
     assert await _actions(content.id) == ["created", "submitted"]
 
 
 async def test_empty_draft_cannot_be_submitted(service: ContentService, world: World) -> None:
-    content = await service.create(actor=world.writer, project_id=world.project.id, title="t")
+    content = await service.create(
+        actor=await principal_for(world.writer), project_id=world.project.id, title="t"
+    )
     with pytest.raises(Conflict) as caught:
-        await service.submit(actor=world.writer, content_id=content.id)
+        await service.submit(actor=await principal_for(world.writer), content_id=content.id)
     assert caught.value.code == "content_empty"
 
 
@@ -518,9 +585,11 @@ async def test_rejected_content_must_be_edited_before_resubmitting(
     service: ContentService, world: World
 ) -> None:
     content = await _in_review(service, world)
-    await service.reject(actor=world.editor, content_id=content.id, reason="کوتاه است")
+    await service.reject(
+        actor=await principal_for(world.editor), content_id=content.id, reason="کوتاه است"
+    )
     with pytest.raises(Conflict) as caught:
-        await service.submit(actor=world.writer, content_id=content.id)
+        await service.submit(actor=await principal_for(world.writer), content_id=content.id)
     assert caught.value.code == "content_rejected"
 
 
@@ -528,8 +597,10 @@ async def test_submit_permissions(service: ContentService, world: World) -> None
     content = await _draft(service, world)
     for actor in (world.other_writer, world.viewer, world.outsider):
         with pytest.raises(NotFound):
-            await service.submit(actor=actor, content_id=content.id)
-    assert (await service.submit(actor=world.editor, content_id=content.id)).status == "review"
+            await service.submit(actor=await principal_for(actor), content_id=content.id)
+    assert (
+        await service.submit(actor=await principal_for(world.editor), content_id=content.id)
+    ).status == "review"
 
 
 async def test_approve_records_version_decider_time_and_note(
@@ -537,7 +608,9 @@ async def test_approve_records_version_decider_time_and_note(
 ) -> None:
     content = await _in_review(service, world)
     clock.advance(minutes=5)
-    approved = await service.approve(actor=world.editor, content_id=content.id, note=" عالی ")
+    approved = await service.approve(
+        actor=await principal_for(world.editor), content_id=content.id, note=" عالی "
+    )
     assert approved.status == ContentStatus.APPROVED
     assert (approved.approved_version, approved.decided_by_id) == (1, world.editor.id)
     assert approved.decided_at == clock.now()
@@ -554,9 +627,13 @@ async def test_reject_requires_a_reason(service: ContentService, world: World) -
     content = await _in_review(service, world)
     for reason in ("", " \u200f\n "):
         with pytest.raises(InvalidInput) as caught:
-            await service.reject(actor=world.editor, content_id=content.id, reason=reason)
+            await service.reject(
+                actor=await principal_for(world.editor), content_id=content.id, reason=reason
+            )
         assert caught.value.code == "reason_required"
-    rejected = await service.reject(actor=world.admin, content_id=content.id, reason="منبع؟")
+    rejected = await service.reject(
+        actor=await principal_for(world.admin), content_id=content.id, reason="منبع؟"
+    )
     assert (rejected.status, rejected.rejection_reason) == (ContentStatus.REJECTED, "منبع؟")
     assert rejected.approved_version is None
 
@@ -564,19 +641,21 @@ async def test_reject_requires_a_reason(service: ContentService, world: World) -
 async def test_only_editors_decide(service: ContentService, world: World) -> None:
     content = await _in_review(service, world)
     with pytest.raises(PermissionDenied):
-        await service.approve(actor=world.writer, content_id=content.id)
+        await service.approve(actor=await principal_for(world.writer), content_id=content.id)
     with pytest.raises(PermissionDenied):
-        await service.reject(actor=world.writer, content_id=content.id, reason="r")
+        await service.reject(
+            actor=await principal_for(world.writer), content_id=content.id, reason="r"
+        )
     for actor in (world.other_writer, world.viewer, world.outsider, world.foreign_admin):
         with pytest.raises(NotFound):
-            await service.approve(actor=actor, content_id=content.id)
+            await service.approve(actor=await principal_for(actor), content_id=content.id)
     assert (await Content.get(id=content.id)).status == ContentStatus.REVIEW
 
 
 async def test_deciding_a_draft_is_a_conflict(service: ContentService, world: World) -> None:
     content = await _draft(service, world)
     with pytest.raises(Conflict) as caught:
-        await service.approve(actor=world.editor, content_id=content.id)
+        await service.approve(actor=await principal_for(world.editor), content_id=content.id)
     assert caught.value.code == "content_not_in_review"
 
 
@@ -587,8 +666,8 @@ async def test_two_editors_approving_at_once_make_one_decision(
     await User.filter(id=world.admin.id).update(full_name="مدیر")
     world.admin.full_name = "مدیر"
     results = await asyncio.gather(
-        service.approve(actor=world.editor, content_id=content.id),
-        service.approve(actor=world.admin, content_id=content.id),
+        service.approve(actor=await principal_for(world.editor), content_id=content.id),
+        service.approve(actor=await principal_for(world.admin), content_id=content.id),
         return_exceptions=True,
     )
     won = [r for r in results if isinstance(r, Content)]
@@ -606,8 +685,8 @@ async def test_approve_against_reject_makes_one_decision(
 ) -> None:
     content = await _in_review(service, world)
     results = await asyncio.gather(
-        service.reject(actor=world.editor, content_id=content.id, reason="نه"),
-        service.approve(actor=world.admin, content_id=content.id),
+        service.reject(actor=await principal_for(world.editor), content_id=content.id, reason="نه"),
+        service.approve(actor=await principal_for(world.admin), content_id=content.id),
         return_exceptions=True,
     )
     won = [r for r in results if isinstance(r, Content)]
@@ -633,7 +712,7 @@ async def test_a_decision_and_its_notification_commit_together(
     service = ContentService(clock=clock, notifier=Broken(), audit=audit)
     content = await _in_review(service, world)
     with pytest.raises(RuntimeError):
-        await service.approve(actor=world.editor, content_id=content.id)
+        await service.approve(actor=await principal_for(world.editor), content_id=content.id)
     assert (await Content.get(id=content.id)).status == ContentStatus.REVIEW
     assert "approved" not in await _actions(content.id)
 
@@ -645,22 +724,27 @@ async def test_soft_delete_hides_the_content_and_keeps_its_audit_trail(
     service: ContentService, world: World, audit: AuditService
 ) -> None:
     content = await _draft(service, world)
-    await service.delete(actor=world.writer, content_id=content.id)
+    await service.delete(actor=await principal_for(world.writer), content_id=content.id)
     stored = await Content.get(id=content.id)
     assert stored.deleted_at is not None
     for call in (
-        service.get(actor=world.admin, content_id=content.id),
-        service.update(actor=world.admin, content_id=content.id, title="x"),
-        service.submit(actor=world.admin, content_id=content.id),
-        service.delete(actor=world.admin, content_id=content.id),
-        service.list_versions(actor=world.admin, content_id=content.id),
+        service.get(actor=await principal_for(world.admin), content_id=content.id),
+        service.update(actor=await principal_for(world.admin), content_id=content.id, title="x"),
+        service.submit(actor=await principal_for(world.admin), content_id=content.id),
+        service.delete(actor=await principal_for(world.admin), content_id=content.id),
+        service.list_versions(actor=await principal_for(world.admin), content_id=content.id),
     ):
         with pytest.raises(NotFound):
             await call
-    assert await service.list_contents(actor=world.admin) == (0, [])
+    assert await service.list_contents(actor=await principal_for(world.admin)) == Listing(
+        count=0, items=[]
+    )
     # Even a hard delete of the row leaves the trail readable.
     await Content.filter(id=content.id).delete()
-    count, entries = await audit.list_entries(actor=world.editor, content_id=content.id)
+    listing = await audit.list_entries(
+        actor=await principal_for(world.editor), content_id=content.id
+    )
+    count, entries = listing.count, listing.items
     assert count == 2
     assert [e.action for e in entries] == ["deleted", "created"]
     assert entries[0].old_status == "draft"
@@ -670,13 +754,13 @@ async def test_delete_permissions(service: ContentService, world: World) -> None
     draft = await _draft(service, world)
     for actor in (world.other_writer, world.viewer, world.outsider):
         with pytest.raises(NotFound):
-            await service.delete(actor=actor, content_id=draft.id)
+            await service.delete(actor=await principal_for(actor), content_id=draft.id)
     approved = await _approved(service, world)
     for actor in (world.writer, world.viewer):  # the author too: approved needs an editor
         with pytest.raises(PermissionDenied):
-            await service.delete(actor=actor, content_id=approved.id)
-    await service.delete(actor=world.editor, content_id=approved.id)
-    await service.delete(actor=world.admin, content_id=draft.id)
+            await service.delete(actor=await principal_for(actor), content_id=approved.id)
+    await service.delete(actor=await principal_for(world.editor), content_id=approved.id)
+    await service.delete(actor=await principal_for(world.admin), content_id=draft.id)
     assert await Content.filter(deleted_at=None).count() == 0
 
 
@@ -685,18 +769,27 @@ async def test_audit_list_is_for_editors_of_the_organisation(
 ) -> None:
     mine = await _draft(service, world)
     foreign = await service.create(
-        actor=world.foreign_admin, project_id=world.foreign_project.id, title="x"
+        actor=await principal_for(world.foreign_admin),
+        project_id=world.foreign_project.id,
+        title="x",
     )
     for actor in (world.writer, world.viewer, world.outsider):
         with pytest.raises(PermissionDenied):
-            await audit.list_entries(actor=actor)
-    count, entries = await audit.list_entries(actor=world.editor)
+            await audit.list_entries(actor=await principal_for(actor))
+    listing = await audit.list_entries(actor=await principal_for(world.editor))
+    count, entries = listing.count, listing.items
     assert (count, [e.content_ref for e in entries]) == (1, [mine.id])
-    assert await audit.list_entries(actor=world.editor, content_id=foreign.id) == (0, [])
+    assert await audit.list_entries(
+        actor=await principal_for(world.editor), content_id=foreign.id
+    ) == Listing(count=0, items=[])
     with pytest.raises(NotFound):
-        await audit.list_entries(actor=world.editor, organization_id=world.foreign_org.id)
+        await audit.list_entries(
+            actor=await principal_for(world.editor), organization_id=world.foreign_org.id
+        )
     with pytest.raises(PermissionDenied):
-        await audit.list_entries(actor=world.writer, organization_id=world.org.id)
+        await audit.list_entries(
+            actor=await principal_for(world.writer), organization_id=world.org.id
+        )
 
 
 # --- versions --------------------------------------------------------------------------------
@@ -707,19 +800,26 @@ async def test_versions_newest_first_for_those_who_may_edit(
 ) -> None:
     content = await _draft(service, world)
     for n in range(3):
-        await service.update(actor=world.writer, content_id=content.id, body=f"متن {n}")
-    count, page = await service.list_versions(
-        actor=world.writer, content_id=content.id, offset=1, limit=2
+        await service.update(
+            actor=await principal_for(world.writer), content_id=content.id, body=f"متن {n}"
+        )
+    listing = await service.list_versions(
+        actor=await principal_for(world.writer), content_id=content.id, offset=1, limit=2
     )
+    count, page = listing.count, listing.items
     assert (count, [v.number for v in page]) == (4, [3, 2])
-    assert (await service.list_versions(actor=world.editor, content_id=content.id))[0] == 4
+    assert (
+        await service.list_versions(actor=await principal_for(world.editor), content_id=content.id)
+    ).count == 4
     with pytest.raises(NotFound):
-        await service.list_versions(actor=world.other_writer, content_id=content.id)
-    await service.submit(actor=world.writer, content_id=content.id)
-    await service.approve(actor=world.editor, content_id=content.id)
+        await service.list_versions(
+            actor=await principal_for(world.other_writer), content_id=content.id
+        )
+    await service.submit(actor=await principal_for(world.writer), content_id=content.id)
+    await service.approve(actor=await principal_for(world.editor), content_id=content.id)
     for actor in (world.other_writer, world.viewer):  # may read the content, not its history
         with pytest.raises(PermissionDenied):
-            await service.list_versions(actor=actor, content_id=content.id)
+            await service.list_versions(actor=await principal_for(actor), content_id=content.id)
 
 
 # --- generation helpers ----------------------------------------------------------------------
@@ -727,13 +827,15 @@ async def test_versions_newest_first_for_those_who_may_edit(
 
 async def test_generation_round_trip(service: ContentService, world: World) -> None:
     content = await _draft(service, world)
-    ticket = await service.begin_generation(actor=world.writer, content_id=content.id)
+    ticket = await service.begin_generation(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     assert (ticket.content.status, ticket.previous_status) == ("generating", "draft")
     for call in (
-        service.begin_generation(actor=world.writer, content_id=content.id),
-        service.update(actor=world.writer, content_id=content.id, body="x"),
-        service.submit(actor=world.writer, content_id=content.id),
-        service.delete(actor=world.editor, content_id=content.id),
+        service.begin_generation(actor=await principal_for(world.writer), content_id=content.id),
+        service.update(actor=await principal_for(world.writer), content_id=content.id, body="x"),
+        service.submit(actor=await principal_for(world.writer), content_id=content.id),
+        service.delete(actor=await principal_for(world.editor), content_id=content.id),
     ):
         with pytest.raises(Conflict) as caught:
             await call
@@ -756,8 +858,12 @@ async def test_aborted_generation_returns_rejected_content_to_rejected(
     service: ContentService, world: World
 ) -> None:
     content = await _in_review(service, world)
-    await service.reject(actor=world.editor, content_id=content.id, reason="دوباره")
-    ticket = await service.begin_generation(actor=world.editor, content_id=content.id)
+    await service.reject(
+        actor=await principal_for(world.editor), content_id=content.id, reason="دوباره"
+    )
+    ticket = await service.begin_generation(
+        actor=await principal_for(world.editor), content_id=content.id
+    )
     assert ticket.previous_status == ContentStatus.REJECTED
     assert await service.abort_generation(
         content_id=content.id, previous_status=ticket.previous_status, error="llm_unavailable"
@@ -773,20 +879,26 @@ async def test_aborted_generation_returns_rejected_content_to_rejected(
 async def test_generation_permissions_and_states(service: ContentService, world: World) -> None:
     draft = await _draft(service, world)
     with pytest.raises(NotFound):
-        await service.begin_generation(actor=world.other_writer, content_id=draft.id)
+        await service.begin_generation(
+            actor=await principal_for(world.other_writer), content_id=draft.id
+        )
     approved = await _approved(service, world)
     with pytest.raises(PermissionDenied):
-        await service.begin_generation(actor=world.viewer, content_id=approved.id)
+        await service.begin_generation(
+            actor=await principal_for(world.viewer), content_id=approved.id
+        )
     with pytest.raises(Conflict) as caught:
-        await service.begin_generation(actor=world.writer, content_id=approved.id)
+        await service.begin_generation(
+            actor=await principal_for(world.writer), content_id=approved.id
+        )
     assert caught.value.code == "content_approved"
 
 
 async def test_two_generations_at_once_start_one(service: ContentService, world: World) -> None:
     content = await _draft(service, world)
     results = await asyncio.gather(
-        service.begin_generation(actor=world.writer, content_id=content.id),
-        service.begin_generation(actor=world.editor, content_id=content.id),
+        service.begin_generation(actor=await principal_for(world.writer), content_id=content.id),
+        service.begin_generation(actor=await principal_for(world.editor), content_id=content.id),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "GenerationTicket"]

@@ -52,7 +52,13 @@ from db.models import (
     Workspace,
 )
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 from tests.support.llm import ScriptedLlm
 from tests.support.sessions import locking_session
 
@@ -133,13 +139,19 @@ async def new_content(
     services: Services, world: World, *, title: str = "قهوهٔ دمی", body: str = BODY, **kw: Any
 ) -> Content:
     return await services.content.create(
-        actor=world.writer, project_id=world.project.id, title=title, body=body, **kw
+        actor=await principal_for(world.writer),
+        project_id=world.project.id,
+        title=title,
+        body=body,
+        **kw,
     )
 
 
 async def generate(services: Services, world: World, content: Content, **kw: Any) -> GenerationJob:
     """Start a job as the content's writer and wait for it to end."""
-    job = await services.generation.start(actor=world.writer, content_id=content.id, **kw)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id, **kw
+    )
     await services.generation.drain()
     return await GenerationJob.get(id=job.id)
 
@@ -169,7 +181,9 @@ async def test_a_generation_is_a_job_that_writes_a_version(build: Build, world: 
     services = build(notifier=notifier)
     content = await new_content(services, world)
 
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
 
     assert job.status == JobStatus.PENDING
     assert (await Content.get(id=content.id)).status == ContentStatus.GENERATING
@@ -213,7 +227,9 @@ async def test_many_generations_stream_at_the_same_time(build: Build, world: Wor
     llm.hold()
 
     for content in contents:
-        await services.generation.start(actor=world.writer, content_id=content.id)
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     # Every stream is inside its model call at once: none waits for another to finish.
     await llm.wait_for_first_chunks(10)
     assert services.generation.running == 10
@@ -410,7 +426,9 @@ async def test_invalid_input_is_refused_before_anything_is_reserved(
         (empty.id, {"instructions": "x" * 5000}, "too_long"),
     ):
         with pytest.raises(InvalidInput) as refused:
-            await services.generation.start(actor=world.writer, content_id=content_id, **kw)
+            await services.generation.start(
+                actor=await principal_for(world.writer), content_id=content_id, **kw
+            )
         assert refused.value.code == code
 
     assert llm.requests == []
@@ -426,7 +444,9 @@ async def test_an_unpriced_model_is_a_configuration_error_never_free(
     content = await new_content(services, world)
 
     with pytest.raises(ConfigurationError) as refused:
-        await services.generation.start(actor=world.writer, content_id=content.id)
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
 
     assert refused.value.code == "model_not_priced"
     assert fake.requests == []
@@ -448,7 +468,12 @@ async def test_only_draft_or_rejected_content_generates_and_only_once_at_a_time(
     llm.hold()
 
     results = await asyncio.gather(
-        *(services.generation.start(actor=world.writer, content_id=content.id) for _ in range(5)),
+        *[
+            services.generation.start(
+                actor=await principal_for(world.writer), content_id=content.id
+            )
+            for _ in range(5)
+        ],
         return_exceptions=True,
     )
 
@@ -458,9 +483,11 @@ async def test_only_draft_or_rejected_content_generates_and_only_once_at_a_time(
     assert {c.code for c in conflicts} == {"content_generating"}
     llm.release()
     await services.generation.drain()
-    await services.content.submit(actor=world.writer, content_id=content.id)
+    await services.content.submit(actor=await principal_for(world.writer), content_id=content.id)
     with pytest.raises(Conflict) as refused:
-        await services.generation.start(actor=world.writer, content_id=content.id)
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     assert refused.value.code == "content_in_review"
     # One reservation for the one job: the refused attempts held nothing.
     assert await UsageReservation.all().count() == 1
@@ -474,10 +501,14 @@ async def test_who_may_generate(build: Build, world: World) -> None:
     outsider = await add_member(await make_org(), Role.ADMIN)
 
     with pytest.raises(NotFound):
-        await services.generation.start(actor=outsider, content_id=content.id)
+        await services.generation.start(actor=await principal_for(outsider), content_id=content.id)
     with pytest.raises(NotFound):  # a writer does not see another writer's draft
-        await services.generation.start(actor=other_writer, content_id=content.id)
-    job = await services.generation.start(actor=world.editor, content_id=content.id)
+        await services.generation.start(
+            actor=await principal_for(other_writer), content_id=content.id
+        )
+    job = await services.generation.start(
+        actor=await principal_for(world.editor), content_id=content.id
+    )
     await services.generation.drain()
     assert (await GenerationJob.get(id=job.id)).user_id == world.editor.id
 
@@ -500,10 +531,12 @@ async def test_twenty_concurrent_generations_with_three_requests_left_run_exactl
     contents = [await new_content(containers[0], world) for _ in range(20)]
 
     results = await asyncio.gather(
-        *(
-            containers[i % instances].generation.start(actor=world.writer, content_id=c.id)
+        *[
+            containers[i % instances].generation.start(
+                actor=await principal_for(world.writer), content_id=c.id
+            )
             for i, c in enumerate(contents)
-        ),
+        ],
         return_exceptions=True,
     )
     for container in containers:
@@ -524,7 +557,9 @@ async def test_twenty_concurrent_generations_with_three_requests_left_run_exactl
 async def reservation_size(services: Services, world: World) -> tuple[int, Decimal]:
     """Tokens and cost one generation of a standard content reserves (measured on a first one)."""
     content = await new_content(services, world)
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     reservation = await UsageReservation.get(job_id=job.id)
     await services.generation.drain()
     return reservation.tokens, reservation.cost_usd
@@ -553,10 +588,12 @@ async def test_token_and_cost_caps_hold_under_concurrency(
         llm.hold()  # nothing settles (and frees its unused worst case) while the others reserve
 
     results = await asyncio.gather(
-        *(
-            containers[i % instances].generation.start(actor=world.writer, content_id=c.id)
+        *[
+            containers[i % instances].generation.start(
+                actor=await principal_for(world.writer), content_id=c.id
+            )
             for i, c in enumerate(contents)
-        ),
+        ],
         return_exceptions=True,
     )
     for llm in llms:
@@ -701,8 +738,10 @@ async def test_an_answer_without_a_usage_report_is_charged_by_estimate(
 async def test_a_failure_returns_rejected_content_to_rejected(build: Build, world: World) -> None:
     services = build(llm=ScriptedLlm(fail_before_first=True))
     content = await new_content(services, world)
-    await services.content.submit(actor=world.writer, content_id=content.id)
-    await services.content.reject(actor=world.editor, content_id=content.id, reason="Too short")
+    await services.content.submit(actor=await principal_for(world.writer), content_id=content.id)
+    await services.content.reject(
+        actor=await principal_for(world.editor), content_id=content.id, reason="Too short"
+    )
 
     job = await generate(services, world, content)
 
@@ -733,7 +772,9 @@ async def test_a_dead_processs_job_is_reaped_and_a_late_answer_is_still_charged(
     process_a, process_b = build(llm=llm), build(llm=ScriptedLlm())
     content = await new_content(process_a, world)
     llm.hold()
-    job = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    job = await process_a.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
     clock.advance(hours=1)
 
@@ -765,7 +806,9 @@ async def test_fresh_jobs_are_not_reaped(build: Build, world: World, clock: Froz
     process_a, process_b = build(llm=llm), build(llm=ScriptedLlm())
     content = await new_content(process_a, world)
     llm.hold()
-    job = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    job = await process_a.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
     clock.advance(minutes=5)
 
@@ -787,7 +830,9 @@ async def test_a_job_that_beats_while_the_reaper_looks_is_not_reaped(
     process_a, process_b = build(llm=llm), build(llm=ScriptedLlm())
     content = await new_content(process_a, world)
     llm.hold()
-    job = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    job = await process_a.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
     clock.advance(hours=1)
 
@@ -820,7 +865,9 @@ async def test_the_heartbeat_moves_while_the_answer_streams(
     services.generation._heartbeat_seconds = 0
     content = await new_content(services, world)
     llm.hold()
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_stalls(1)  # the first chunk arrived; the stream waits for the second
     started = (await GenerationJob.get(id=job.id)).heartbeat_at
 
@@ -843,7 +890,9 @@ async def test_closing_the_service_fails_running_jobs_cleanly(build: Build, worl
     services = build(llm=llm)
     content = await new_content(services, world)
     llm.hold()
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
 
     await services.generation.aclose()
@@ -868,14 +917,16 @@ async def test_a_job_is_visible_to_its_requester_and_editors_only(
     outsider = await add_member(await make_org(), Role.ADMIN)
 
     for reader in (world.writer, world.editor, world.roles[Role.ADMIN]):
-        view = await services.generation.get_job(actor=reader, job_id=job.id)
+        view = await services.generation.get_job(actor=await principal_for(reader), job_id=job.id)
         assert view.job.id == job.id
         assert view.usage is not None and view.usage.job_id == job.id
     for stranger in (other_writer, world.roles[Role.VIEWER], outsider):
         with pytest.raises(NotFound):
-            await services.generation.get_job(actor=stranger, job_id=job.id)
+            await services.generation.get_job(actor=await principal_for(stranger), job_id=job.id)
     with pytest.raises(NotFound):
-        await services.generation.get_job(actor=world.writer, job_id=job.id + 1000)
+        await services.generation.get_job(
+            actor=await principal_for(world.writer), job_id=job.id + 1000
+        )
 
 
 # --- a job touches its content only while it is the current one -------------------------------
@@ -888,12 +939,16 @@ async def test_a_reaped_job_answering_late_leaves_the_newer_job_alone(
     process_a, process_b = build(llm=old_llm), build(llm=new_llm)
     content = await new_content(process_a, world)
     old_llm.hold()
-    old = await process_a.generation.start(actor=world.writer, content_id=content.id)
+    old = await process_a.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await old_llm.wait_for_first_chunks(1)
     clock.advance(hours=1)
     assert await process_b.generation.reap_stale_jobs(older_than=timedelta(minutes=10)) == 1
     new_llm.hold()
-    new = await process_b.generation.start(actor=world.writer, content_id=content.id)
+    new = await process_b.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await new_llm.wait_for_first_chunks(1)
     assert (await Content.get(id=content.id)).current_job_id == new.id
 
@@ -971,7 +1026,9 @@ async def test_the_answer_is_scanned_for_pii_once_and_outside_any_transaction(
     assert [in_tx for text, in_tx in scans if phone in text] == [False]
     assert (await Content.get(id=content.id)).pii_findings == {"phone": 1}
     scans.clear()
-    await services.content.update(actor=world.writer, content_id=content.id, body="بی‌شماره")
+    await services.content.update(
+        actor=await principal_for(world.writer), content_id=content.id, body="بی‌شماره"
+    )
     assert [in_tx for _, in_tx in scans] == [False]
 
 

@@ -10,7 +10,7 @@ from core.container import Services
 from core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from core.services.invites import looks_like_token, token_hash
 from db.models import AuditLog, InviteLink, Membership, Role
-from tests.support.factories import make_user, org_with_roles
+from tests.support.factories import make_user, org_with_roles, principal_for
 
 pytestmark = pytest.mark.sqlite
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.sqlite
 async def test_a_link_adds_its_holder_with_its_role_once(services: Services) -> None:
     org, members = await org_with_roles()
     issued = await services.invites.create(
-        actor=members[Role.ADMIN], organization_id=org.id, role=Role.EDITOR
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, role=Role.EDITOR
     )
     assert looks_like_token(issued.token)
     stored = await InviteLink.get(organization_id=org.id)
@@ -38,11 +38,13 @@ async def test_a_link_adds_its_holder_with_its_role_once(services: Services) -> 
 async def test_only_admins_make_links(services: Services, role: Role) -> None:
     org, members = await org_with_roles()
     with pytest.raises(PermissionDenied):
-        await services.invites.create(actor=members[role], organization_id=org.id, role=Role.ADMIN)
+        await services.invites.create(
+            actor=await principal_for(members[role]), organization_id=org.id, role=Role.ADMIN
+        )
     with pytest.raises(NotFound):  # an admin elsewhere is a stranger here
         _, others = await org_with_roles()
         await services.invites.create(
-            actor=others[Role.ADMIN], organization_id=org.id, role=Role.WRITER
+            actor=await principal_for(others[Role.ADMIN]), organization_id=org.id, role=Role.WRITER
         )
     assert not await InviteLink.exists()
 
@@ -50,7 +52,7 @@ async def test_only_admins_make_links(services: Services, role: Role) -> None:
 async def test_an_expired_link_is_refused(services: Services) -> None:
     org, members = await org_with_roles()
     issued = await services.invites.create(
-        actor=members[Role.ADMIN], organization_id=org.id, role=Role.WRITER
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, role=Role.WRITER
     )
     services.clock.advance(hours=services.settings.invite_link_ttl_hours, seconds=1)
     with pytest.raises(Conflict) as expired:
@@ -61,7 +63,7 @@ async def test_an_expired_link_is_refused(services: Services) -> None:
 async def test_a_member_already_in_leaves_the_link_unspent(services: Services) -> None:
     org, members = await org_with_roles()
     issued = await services.invites.create(
-        actor=members[Role.ADMIN], organization_id=org.id, role=Role.ADMIN
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, role=Role.ADMIN
     )
     with pytest.raises(Conflict) as already:
         await services.invites.redeem(user=members[Role.VIEWER], token=issued.token)
@@ -81,7 +83,7 @@ async def test_unknown_or_malformed_tokens_are_invalid(services: Services, token
 async def test_a_retired_organisation_or_an_inactive_user_cannot_join(services: Services) -> None:
     org, members = await org_with_roles()
     issued = await services.invites.create(
-        actor=members[Role.ADMIN], organization_id=org.id, role=Role.WRITER
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, role=Role.WRITER
     )
     with pytest.raises(Unauthenticated):
         await services.invites.redeem(user=await make_user(active=False), token=issued.token)
@@ -95,7 +97,7 @@ async def test_a_retired_organisation_or_an_inactive_user_cannot_join(services: 
 async def test_two_people_pressing_one_link_at_once_make_one_member(services: Services) -> None:
     org, members = await org_with_roles()
     issued = await services.invites.create(
-        actor=members[Role.ADMIN], organization_id=org.id, role=Role.WRITER
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, role=Role.WRITER
     )
     first, second = await make_user(), await make_user()
     results = await asyncio.gather(
@@ -114,7 +116,9 @@ async def test_tokens_are_unique_per_link(services: Services) -> None:
     tokens = {
         (
             await services.invites.create(
-                actor=members[Role.ADMIN], organization_id=org.id, role=Role.WRITER
+                actor=await principal_for(members[Role.ADMIN]),
+                organization_id=org.id,
+                role=Role.WRITER,
             )
         ).token
         for _ in range(5)

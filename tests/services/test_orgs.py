@@ -12,6 +12,7 @@ from core.clock import FrozenClock
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from core.notify import InMemoryNotifier
 from core.prompt_library import builtin_prompts
+from core.security.principal import Principal
 from core.services.audit import AuditService
 from core.services.catalog import DEFAULT_SLUG
 from core.services.orgs import OrganizationService
@@ -27,7 +28,14 @@ from db.models import (
     User,
     Workspace,
 )
-from tests.support.factories import add_member, make_org, make_user, next_phone, org_with_roles
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_user,
+    next_phone,
+    org_with_roles,
+    principal_for,
+)
 from tests.support.sessions import locking_session
 
 pytestmark = pytest.mark.sqlite
@@ -65,7 +73,9 @@ async def test_the_creator_becomes_admin_of_a_ready_organisation(
     db: str, service: OrganizationService
 ) -> None:
     user = await make_user()
-    org = await service.create_organization(actor=user, name="  آژانس محتوای نوآ  ")
+    org = await service.create_organization(
+        actor=await principal_for(user), name="  آژانس محتوای نوآ  "
+    )
     assert (org.name, org.slug, org.language) == ("آژانس محتوای نوآ", "آژانس-محتوای-نوآ", "fa")
     assert await admins_of(org) == [user.id]
     workspace = await Workspace.get(organization_id=org.id)
@@ -80,11 +90,16 @@ async def test_same_names_get_distinct_slugs_even_when_created_at_once(
     db: str, service: OrganizationService
 ) -> None:
     user = await make_user()
-    first = await service.create_organization(actor=user, name="Acme", language=Language.EN)
+    first = await service.create_organization(
+        actor=await principal_for(user), name="Acme", language=Language.EN
+    )
     assert first.slug == "acme"
     assert (await Workspace.get(organization_id=first.id)).name == "Main workspace"
     racing = await asyncio.gather(
-        *(service.create_organization(actor=user, name="ACME!") for _ in range(4))
+        *[
+            service.create_organization(actor=await principal_for(user), name="ACME!")
+            for _ in range(4)
+        ]
     )
     assert sorted(org.slug for org in racing) == ["acme-2", "acme-3", "acme-4", "acme-5"]
 
@@ -97,14 +112,18 @@ async def test_organisations_are_listed_and_read_by_their_members_only(
     await add_member(second, Role.VIEWER, members[Role.WRITER])
     for _ in range(3):
         await make_org()  # nobody's
-    listing = await service.list_organizations(actor=members[Role.WRITER])
+    listing = await service.list_organizations(actor=await principal_for(members[Role.WRITER]))
     assert (listing.count, [o.id for o in listing.items]) == (2, [org.id, second.id])
-    assert (await service.list_organizations(actor=members[Role.VIEWER])).count == 1
+    assert (
+        await service.list_organizations(actor=await principal_for(members[Role.VIEWER]))
+    ).count == 1
     outsider = await make_user()
-    assert (await service.list_organizations(actor=outsider)).count == 0
+    assert (await service.list_organizations(actor=await principal_for(outsider))).count == 0
     with pytest.raises(NotFound):
-        await service.get_organization(actor=outsider, organization_id=org.id)
-    got = await service.get_organization(actor=members[Role.VIEWER], organization_id=org.id)
+        await service.get_organization(actor=await principal_for(outsider), organization_id=org.id)
+    got = await service.get_organization(
+        actor=await principal_for(members[Role.VIEWER]), organization_id=org.id
+    )
     assert got.id == org.id
 
 
@@ -113,15 +132,18 @@ async def test_only_admins_update_and_the_slug_stays(db: str, service: Organizat
     for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
         with pytest.raises(PermissionDenied):
             await service.update_organization(
-                actor=members[role], organization_id=org.id, name="Mine"
+                actor=await principal_for(members[role]), organization_id=org.id, name="Mine"
             )
     updated = await service.update_organization(
-        actor=members[Role.ADMIN], organization_id=org.id, name="نام تازه", language=Language.EN
+        actor=await principal_for(members[Role.ADMIN]),
+        organization_id=org.id,
+        name="نام تازه",
+        language=Language.EN,
     )
     assert (updated.name, updated.slug, updated.language) == ("نام تازه", org.slug, "en")
     with pytest.raises(InvalidInput, match="name_required"):
         await service.update_organization(
-            actor=members[Role.ADMIN], organization_id=org.id, name="   "
+            actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, name="   "
         )
 
 
@@ -133,7 +155,7 @@ async def test_invite_creates_the_user_from_any_phone_form_and_notifies(
 ) -> None:
     org, members = await org_with_roles()
     membership = await service.invite_member(
-        actor=members[Role.ADMIN],
+        actor=await principal_for(members[Role.ADMIN]),
         organization_id=org.id,
         phone_number="۰۹۳۵ ۱۲۳ ۴۵۶۷",
         role=Role.WRITER,
@@ -156,7 +178,7 @@ async def test_invite_reuses_an_existing_user_and_refuses_a_second_membership(
     org, members = await org_with_roles()
     elsewhere = await make_user(phone="+989121110000", full_name="Old name")
     await service.invite_member(
-        actor=members[Role.ADMIN],
+        actor=await principal_for(members[Role.ADMIN]),
         organization_id=org.id,
         phone_number="00989121110000",
         role=Role.EDITOR,
@@ -166,7 +188,7 @@ async def test_invite_reuses_an_existing_user_and_refuses_a_second_membership(
     assert await User.filter(phone_number="+989121110000").count() == 1
     with pytest.raises(Conflict) as caught:
         await service.invite_member(
-            actor=members[Role.ADMIN],
+            actor=await principal_for(members[Role.ADMIN]),
             organization_id=org.id,
             phone_number=members[Role.VIEWER].phone_number,
             role=Role.ADMIN,
@@ -183,14 +205,14 @@ async def test_invite_is_for_admins_of_the_organisation(
     for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
         with pytest.raises(PermissionDenied):
             await service.invite_member(
-                actor=members[role],
+                actor=await principal_for(members[role]),
                 organization_id=org.id,
                 phone_number="09351234567",
                 role=Role.ADMIN,
             )
     with pytest.raises(NotFound):
         await service.invite_member(
-            actor=await make_user(),
+            actor=await principal_for(await make_user()),
             organization_id=org.id,
             phone_number="09351234567",
             role=Role.ADMIN,
@@ -198,14 +220,14 @@ async def test_invite_is_for_admins_of_the_organisation(
     for bad in ("021 1234 5678", "hello", ""):
         with pytest.raises(InvalidInput):
             await service.invite_member(
-                actor=members[Role.ADMIN],
+                actor=await principal_for(members[Role.ADMIN]),
                 organization_id=org.id,
                 phone_number=bad,
                 role=Role.WRITER,
             )
     with pytest.raises(ValueError, match="owner"):
         await service.invite_member(
-            actor=members[Role.ADMIN],
+            actor=await principal_for(members[Role.ADMIN]),
             organization_id=org.id,
             phone_number="09351234567",
             role="owner",  # type: ignore[arg-type]
@@ -225,7 +247,7 @@ async def test_an_invitation_and_its_notification_commit_together(
     org, members = await org_with_roles()
     with pytest.raises(RuntimeError):
         await service.invite_member(
-            actor=members[Role.ADMIN],
+            actor=await principal_for(members[Role.ADMIN]),
             organization_id=org.id,
             phone_number="09351234567",
             role="writer",
@@ -242,20 +264,28 @@ async def test_members_are_listed_with_their_users_for_every_member(
 ) -> None:
     org, members = await org_with_roles()
     await org_with_roles()  # another tenant's members never show
-    listing = await service.list_members(actor=members[Role.ADMIN], organization_id=org.id)
+    listing = await service.list_members(
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id
+    )
     assert listing.count == 4
     assert {(m.user_id, m.phone_number, m.role) for m in listing.items} == {
         (user.id, user.phone_number, role) for role, user in members.items()
     }
     one = await service.get_member(
-        actor=members[Role.WRITER], organization_id=org.id, user_id=members[Role.EDITOR].id
+        actor=await principal_for(members[Role.WRITER]),
+        organization_id=org.id,
+        user_id=members[Role.EDITOR].id,
     )
     assert one.user_id == members[Role.EDITOR].id
     with pytest.raises(NotFound):
-        await service.list_members(actor=await make_user(), organization_id=org.id)
+        await service.list_members(
+            actor=await principal_for(await make_user()), organization_id=org.id
+        )
     with pytest.raises(NotFound):
         await service.get_member(
-            actor=members[Role.ADMIN], organization_id=org.id, user_id=(await make_user()).id
+            actor=await principal_for(members[Role.ADMIN]),
+            organization_id=org.id,
+            user_id=(await make_user()).id,
         )
 
 
@@ -265,27 +295,37 @@ async def test_admins_change_roles_and_remove_members(
     org, members = await org_with_roles()
     admin = members[Role.ADMIN]
     changed = await service.change_role(
-        actor=admin, organization_id=org.id, user_id=members[Role.WRITER].id, role=Role.ADMIN
+        actor=await principal_for(admin),
+        organization_id=org.id,
+        user_id=members[Role.WRITER].id,
+        role=Role.ADMIN,
     )
     assert changed.role == Role.ADMIN and changed.user_id == members[Role.WRITER].id
     assert await admins_of(org) == sorted([admin.id, members[Role.WRITER].id])
     await service.remove_member(
-        actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
+        actor=await principal_for(admin), organization_id=org.id, user_id=members[Role.VIEWER].id
     )
     assert not await Membership.filter(user_id=members[Role.VIEWER].id).exists()
     with pytest.raises(NotFound):
         await service.remove_member(
-            actor=admin, organization_id=org.id, user_id=members[Role.VIEWER].id
+            actor=await principal_for(admin),
+            organization_id=org.id,
+            user_id=members[Role.VIEWER].id,
         )
     # Every role below admin (fresh members: the writer above is an admin now).
     for role in (Role.EDITOR, Role.WRITER, Role.VIEWER):
         member = await add_member(org, role)
         with pytest.raises(PermissionDenied):
             await service.change_role(
-                actor=member, organization_id=org.id, user_id=admin.id, role=Role.VIEWER
+                actor=await principal_for(member),
+                organization_id=org.id,
+                user_id=admin.id,
+                role=Role.VIEWER,
             )
         with pytest.raises(PermissionDenied):
-            await service.remove_member(actor=member, organization_id=org.id, user_id=admin.id)
+            await service.remove_member(
+                actor=await principal_for(member), organization_id=org.id, user_id=admin.id
+            )
     actions = await AuditLog.filter(organization_id=org.id).values_list("action", flat=True)
     assert sorted(actions) == ["member_removed", "member_role_changed"]
     # each change tells whoever shows the person's menu, in its transaction; refusals do not
@@ -301,8 +341,15 @@ async def test_the_last_admin_can_be_neither_demoted_nor_removed(
     org, members = await org_with_roles()
     admin = members[Role.ADMIN]
     for call in (
-        service.change_role(actor=admin, organization_id=org.id, user_id=admin.id, role="editor"),
-        service.remove_member(actor=admin, organization_id=org.id, user_id=admin.id),
+        service.change_role(
+            actor=await principal_for(admin),
+            organization_id=org.id,
+            user_id=admin.id,
+            role="editor",
+        ),
+        service.remove_member(
+            actor=await principal_for(admin), organization_id=org.id, user_id=admin.id
+        ),
     ):
         with pytest.raises(Conflict) as caught:
             await call
@@ -310,26 +357,39 @@ async def test_the_last_admin_can_be_neither_demoted_nor_removed(
     assert await admins_of(org) == [admin.id]
     # With a second admin, an admin may step down.
     await service.change_role(
-        actor=admin, organization_id=org.id, user_id=members[Role.EDITOR].id, role=Role.ADMIN
+        actor=await principal_for(admin),
+        organization_id=org.id,
+        user_id=members[Role.EDITOR].id,
+        role=Role.ADMIN,
     )
-    await service.change_role(actor=admin, organization_id=org.id, user_id=admin.id, role="viewer")
+    await service.change_role(
+        actor=await principal_for(admin), organization_id=org.id, user_id=admin.id, role="viewer"
+    )
     assert await admins_of(org) == [members[Role.EDITOR].id]
     with pytest.raises(PermissionDenied):  # no longer an admin
         await service.change_role(
-            actor=admin, organization_id=org.id, user_id=admin.id, role=Role.ADMIN
+            actor=await principal_for(admin),
+            organization_id=org.id,
+            user_id=admin.id,
+            role=Role.ADMIN,
         )
 
 
 def _change_or_remove(service: OrganizationService, how: str):
     """``await call(actor, org, user)``: demote ``user`` to editor, or remove them."""
 
-    async def call(actor: User, org: Organization, user: User) -> None:
+    async def call(actor: User | Principal, org: Organization, user: User) -> None:
         if how == "demote":
             await service.change_role(
-                actor=actor, organization_id=org.id, user_id=user.id, role=Role.EDITOR
+                actor=await principal_for(actor),
+                organization_id=org.id,
+                user_id=user.id,
+                role=Role.EDITOR,
             )
         else:
-            await service.remove_member(actor=actor, organization_id=org.id, user_id=user.id)
+            await service.remove_member(
+                actor=await principal_for(actor), organization_id=org.id, user_id=user.id
+            )
 
     return call
 
@@ -344,8 +404,10 @@ async def test_two_admins_acting_on_each_other_at_once_leave_one_admin(
     org = await make_org()
     first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
     call = _change_or_remove(service, how)
+    # Both are signed in before either acts, as two requests in flight are.
+    as_first, as_second = await principal_for(first), await principal_for(second)
     results = await asyncio.gather(
-        call(first, org, second), call(second, org, first), return_exceptions=True
+        call(as_first, org, second), call(as_second, org, first), return_exceptions=True
     )
     assert sorted(type(r).__name__ for r in results) == ["NoneType", "PermissionDenied"], results
     assert len(await admins_of(org)) == 1
@@ -357,16 +419,18 @@ async def test_only_admins_see_members_phone_numbers_everyone_else_gets_them_mas
     org, members = await org_with_roles()
     editor = members[Role.EDITOR]
     for role in (Role.VIEWER, Role.WRITER, Role.EDITOR):
-        listing = await service.list_members(actor=members[role], organization_id=org.id)
+        listing = await service.list_members(
+            actor=await principal_for(members[role]), organization_id=org.id
+        )
         assert {m.user_id: m.phone_number for m in listing.items} == {
             user.id: mask_phone(user.phone_number) for user in members.values()
         }
         one = await service.get_member(
-            actor=members[role], organization_id=org.id, user_id=editor.id
+            actor=await principal_for(members[role]), organization_id=org.id, user_id=editor.id
         )
         assert one.phone_number == mask_phone(editor.phone_number) != editor.phone_number
     seen = await service.get_member(
-        actor=members[Role.ADMIN], organization_id=org.id, user_id=editor.id
+        actor=await principal_for(members[Role.ADMIN]), organization_id=org.id, user_id=editor.id
     )
     assert seen.phone_number == editor.phone_number
 
@@ -382,7 +446,10 @@ async def test_a_person_creates_a_bounded_number_of_organisations(
     )
     user, other = await make_user(), await make_user()
     results = await asyncio.gather(
-        *(service.create_organization(actor=user, name=f"Org {n}") for n in range(4)),
+        *[
+            service.create_organization(actor=await principal_for(user), name=f"Org {n}")
+            for n in range(4)
+        ],
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, PermissionDenied)]
@@ -394,9 +461,9 @@ async def test_a_person_creates_a_bounded_number_of_organisations(
     )
     # Being invited as an admin elsewhere does not count; another person has their own cap.
     await add_member(await make_org(), Role.ADMIN, user)
-    await service.create_organization(actor=other, name="Theirs")
+    await service.create_organization(actor=await principal_for(other), name="Theirs")
     with pytest.raises(PermissionDenied):
-        await service.create_organization(actor=user, name="One more")
+        await service.create_organization(actor=await principal_for(user), name="One more")
     await service.aclose()
 
 
@@ -408,11 +475,11 @@ async def test_organisation_creation_is_rate_limited_per_person(
     )
     user, other = await make_user(), await make_user()
     for n in range(2):
-        await service.create_organization(actor=user, name=f"Org {n}")
+        await service.create_organization(actor=await principal_for(user), name=f"Org {n}")
     with pytest.raises(RateLimited) as caught:
-        await service.create_organization(actor=user, name="Third")
+        await service.create_organization(actor=await principal_for(user), name="Third")
     assert caught.value.code == "organization_create_rate" and caught.value.retry_after > 0
-    await service.create_organization(actor=other, name="Theirs")
+    await service.create_organization(actor=await principal_for(other), name="Theirs")
     assert await Membership.filter(user_id=user.id).count() == 2
     await service.aclose()
 
@@ -428,7 +495,7 @@ async def test_an_invitation_failing_for_another_integrity_reason_is_not_already
     monkeypatch.setattr(service, "_record", broken_record)
     with pytest.raises(IntegrityError):
         await service.invite_member(
-            actor=members[Role.ADMIN],
+            actor=await principal_for(members[Role.ADMIN]),
             organization_id=org.id,
             phone_number=next_phone(),
             role="writer",
@@ -437,7 +504,7 @@ async def test_an_invitation_failing_for_another_integrity_reason_is_not_already
     monkeypatch.undo()
     with pytest.raises(Conflict) as caught:  # the real duplicate still is
         await service.invite_member(
-            actor=members[Role.ADMIN],
+            actor=await principal_for(members[Role.ADMIN]),
             organization_id=org.id,
             phone_number=members[Role.VIEWER].phone_number,
             role="writer",
@@ -457,6 +524,8 @@ async def test_two_admins_racing_always_leave_one_admin_and_the_loser_is_refused
     org = await make_org()
     first, second = await add_member(org, Role.ADMIN), await add_member(org, Role.ADMIN)
     call = _change_or_remove(service, how)
+    # Both are signed in before either acts, as two requests in flight are.
+    as_first, as_second = await principal_for(first), await principal_for(second)
     async with locking_session(database_url) as other:
         await other.execute(
             "SELECT id FROM memberships WHERE organization_id = $1 AND role = 'admin' "
@@ -464,7 +533,7 @@ async def test_two_admins_racing_always_leave_one_admin_and_the_loser_is_refused
             org.id,
         )
         racers = asyncio.gather(
-            call(first, org, second), call(second, org, first), return_exceptions=True
+            call(as_first, org, second), call(as_second, org, first), return_exceptions=True
         )
         await other.wait_until_blocking(2, unless=racers)
         await other.commit()

@@ -22,6 +22,7 @@ from tests.support.factories import (
     make_project,
     make_user,
     make_workspace,
+    principal_for,
 )
 
 
@@ -72,7 +73,9 @@ async def rows(**filters: object) -> list[OutboxMessage]:
 async def test_a_submit_writes_one_row_per_linked_reviewer(
     services: Services, world: World
 ) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     written = await rows()
     assert sorted(r.user_id for r in written) == sorted([world.admin.id, world.editor.id])
     assert {r.kind for r in written} == {"content_submitted"}
@@ -90,13 +93,19 @@ async def test_a_submit_writes_one_row_per_linked_reviewer(
 async def test_an_editor_submitting_is_not_told_of_their_own_submit(
     services: Services, world: World
 ) -> None:
-    await services.content.submit(actor=world.editor, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     assert [r.user_id for r in await rows()] == [world.admin.id]
 
 
 async def test_decisions_tell_the_author_with_the_reason(services: Services, world: World) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
-    await services.content.reject(actor=world.editor, content_id=world.content.id, reason="منبع؟")
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
+    await services.content.reject(
+        actor=await principal_for(world.editor), content_id=world.content.id, reason="منبع؟"
+    )
     (row,) = await rows(kind="content_decided")
     assert row.user_id == world.writer.id
     assert row.payload == {
@@ -109,7 +118,9 @@ async def test_decisions_tell_the_author_with_the_reason(services: Services, wor
 
 
 async def test_a_finished_generation_tells_who_started_it(services: Services, world: World) -> None:
-    job = await services.generation.start(actor=world.writer, content_id=world.content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     await services.generation.drain()
     (row,) = await rows(kind="generation_finished")
     assert (row.user_id, row.payload["job_id"], row.payload["ok"]) == (

@@ -27,7 +27,7 @@ from core.services.prompts import (
 )
 from core.text.templating import placeholders
 from db.models import GenerationKind, Language, Prompt, PromptCategory, Role, Workspace
-from tests.support.factories import make_project, make_workspace, org_with_roles
+from tests.support.factories import make_project, make_workspace, org_with_roles, principal_for
 from tests.support.sessions import locking_session
 
 pytestmark = pytest.mark.sqlite
@@ -227,7 +227,9 @@ async def make_prompt(service: PromptService, actor, org, **fields: Any) -> Prom
         "template": "درباره {topic} بنویس",
         "variables": [TOPIC],
     }
-    return await service.create_prompt(actor=actor, organization_id=org.id, **{**data, **fields})
+    return await service.create_prompt(
+        actor=await principal_for(actor), organization_id=org.id, **{**data, **fields}
+    )
 
 
 async def test_editors_and_admins_write_every_member_reads(db: str) -> None:
@@ -248,11 +250,17 @@ async def test_editors_and_admins_write_every_member_reads(db: str) -> None:
         with pytest.raises(PermissionDenied):
             await make_prompt(service, members[role], org)
         with pytest.raises(PermissionDenied):
-            await service.update_prompt(actor=members[role], prompt_id=prompt.id, title="x")
+            await service.update_prompt(
+                actor=await principal_for(members[role]), prompt_id=prompt.id, title="x"
+            )
         with pytest.raises(PermissionDenied):
-            await service.delete_prompt(actor=members[role], prompt_id=prompt.id)
+            await service.delete_prompt(
+                actor=await principal_for(members[role]), prompt_id=prompt.id
+            )
     for role in Role:
-        got = await service.get_prompt(actor=members[role], prompt_id=prompt.id)
+        got = await service.get_prompt(
+            actor=await principal_for(members[role]), prompt_id=prompt.id
+        )
         assert got.id == prompt.id
 
 
@@ -263,15 +271,19 @@ async def test_another_tenant_sees_nothing_and_cannot_write(db: str) -> None:
     prompt = await make_prompt(service, members[Role.EDITOR], org)
     stranger = strangers[Role.ADMIN]
     for call in (
-        service.get_prompt(actor=stranger, prompt_id=prompt.id),
-        service.update_prompt(actor=stranger, prompt_id=prompt.id, title="mine"),
-        service.delete_prompt(actor=stranger, prompt_id=prompt.id),
+        service.get_prompt(actor=await principal_for(stranger), prompt_id=prompt.id),
+        service.update_prompt(
+            actor=await principal_for(stranger), prompt_id=prompt.id, title="mine"
+        ),
+        service.delete_prompt(actor=await principal_for(stranger), prompt_id=prompt.id),
         make_prompt(service, stranger, org),
-        service.list_prompts(actor=stranger, filters=PromptFilters(organization_id=org.id)),
+        service.list_prompts(
+            actor=await principal_for(stranger), filters=PromptFilters(organization_id=org.id)
+        ),
     ):
         with pytest.raises(NotFound):
             await call
-    listing = await service.list_prompts(actor=stranger)
+    listing = await service.list_prompts(actor=await principal_for(stranger))
     assert listing.count == 0 and listing.items == []
 
 
@@ -291,11 +303,15 @@ async def test_saving_checks_the_template_against_the_variables(db: str) -> None
         await make_prompt(service, editor, org, title=" ")
     prompt = await make_prompt(service, editor, org, template="{topic} {0} {{x}}")
     with pytest.raises(InvalidInput, match="undeclared_variables"):
-        await service.update_prompt(actor=editor, prompt_id=prompt.id, variables=[])
+        await service.update_prompt(
+            actor=await principal_for(editor), prompt_id=prompt.id, variables=[]
+        )
     with pytest.raises(InvalidInput, match="undeclared_variables"):
-        await service.update_prompt(actor=editor, prompt_id=prompt.id, template="{tone}")
+        await service.update_prompt(
+            actor=await principal_for(editor), prompt_id=prompt.id, template="{tone}"
+        )
     updated = await service.update_prompt(
-        actor=editor, prompt_id=prompt.id, template="{tone}", variables=[TONE]
+        actor=await principal_for(editor), prompt_id=prompt.id, template="{tone}", variables=[TONE]
     )
     assert updated.template == "{tone}" and [v["name"] for v in updated.variables] == ["tone"]
     assert updated.title == "Blog"  # untouched fields stay
@@ -310,7 +326,9 @@ async def test_workspace_prompts_are_usable_there_and_org_wide_ones_everywhere(d
     local = await make_prompt(service, editor, org, title="here", workspace_id=here.id)
     await make_prompt(service, editor, org, title="there", workspace_id=there.id)
 
-    listing = await service.list_prompts(actor=writer, filters=PromptFilters(workspace_id=here.id))
+    listing = await service.list_prompts(
+        actor=await principal_for(writer), filters=PromptFilters(workspace_id=here.id)
+    )
     assert {p.title for p in listing.items} == {"org-wide", "here"} and listing.count == 2
     # Content uses them by the same rule: a workspace's own prompt only there.
     clock = FrozenClock()
@@ -318,27 +336,37 @@ async def test_workspace_prompts_are_usable_there_and_org_wide_ones_everywhere(d
     here_project, there_project = await make_project(here), await make_project(there)
     for prompt in (org_wide, local):
         made = await contents.create(
-            actor=writer, project_id=here_project.id, title="t", prompt_id=prompt.id
+            actor=await principal_for(writer),
+            project_id=here_project.id,
+            title="t",
+            prompt_id=prompt.id,
         )
         assert made.prompt_id == prompt.id
     with pytest.raises(NotFound):
         await contents.create(
-            actor=writer, project_id=there_project.id, title="t", prompt_id=local.id
+            actor=await principal_for(writer),
+            project_id=there_project.id,
+            title="t",
+            prompt_id=local.id,
         )
     other_org, others = await org_with_roles()
     foreign = await make_workspace(other_org)
     with pytest.raises(NotFound):
         await make_prompt(service, editor, org, workspace_id=foreign.id)
     with pytest.raises(NotFound):
-        await service.update_prompt(actor=editor, prompt_id=local.id, workspace_id=foreign.id)
+        await service.update_prompt(
+            actor=await principal_for(editor), prompt_id=local.id, workspace_id=foreign.id
+        )
     with pytest.raises(NotFound):  # another organisation's content cannot use it either
         await contents.create(
-            actor=others[Role.ADMIN],
+            actor=await principal_for(others[Role.ADMIN]),
             project_id=(await make_project(foreign)).id,
             title="t",
             prompt_id=org_wide.id,
         )
-    moved = await service.update_prompt(actor=editor, prompt_id=local.id, workspace_id=None)
+    moved = await service.update_prompt(
+        actor=await principal_for(editor), prompt_id=local.id, workspace_id=None
+    )
     assert moved.workspace_id is None
 
 
@@ -352,16 +380,20 @@ async def test_lists_filter_and_count_only_what_the_actor_may_read(db: str) -> N
     for _ in range(5):
         await make_prompt(service, others[Role.EDITOR], other, category=PromptCategory.EMAIL)
     viewer = members[Role.VIEWER]
-    everything = await service.list_prompts(actor=viewer)
+    everything = await service.list_prompts(actor=await principal_for(viewer))
     assert everything.count == 4
     assert {p.organization_id for p in everything.items} == {org.id}
     emails = await service.list_prompts(
-        actor=viewer, filters=PromptFilters(category=PromptCategory.EMAIL), limit=2
+        actor=await principal_for(viewer),
+        filters=PromptFilters(category=PromptCategory.EMAIL),
+        limit=2,
     )
     assert (emails.count, len(emails.items)) == (3, 2)
-    english = await service.list_prompts(actor=viewer, filters=PromptFilters(language="en"))
+    english = await service.list_prompts(
+        actor=await principal_for(viewer), filters=PromptFilters(language="en")
+    )
     assert english.count == 1
-    page_two = await service.list_prompts(actor=viewer, offset=2, limit=2)
+    page_two = await service.list_prompts(actor=await principal_for(viewer), offset=2, limit=2)
     assert [p.id for p in page_two.items] == [p.id for p in everything.items[2:4]]
 
 
@@ -373,25 +405,29 @@ async def test_deleted_prompts_and_prompts_of_retired_workspaces_disappear(db: s
     gone = await make_prompt(service, editor, org)
     hidden = await make_prompt(service, editor, org, workspace_id=workspace.id)
     kept = await make_prompt(service, editor, org)
-    await service.delete_prompt(actor=editor, prompt_id=gone.id)
+    await service.delete_prompt(actor=await principal_for(editor), prompt_id=gone.id)
     await Workspace.filter(id=workspace.id).update(is_active=False)
     assert await Prompt.filter(id=gone.id, is_active=False).exists()  # soft: the row stays
     for prompt in (gone, hidden):
         with pytest.raises(NotFound):
-            await service.get_prompt(actor=editor, prompt_id=prompt.id)
+            await service.get_prompt(actor=await principal_for(editor), prompt_id=prompt.id)
     with pytest.raises(NotFound):
-        await service.delete_prompt(actor=editor, prompt_id=gone.id)
-    listing = await service.list_prompts(actor=editor)
+        await service.delete_prompt(actor=await principal_for(editor), prompt_id=gone.id)
+    listing = await service.list_prompts(actor=await principal_for(editor))
     assert [p.id for p in listing.items] == [kept.id]
 
 
-def _racing_edits(service: PromptService, prompt: Prompt, members: dict) -> list[Any]:
+async def _racing_edits(service: PromptService, prompt: Prompt, members: dict) -> list[Any]:
     """One editor drops ``tone`` while an admin starts using it: each edit is valid alone
     against the state both read first, but not after the other."""
     return [
-        service.update_prompt(actor=members[Role.EDITOR], prompt_id=prompt.id, variables=[TOPIC]),
         service.update_prompt(
-            actor=members[Role.ADMIN], prompt_id=prompt.id, template="{topic} {tone}"
+            actor=await principal_for(members[Role.EDITOR]), prompt_id=prompt.id, variables=[TOPIC]
+        ),
+        service.update_prompt(
+            actor=await principal_for(members[Role.ADMIN]),
+            prompt_id=prompt.id,
+            template="{topic} {tone}",
         ),
     ]
 
@@ -410,7 +446,9 @@ async def test_concurrent_template_and_variable_edits_never_disagree(db: str) ->
     prompt = await make_prompt(
         service, members[Role.EDITOR], org, template="{topic}", variables=[TOPIC, TONE]
     )
-    results = await asyncio.gather(*_racing_edits(service, prompt, members), return_exceptions=True)
+    results = await asyncio.gather(
+        *await _racing_edits(service, prompt, members), return_exceptions=True
+    )
     _assert_one_edit_won(results, await Prompt.get(id=prompt.id))
 
 
@@ -427,7 +465,9 @@ async def test_concurrent_template_and_variable_edits_forced_to_overlap(
     )
     async with locking_session(database_url) as other:
         await other.execute("SELECT id FROM prompts WHERE id = $1 FOR UPDATE", prompt.id)
-        racers = asyncio.gather(*_racing_edits(service, prompt, members), return_exceptions=True)
+        racers = asyncio.gather(
+            *await _racing_edits(service, prompt, members), return_exceptions=True
+        )
         await other.wait_until_blocking(2, unless=racers)
         await other.commit()
     _assert_one_edit_won(await racers, await Prompt.get(id=prompt.id))

@@ -13,7 +13,7 @@ from core.errors import NotFound, PermissionDenied
 from core.services.reports import ReportService
 from core.settings import BillingCalendar, Settings
 from db.models import Role, UsageLog, UsagePeriod
-from tests.support.factories import make_org, make_workspace, org_with_roles
+from tests.support.factories import make_org, make_workspace, org_with_roles, principal_for
 
 pytestmark = pytest.mark.sqlite
 
@@ -108,14 +108,18 @@ async def test_the_current_report_is_for_editors_and_admins_of_that_organisation
     service = _service(settings, clock, BillingCalendar.GREGORIAN)
     await _log(org, await make_workspace(org), members[Role.WRITER], clock.now(), 10, "0.1")
     for role in (Role.ADMIN, Role.EDITOR):
-        report = await service.current(actor=members[role], organization_id=org.id)
+        report = await service.current(
+            actor=await principal_for(members[role]), organization_id=org.id
+        )
         assert report.requests == 1 and report.period_key == "2026-11"
     for role in (Role.WRITER, Role.VIEWER):
         with pytest.raises(PermissionDenied):
-            await service.current(actor=members[role], organization_id=org.id)
+            await service.current(actor=await principal_for(members[role]), organization_id=org.id)
     _, strangers = await org_with_roles()
     with pytest.raises(NotFound):
-        await service.current(actor=strangers[Role.ADMIN], organization_id=org.id)
+        await service.current(
+            actor=await principal_for(strangers[Role.ADMIN]), organization_id=org.id
+        )
 
 
 async def test_the_current_daily_report_counts_today_only(
@@ -128,8 +132,10 @@ async def test_the_current_daily_report_counts_today_only(
     await _log(org, workspace, members[Role.WRITER], now, 10, "0.1")
     await _log(org, workspace, members[Role.WRITER], now - timedelta(days=1), 20, "0.2")
     admin = members[Role.ADMIN]
-    daily = await service.current(actor=admin, organization_id=org.id, period=UsagePeriod.DAILY)
-    monthly = await service.current(actor=admin, organization_id=org.id)
+    daily = await service.current(
+        actor=await principal_for(admin), organization_id=org.id, period=UsagePeriod.DAILY
+    )
+    monthly = await service.current(actor=await principal_for(admin), organization_id=org.id)
     assert (daily.requests, daily.tokens) == (1, 10)
     assert daily.by_user[0].id == members[Role.WRITER].id
     assert daily.period_key == "2026-11-30"

@@ -9,7 +9,7 @@ import pytest
 from core.container import Services
 from core.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
 from db.models import Language, TelegramLink
-from tests.support.factories import make_user
+from tests.support.factories import make_user, principal_for
 from tests.support.sms import last_code
 
 PHONE = "+989121234567"
@@ -27,7 +27,7 @@ async def _link(services: Services, telegram_id: int = TG, phone: str = PHONE):
 async def test_link_creates_the_user_and_finds_the_actor(services: Services) -> None:
     user = await _link(services)
     assert user.phone_number == PHONE
-    assert (await services.telegram.actor_for_telegram(TG)).id == user.id
+    assert (await services.telegram.actor_for_telegram(TG)).user_id == user.id
     with pytest.raises(Unauthenticated) as refused:
         await services.telegram.actor_for_telegram(TG + 1)
     assert refused.value.code == "telegram_not_linked"
@@ -102,11 +102,11 @@ async def test_unlink_forgets_the_link_and_the_state(services: Services) -> None
 
 async def test_language_preference(services: Services) -> None:
     user = await make_user()
-    await services.preferences.set_language(actor=user, language="en")
+    await services.preferences.set_language(actor=await principal_for(user), language="en")
     await user.refresh_from_db()
     assert user.language == Language.EN
     with pytest.raises(InvalidInput):
-        await services.preferences.set_language(actor=user, language="de")
+        await services.preferences.set_language(actor=await principal_for(user), language="de")
 
 
 async def test_one_telegram_account_cannot_use_up_a_phone_cap(services: Services) -> None:

@@ -47,6 +47,7 @@ from tests.support.factories import (
     make_project,
     make_workspace,
     org_with_roles,
+    principal_for,
 )
 
 pytestmark = pytest.mark.sqlite
@@ -230,7 +231,7 @@ async def test_a_token_only_limit_keeps_the_default_cost_budget(
     usage: UsageService, world: World, settings: Settings
 ) -> None:
     await usage.set_limit(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.WORKSPACE,
         scope_id=world.workspace.id,
         period=UsagePeriod.MONTHLY,
@@ -248,7 +249,7 @@ async def test_an_explicit_null_cost_lifts_the_default_budget(
     usage: UsageService, world: World
 ) -> None:
     await usage.set_limit(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.USER,
         scope_id=world.writer.id,
         period=UsagePeriod.MONTHLY,
@@ -267,7 +268,7 @@ async def test_set_limit_upserts_one_row_per_scope_and_period(
 ) -> None:
     for requests in (10, 20):
         await usage.set_limit(
-            actor=world.admin,
+            actor=await principal_for(world.admin),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.DAILY,
@@ -289,7 +290,7 @@ async def test_only_admins_set_limits_and_foreign_scopes_are_not_found(
 
     with pytest.raises(PermissionDenied):
         await usage.set_limit(
-            actor=world.roles[Role.EDITOR],
+            actor=await principal_for(world.roles[Role.EDITOR]),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.DAILY,
@@ -304,7 +305,7 @@ async def test_only_admins_set_limits_and_foreign_scopes_are_not_found(
     ):
         with pytest.raises(NotFound):
             await usage.set_limit(
-                actor=world.admin,
+                actor=await principal_for(world.admin),
                 scope=scope,
                 scope_id=scope_id,
                 period=UsagePeriod.DAILY,
@@ -321,7 +322,7 @@ async def test_only_admins_set_a_members_own_limit(usage: UsageService, world: W
         for period in (UsagePeriod.DAILY, UsagePeriod.MONTHLY):
             with pytest.raises(PermissionDenied):
                 await usage.set_limit(
-                    actor=world.roles[role],
+                    actor=await principal_for(world.roles[role]),
                     scope=UsageScope.USER,
                     scope_id=world.writer.id,
                     period=period,
@@ -331,7 +332,7 @@ async def test_only_admins_set_a_members_own_limit(usage: UsageService, world: W
     assert await UsageLimit.all().count() == 0
     # An admin of the writer's organisation, naming it: allowed.
     written = await usage.set_limit(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.USER,
         scope_id=world.writer.id,
         period=UsagePeriod.DAILY,
@@ -344,7 +345,7 @@ async def test_only_admins_set_a_members_own_limit(usage: UsageService, world: W
 async def test_negative_caps_are_invalid(usage: UsageService, world: World) -> None:
     with pytest.raises(InvalidInput):
         await usage.set_limit(
-            actor=world.admin,
+            actor=await principal_for(world.admin),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.DAILY,
@@ -650,7 +651,7 @@ async def test_summary_totals_and_breaks_down_by_model_in_one_query(
 
     with caplog.at_level(logging.DEBUG, logger="tortoise.db_client"):
         summary = await usage.summary(
-            actor=world.roles[Role.EDITOR],
+            actor=await principal_for(world.roles[Role.EDITOR]),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.MONTHLY,
@@ -674,19 +675,25 @@ async def test_summary_visibility(usage: UsageService, world: World) -> None:
     outsider = await add_member(foreign, Role.ADMIN)
 
     own = await usage.summary(
-        actor=writer, scope=UsageScope.USER, scope_id=writer.id, period=UsagePeriod.DAILY
+        actor=await principal_for(writer),
+        scope=UsageScope.USER,
+        scope_id=writer.id,
+        period=UsagePeriod.DAILY,
     )
     assert own.requests == 0
     with pytest.raises(PermissionDenied):
         await usage.summary(
-            actor=writer,
+            actor=await principal_for(writer),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.DAILY,
         )
     with pytest.raises(PermissionDenied):
         await usage.summary(
-            actor=viewer, scope=UsageScope.USER, scope_id=writer.id, period=UsagePeriod.DAILY
+            actor=await principal_for(viewer),
+            scope=UsageScope.USER,
+            scope_id=writer.id,
+            period=UsagePeriod.DAILY,
         )
     for scope, scope_id in (
         (UsageScope.ORGANIZATION, world.org.id),
@@ -695,7 +702,10 @@ async def test_summary_visibility(usage: UsageService, world: World) -> None:
     ):
         with pytest.raises(NotFound):
             await usage.summary(
-                actor=outsider, scope=scope, scope_id=scope_id, period=UsagePeriod.DAILY
+                actor=await principal_for(outsider),
+                scope=scope,
+                scope_id=scope_id,
+                period=UsagePeriod.DAILY,
             )
 
 
@@ -709,7 +719,7 @@ async def test_a_users_spending_in_one_organisation_does_not_drain_another(
     other_workspace = await make_workspace(other)
     await add_member(other, Role.ADMIN, world.writer)
     await usage.set_limit(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.USER,
         scope_id=world.writer.id,
         period=UsagePeriod.DAILY,
@@ -745,13 +755,15 @@ async def test_a_user_limit_names_its_organisation_and_only_its_admins_set_it(
         "requests_limit": 0,
     }
     with pytest.raises(InvalidInput) as missing:
-        await usage.set_limit(actor=other_admin, **base)
+        await usage.set_limit(actor=await principal_for(other_admin), **base)
     assert missing.value.code == "limit_organization_required"
     with pytest.raises(NotFound):  # an organisation where the actor is no admin or member
-        await usage.set_limit(actor=other_admin, **base, organization_id=world.org.id)
+        await usage.set_limit(
+            actor=await principal_for(other_admin), **base, organization_id=world.org.id
+        )
     with pytest.raises(InvalidInput) as mismatch:
         await usage.set_limit(
-            actor=world.admin,
+            actor=await principal_for(world.admin),
             scope=UsageScope.ORGANIZATION,
             scope_id=world.org.id,
             period=UsagePeriod.DAILY,
@@ -759,14 +771,14 @@ async def test_a_user_limit_names_its_organisation_and_only_its_admins_set_it(
         )
     assert mismatch.value.code == "limit_organization_mismatch"
 
-    await usage.set_limit(actor=other_admin, **base, organization_id=other.id)
+    await usage.set_limit(actor=await principal_for(other_admin), **base, organization_id=other.id)
 
     caps = await usage.effective_caps(world.scopes)
     assert caps[UsageScope.USER, UsagePeriod.DAILY] == Caps()
-    _, own_rows = await usage.list_limits(actor=world.admin)
-    assert own_rows == []
-    count, theirs = await usage.list_limits(actor=other_admin)
-    assert (count, [r.organization_id for r in theirs]) == (1, [other.id])
+    own = await usage.list_limits(actor=await principal_for(world.admin))
+    assert own.items == []
+    theirs = await usage.list_limits(actor=await principal_for(other_admin))
+    assert (theirs.count, [r.organization_id for r in theirs.items]) == (1, [other.id])
 
 
 async def test_a_members_usage_shows_only_inside_organisations_the_reader_may_see(
@@ -796,13 +808,13 @@ async def test_a_members_usage_shows_only_inside_organisations_the_reader_may_se
         )
 
     seen_by_editor = await usage.summary(
-        actor=world.roles[Role.EDITOR],
+        actor=await principal_for(world.roles[Role.EDITOR]),
         scope=UsageScope.USER,
         scope_id=world.writer.id,
         period=UsagePeriod.MONTHLY,
     )
     own = await usage.summary(
-        actor=world.writer,
+        actor=await principal_for(world.writer),
         scope=UsageScope.USER,
         scope_id=world.writer.id,
         period=UsagePeriod.MONTHLY,
@@ -829,7 +841,7 @@ async def test_the_monthly_summary_starts_at_tehran_midnight(
         world, model="gpt-4o", tokens=(1, 1), cost="9", at=datetime(2026, 11, 30, 20, tzinfo=UTC)
     )
     summary = await usage.summary(
-        actor=world.admin,
+        actor=await principal_for(world.admin),
         scope=UsageScope.ORGANIZATION,
         scope_id=world.org.id,
         period=UsagePeriod.MONTHLY,

@@ -24,7 +24,13 @@ from db.models import (
     TelegramLink,
     UsageReservation,
 )
-from tests.support.factories import add_member, make_org, make_project, make_workspace
+from tests.support.factories import (
+    add_member,
+    make_org,
+    make_project,
+    make_workspace,
+    principal_for,
+)
 from tests.support.llm import ScriptedLlm
 
 pytestmark = pytest.mark.sqlite
@@ -59,7 +65,10 @@ async def place(db: str) -> dict[str, Any]:
 
 async def _content(services: Services, place: dict[str, Any]) -> Content:
     return await services.content.create(
-        actor=place["writer"], project_id=place["project"].id, title="قهوه", body="متن"
+        actor=await principal_for(place["writer"]),
+        project_id=place["project"].id,
+        title="قهوه",
+        body="متن",
     )
 
 
@@ -68,8 +77,12 @@ async def test_a_watcher_gets_every_piece_in_order_then_the_version(build, place
     services = build(llm=llm)
     content = await _content(services, place)
     llm.hold()
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
-    events = await services.generation.watch(actor=place["writer"], job_id=job.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
+    events = await services.generation.watch(
+        actor=await principal_for(place["writer"]), job_id=job.id
+    )
     await llm.wait_for_first_chunks(1)
     seen = []
     async for event in events:
@@ -89,9 +102,13 @@ async def test_a_late_watcher_gets_the_text_so_far_first(build, place) -> None:
     services = build(llm=llm)
     content = await _content(services, place)
     llm.hold()
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
-    events = await services.generation.watch(actor=place["writer"], job_id=job.id)
+    events = await services.generation.watch(
+        actor=await principal_for(place["writer"]), job_id=job.id
+    )
     first = await anext(events)
     assert first == TextArrived("abcd")
     llm.release()
@@ -104,9 +121,14 @@ async def test_a_failed_model_call_ends_failed_and_releases(build, place) -> Non
     llm = ScriptedLlm(fail_before_first=True)
     services = build(llm=llm)
     content = await _content(services, place)
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
     events = [
-        e async for e in await services.generation.watch(actor=place["writer"], job_id=job.id)
+        e
+        async for e in await services.generation.watch(
+            actor=await principal_for(place["writer"]), job_id=job.id
+        )
     ]
     assert len(events) == 1 and isinstance(events[0], JobEnded)
     assert (events[0].status, events[0].error) == (JobStatus.FAILED, "llm_unavailable")
@@ -116,10 +138,15 @@ async def test_a_failed_model_call_ends_failed_and_releases(build, place) -> Non
 async def test_watching_an_ended_job_gives_its_outcome(build, place) -> None:
     services = build(llm=ScriptedLlm())
     content = await _content(services, place)
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
     await services.generation.drain()
     events = [
-        e async for e in await services.generation.watch(actor=place["writer"], job_id=job.id)
+        e
+        async for e in await services.generation.watch(
+            actor=await principal_for(place["writer"]), job_id=job.id
+        )
     ]
     assert events == [JobEnded(status=JobStatus.SUCCEEDED, version_number=2)]
 
@@ -129,11 +156,13 @@ async def test_another_writer_cannot_watch_or_cancel(build, place) -> None:
     services = build(llm=llm)
     content = await _content(services, place)
     llm.hold()
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
     with pytest.raises(NotFound):
-        await services.generation.watch(actor=place["other"], job_id=job.id)
+        await services.generation.watch(actor=await principal_for(place["other"]), job_id=job.id)
     with pytest.raises(NotFound):
-        await services.generation.cancel(actor=place["other"], job_id=job.id)
+        await services.generation.cancel(actor=await principal_for(place["other"]), job_id=job.id)
     llm.release()
     await services.generation.drain()
 
@@ -143,16 +172,26 @@ async def test_cancel_stops_the_job_and_the_watcher_hears_it(build, place) -> No
     services = build(llm=llm)
     content = await _content(services, place)
     llm.hold()
-    job = await services.generation.start(actor=place["writer"], content_id=content.id)
-    events = await services.generation.watch(actor=place["writer"], job_id=job.id)
+    job = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
+    events = await services.generation.watch(
+        actor=await principal_for(place["writer"]), job_id=job.id
+    )
     await llm.wait_for_first_chunks(1)
-    assert await services.generation.cancel(actor=place["writer"], job_id=job.id) is True
+    assert (
+        await services.generation.cancel(actor=await principal_for(place["writer"]), job_id=job.id)
+        is True
+    )
     seen = [e async for e in events]
     assert isinstance(seen[-1], JobEnded)
     assert (seen[-1].status, seen[-1].error) == (JobStatus.FAILED, "generation_cancelled")
     assert (await GenerationJob.get(id=job.id)).status == JobStatus.FAILED
     assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
-    assert await services.generation.cancel(actor=place["writer"], job_id=job.id) is False
+    assert (
+        await services.generation.cancel(actor=await principal_for(place["writer"]), job_id=job.id)
+        is False
+    )
 
 
 async def test_only_an_unwatched_job_notifies_its_requester(build, place) -> None:
@@ -162,12 +201,18 @@ async def test_only_an_unwatched_job_notifies_its_requester(build, place) -> Non
     services = build(llm=llm)
     content = await _content(services, place)
     llm.hold()
-    watched = await services.generation.start(actor=place["writer"], content_id=content.id)
-    events = await services.generation.watch(actor=place["writer"], job_id=watched.id)
+    watched = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
+    events = await services.generation.watch(
+        actor=await principal_for(place["writer"]), job_id=watched.id
+    )
     llm.release()
     assert isinstance([event async for event in events][-1], JobEnded)
     assert not await OutboxMessage.filter(kind="generation_finished").exists()
-    unwatched = await services.generation.start(actor=place["writer"], content_id=content.id)
+    unwatched = await services.generation.start(
+        actor=await principal_for(place["writer"]), content_id=content.id
+    )
     await services.generation.drain()
     rows = await OutboxMessage.filter(kind="generation_finished").values_list("payload", flat=True)
     assert [row["job_id"] for row in rows] == [unwatched.id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from core.security.principal import Principal, load_principal
 from db.models import (
     Content,
     ContentStatus,
@@ -72,3 +73,10 @@ async def org_with_roles() -> tuple[Organization, dict[Role, User]]:
     """An organisation with one member of each role."""
     org = await make_org()
     return org, {role: await add_member(org, role) for role in Role}
+
+
+async def principal_for(user: User | Principal) -> Principal:
+    """The principal a request or update of ``user`` would carry now (read afresh, as there)."""
+    if isinstance(user, Principal):
+        return user
+    return await load_principal(user.id)

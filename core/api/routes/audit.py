@@ -29,11 +29,12 @@ async def list_audit_logs(request: web.Request) -> web.Response:
     """200 page, filters ``?content= ?organization=``; 403 below editor everywhere."""
     actor = await current_user(request)
     query = parse_query(request, AuditListQuery)
-    count, rows = await request.app[SERVICES_KEY].audit.list_entries(
+    listing = await request.app[SERVICES_KEY].audit.list_entries(
         actor=actor,
         content_id=query.content,
         organization_id=query.organization,
         offset=query.offset,
         limit=query.page_size,
     )
-    return json_response(page_of(request, query, count, [AuditLogOut.from_domain(e) for e in rows]))
+    entries = [AuditLogOut.from_domain(e) for e in listing.items]
+    return json_response(page_of(request, query, listing.count, entries))

@@ -37,7 +37,7 @@ async def list_contents(request: web.Request) -> web.Response:
     """200 page; filters ``?organization= ?workspace= ?project= ?status= ?search=``."""
     actor = await current_user(request)
     query = parse_query(request, ContentListQuery)
-    count, rows = await request.app[SERVICES_KEY].content.list_contents(
+    listing = await request.app[SERVICES_KEY].content.list_contents(
         actor=actor,
         organization_id=query.organization,
         workspace_id=query.workspace,
@@ -47,7 +47,8 @@ async def list_contents(request: web.Request) -> web.Response:
         offset=query.offset,
         limit=query.page_size,
     )
-    return json_response(page_of(request, query, count, [ContentOut.from_domain(c) for c in rows]))
+    contents = [ContentOut.from_domain(c) for c in listing.items]
+    return json_response(page_of(request, query, listing.count, contents))
 
 
 @api.post(
@@ -179,7 +180,8 @@ async def list_versions(request: web.Request) -> web.Response:
     actor = await current_user(request)
     content_id = path_id(request)
     query = parse_query(request, PageQuery)
-    count, rows = await request.app[SERVICES_KEY].content.list_versions(
+    listing = await request.app[SERVICES_KEY].content.list_versions(
         actor=actor, content_id=content_id, offset=query.offset, limit=query.page_size
     )
-    return json_response(page_of(request, query, count, [VersionOut.from_domain(v) for v in rows]))
+    versions = [VersionOut.from_domain(v) for v in listing.items]
+    return json_response(page_of(request, query, listing.count, versions))

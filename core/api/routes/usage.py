@@ -43,10 +43,11 @@ async def list_limits(request: web.Request) -> web.Response:
     """A page of limit rows (admins only)."""
     actor = await current_user(request)
     query = parse_query(request, LimitsQuery)
-    count, rows = await request.app[SERVICES_KEY].usage.list_limits(
+    listing = await request.app[SERVICES_KEY].usage.list_limits(
         actor=actor, organization_id=query.organization, offset=query.offset, limit=query.page_size
     )
-    return json_response(page_of(request, query, count, [LimitOut.from_model(r) for r in rows]))
+    limits = [LimitOut.from_model(r) for r in listing.items]
+    return json_response(page_of(request, query, listing.count, limits))
 
 
 @api.put(

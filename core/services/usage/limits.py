@@ -29,12 +29,13 @@ from tortoise.transactions import in_transaction
 
 from core.clock import Clock
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from core.services.common import UNSET, Unset
+from core.security.principal import Principal
+from core.services.common import UNSET, Listing, Unset, fetch_listing
 from core.services.permissions import Action, authorize, may
 from core.services.usage.counters import CapsByScope
 from core.services.usage.values import MAX_COST_USD, PERIODS, Caps, UsageScopes, quantize_cost
 from core.settings import Settings
-from db.models import Membership, Role, UsageLimit, UsagePeriod, UsageScope, User, Workspace
+from db.models import Membership, UsageLimit, UsagePeriod, UsageScope, Workspace
 
 
 class UsageLimits:
@@ -72,14 +73,19 @@ class UsageLimits:
         return caps
 
     async def list_limits(
-        self, *, actor: User, organization_id: int | None = None, offset: int = 0, limit: int = 20
-    ) -> tuple[int, list[UsageLimit]]:
-        """(count, page) of the limit rows written by organisations the actor administers."""
+        self,
+        *,
+        actor: Principal,
+        organization_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> Listing[UsageLimit]:
+        """One page of the limit rows written by organisations the actor administers."""
         if organization_id is not None:
-            await authorize(actor, organization_id, Action.MANAGE_LIMITS)
+            authorize(actor, organization_id, Action.MANAGE_LIMITS)
             org_ids = [organization_id]
         else:
-            org_ids = await _organizations_where(actor, Action.MANAGE_LIMITS)
+            org_ids = _organizations_where(actor, Action.MANAGE_LIMITS)
             if not org_ids:
                 raise PermissionDenied(action=Action.MANAGE_LIMITS.value)
         query = UsageLimit.filter(organization_id__in=org_ids)
@@ -89,18 +95,13 @@ class UsageLimits:
         )
         if retired:
             query = query.exclude(scope=UsageScope.WORKSPACE, scope_id__in=retired)
-        count = await query.count()
-        rows = (
-            await query.order_by("organization_id", "scope", "scope_id", "period")
-            .offset(offset)
-            .limit(limit)
-        )
-        return count, rows
+        order = ("organization_id", "scope", "scope_id", "period")
+        return await fetch_listing(query, offset=offset, limit=limit, order_by=order)
 
     async def set_limit(
         self,
         *,
-        actor: User,
+        actor: Principal,
         scope: UsageScope,
         scope_id: int,
         period: UsagePeriod,
@@ -143,7 +144,7 @@ class UsageLimits:
         return await UsageLimit.get(**key)
 
     async def _organization_to_limit(
-        self, actor: User, scope: UsageScope, scope_id: int, named: int | None
+        self, actor: Principal, scope: UsageScope, scope_id: int, named: int | None
     ) -> int:
         """The organisation whose admin ``actor`` must be to limit this scope; 404 if foreign."""
         if scope is UsageScope.ORGANIZATION:
@@ -159,11 +160,11 @@ class UsageLimits:
         else:
             if named is None:
                 raise InvalidInput("limit_organization_required", field="organization_id")
-            await authorize(actor, named, Action.MANAGE_LIMITS)
+            authorize(actor, named, Action.MANAGE_LIMITS)
             if not await Membership.exists(organization_id=named, user_id=scope_id):
                 raise NotFound()  # not a member there: like any id of another tenant
             return named
-        await authorize(actor, owner, Action.MANAGE_LIMITS)
+        authorize(actor, owner, Action.MANAGE_LIMITS)
         if named is not None and named != owner:
             raise InvalidInput("limit_organization_mismatch", field="organization_id")
         return owner
@@ -188,11 +189,6 @@ def _check_caps(
         raise InvalidInput("invalid_limit", field="cost_limit_usd")
 
 
-async def _organizations_where(actor: User, action: Action) -> list[int]:
+def _organizations_where(actor: Principal, action: Action) -> list[int]:
     """Active organisations where the actor's role allows ``action``."""
-    if not actor.is_active:
-        return []
-    rows = await Membership.filter(user_id=actor.id, organization__is_active=True).values_list(
-        "organization_id", "role"
-    )
-    return [org for org, role in rows if may(Role(role), action)]
+    return [org for org, role in sorted(actor.roles.items()) if may(role, action)]

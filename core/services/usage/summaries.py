@@ -9,17 +9,18 @@ from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 
 from core.errors import NotFound, PermissionDenied
+from core.security.principal import Principal
 from core.services.permissions import Action, authorize, may
 from core.services.usage.periods import PeriodsInConfiguredZone
 from core.services.usage.values import ModelTotals, UsageSummary, quantize_cost
-from db.models import Membership, Role, UsageLog, UsagePeriod, UsageScope, User, Workspace
+from db.models import Membership, Role, UsageLog, UsagePeriod, UsageScope, Workspace
 
 
 class UsageSummaries(PeriodsInConfiguredZone):
     """The reading half of :class:`~core.services.usage.UsageService`."""
 
     async def summary(
-        self, *, actor: User, scope: UsageScope, scope_id: int, period: UsagePeriod
+        self, *, actor: Principal, scope: UsageScope, scope_id: int, period: UsagePeriod
     ) -> UsageSummary:
         """What ``scope`` used in the current ``period``: totals and per model, in one query."""
         where = await _summary_filter(actor, scope, scope_id)
@@ -62,10 +63,10 @@ class UsageSummaries(PeriodsInConfiguredZone):
         )
 
 
-async def _summary_filter(actor: User, scope: UsageScope, scope_id: int) -> Q:
+async def _summary_filter(actor: Principal, scope: UsageScope, scope_id: int) -> Q:
     """The usage-log filter for ``scope``, after the permission and tenant checks."""
     if scope is UsageScope.ORGANIZATION:
-        await authorize(actor, scope_id, Action.READ_ORGANIZATION_USAGE)
+        authorize(actor, scope_id, Action.READ_ORGANIZATION_USAGE)
         return Q(organization_id=scope_id)
     if scope is UsageScope.WORKSPACE:
         # A retired workspace is gone for usage too (its limits and its summary).
@@ -74,11 +75,9 @@ async def _summary_filter(actor: User, scope: UsageScope, scope_id: int) -> Q:
         )
         if workspace is None:
             raise NotFound()
-        await authorize(actor, workspace.organization_id, Action.READ_ORGANIZATION_USAGE)
+        authorize(actor, workspace.organization_id, Action.READ_ORGANIZATION_USAGE)
         return Q(workspace_id=scope_id)
-    if scope_id == actor.id:
-        if not actor.is_active:
-            raise NotFound()
+    if scope_id == actor.user_id:
         return Q(user_id=scope_id)  # one's own usage, in every organisation
     shared = await _shared_organizations(actor, scope_id)
     visible = [o for o, role in shared.items() if may(role, Action.READ_ORGANIZATION_USAGE)]
@@ -90,12 +89,9 @@ async def _summary_filter(actor: User, scope: UsageScope, scope_id: int) -> Q:
     raise NotFound()
 
 
-async def _shared_organizations(actor: User, user_id: int) -> dict[int, Role]:
+async def _shared_organizations(actor: Principal, user_id: int) -> dict[int, Role]:
     """The actor's role in each active organisation that ``user_id`` also belongs to."""
-    if not actor.is_active:
-        return {}
-    theirs = Membership.filter(user_id=user_id).values_list("organization_id", flat=True)
-    rows = await Membership.filter(
-        user_id=actor.id, organization__is_active=True, organization_id__in=await theirs
-    ).values_list("organization_id", "role")
-    return {org: Role(role) for org, role in rows}
+    theirs = await Membership.filter(
+        user_id=user_id, organization_id__in=actor.organization_ids
+    ).values_list("organization_id", flat=True)
+    return {org: actor.roles[org] for org in sorted(theirs)}
