@@ -81,6 +81,7 @@ class OutboxService:
         user_ids: Iterable[int],
         kind: str,
         payload: Mapping[str, Any],
+        content_id: int | None = None,
     ) -> int:
         """One row per distinct recipient who has a reachable Telegram link; returns how many.
 
@@ -101,6 +102,7 @@ class OutboxService:
                 user_id=user_id,
                 kind=kind,
                 payload=dict(payload),
+                content_id=content_id,
                 status=OutboxStatus.PENDING,
                 next_attempt_at=now,
                 created_at=now,
@@ -110,6 +112,91 @@ class OutboxService:
         if rows:
             await OutboxMessage.bulk_create(rows, using_db=connection)
         return len(rows)
+
+    async def enqueue_chat(
+        self,
+        *,
+        connection: BaseDBAsyncClient,
+        chat_id: int,
+        language: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        content_id: int | None = None,
+    ) -> OutboxMessage:
+        """One row for a group chat (no person behind it), written in ``language``."""
+        now = self._clock.now()
+        return await OutboxMessage.create(
+            user_id=None,
+            chat_id=chat_id,
+            language=language,
+            kind=kind,
+            payload=dict(payload),
+            content_id=content_id,
+            status=OutboxStatus.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+            using_db=connection,
+        )
+
+    async def follow_up(
+        self,
+        *,
+        connection: BaseDBAsyncClient,
+        originals: Iterable[OutboxMessage],
+        kind: str,
+        payload: Mapping[str, Any],
+    ) -> int:
+        """One row per original, for the same recipient, that changes the message the original
+        became (an edit): its payload is the original's, updated with ``payload``, plus
+        ``original_id``. Delivery waits for the original to be sent (see :meth:`original`)."""
+        now = self._clock.now()
+        rows = [
+            OutboxMessage(
+                user_id=original.user_id,
+                chat_id=original.chat_id,
+                language=original.language,
+                kind=kind,
+                payload={**original.payload, **payload, "original_id": original.id},
+                content_id=original.content_id,
+                status=OutboxStatus.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for original in originals
+        ]
+        if rows:
+            await OutboxMessage.bulk_create(rows, using_db=connection)
+        return len(rows)
+
+    async def cancel_pending(
+        self, *, connection: BaseDBAsyncClient, ids: Iterable[int], reason: str
+    ) -> list[int]:
+        """Give up the rows among ``ids`` that no worker has claimed yet; returns their ids.
+
+        One conditional update: a row claimed meanwhile stays with its worker."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        pending = await (
+            OutboxMessage.filter(id__in=wanted, status=OutboxStatus.PENDING, attempts=0)
+            .select_for_update()
+            .using_db(connection)
+            .values_list("id", flat=True)
+        )
+        if pending:
+            await (
+                OutboxMessage.filter(id__in=list(pending), status=OutboxStatus.PENDING)
+                .using_db(connection)
+                .update(status=OutboxStatus.FAILED, last_error=_clip(reason))
+            )
+        return list(pending)
+
+    async def original(self, delivery: Delivery) -> OutboxMessage | None:
+        """The row a follow-up row (:meth:`follow_up`) changes; None when it is gone."""
+        original_id = delivery.message.payload.get("original_id")
+        if not isinstance(original_id, int):
+            return None
+        return await OutboxMessage.get_or_none(id=original_id)
 
     # --- claiming and settling (the delivery worker) ------------------------------------------
 
@@ -248,7 +335,7 @@ class OutboxService:
     async def _deliveries(self, rows: list[OutboxMessage]) -> list[Delivery]:
         if not rows:
             return []
-        user_ids = {row.user_id for row in rows}
+        user_ids = {row.user_id for row in rows if row.user_id is not None}
         links = {
             link.user_id: link for link in await TelegramLink.filter(user_id__in=list(user_ids))
         }
@@ -256,12 +343,23 @@ class OutboxService:
         default = self._settings.default_language
         deliveries = []
         for row in rows:
+            if row.user_id is None:
+                # A group chat: no link to follow, no person to be unreachable.
+                deliveries.append(
+                    Delivery(
+                        message=row,
+                        chat_id=row.chat_id,
+                        language=row.language or default,
+                        reachable=row.chat_id is not None,
+                    )
+                )
+                continue
             link = links.get(row.user_id)
             deliveries.append(
                 Delivery(
                     message=row,
-                    chat_id=None if link is None else link.chat_id,
-                    language=str(languages.get(row.user_id) or default),
+                    chat_id=None if link is None else (row.chat_id or link.chat_id),
+                    language=str(languages.get(row.user_id) or row.language or default),
                     reachable=link is not None and link.unreachable_since is None,
                 )
             )

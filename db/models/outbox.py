@@ -12,12 +12,19 @@ from db.models.enums import OutboxStatus
 
 
 class OutboxMessage(Model):
-    """One notification for one person, kept until it is sent or given up."""
+    """One notification for one person (or one group chat), kept until sent or given up."""
 
     id = fields.BigIntField(primary_key=True)
+    # The recipient; None for a row addressed to a group chat (``chat_id``) rather than a person.
     user = fields.ForeignKeyField(
-        "models.User", related_name="outbox_messages", on_delete=fields.CASCADE
+        "models.User", related_name="outbox_messages", on_delete=fields.CASCADE, null=True
     )
+    # A group chat to write to instead of the user's private chat (an organisation's review
+    # group), and the language to write in there (a group has no user to take it from).
+    chat_id = fields.BigIntField(null=True)
+    language = fields.CharField(max_length=2, null=True)
+    # The content the notification is about, so a decision can find the review cards to close.
+    content_id = fields.IntField(null=True)
     kind = fields.CharField(max_length=40)
     payload = fields.JSONField(default=dict)
     status = fields.CharEnumField(OutboxStatus, max_length=10, default=OutboxStatus.PENDING)
@@ -38,4 +45,5 @@ class OutboxMessage(Model):
         indexes = (
             Index(fields=("status", "next_attempt_at"), name="outbox_status_due_idx"),
             Index(fields=("lease_token",), name="outbox_lease_idx"),
+            Index(fields=("content_id", "kind"), name="outbox_content_kind_idx"),
         )
