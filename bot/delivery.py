@@ -9,6 +9,9 @@ different people concurrently) and settles each row according to Telegram's answ
 answer                                      what happens to the row
 ==========================================  ==================================================
 message sent                                ``sent`` (with the chat and message id)
+edit row, edited or "not modified"          ``sent`` (an edit row changes the message its
+                                            ``original_id`` row became; it waits while that
+                                            row is unsent, gives up if it was given up)
 429 ``RetryAfter``                          back to ``pending`` after ``retry_after`` (the try
                                             is not counted); the worker pauses all sends that
                                             long, as Telegram asks, and hands back the rest of
@@ -43,14 +46,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from telegram import Bot, Update
+from telegram import Bot, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.outbox_render import UnknownKind, render
 from core.container import Services
+from core.services.notifications import EDIT_KINDS
 from core.services.outbox import REASON_NOT_LINKED, REASON_UNREACHABLE, Delivery
+from db.models import OutboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +146,11 @@ class DeliveryWorker:
         """
         deliveries = await self._outbox.claim()
         report = PassReport(claimed=len(deliveries))
-        by_person: dict[int, list[Delivery]] = {}
+        by_person: dict[object, list[Delivery]] = {}
         for delivery in deliveries:
-            by_person.setdefault(delivery.message.user_id, []).append(delivery)
+            # A group row has no person: it queues behind the other rows of its chat.
+            who = delivery.message.user_id or ("chat", delivery.message.chat_id)
+            by_person.setdefault(who, []).append(delivery)
         slots = asyncio.Semaphore(self._settings.outbox_concurrency)
 
         async def serve(rows: list[Delivery]) -> None:
@@ -182,26 +189,37 @@ class DeliveryWorker:
         action = self._actions.get(message.kind)
         if action is None:
             try:
-                rendered = render(message.kind, message.payload, delivery.language)
+                rendered = render(
+                    message.kind, message.payload, delivery.language, zone=self._settings.zone
+                )
             except UnknownKind:
                 await self._give_up(delivery, report, f"unknown kind {message.kind!r}")
                 return
         timeout = self._settings.outbox_send_timeout_seconds
+        timeouts = {
+            "connect_timeout": timeout,
+            "read_timeout": timeout,
+            "write_timeout": timeout,
+            "pool_timeout": timeout,
+        }
+        if action is not None:
+            call = action(delivery)
+        elif message.kind in EDIT_KINDS:
+            target = await self._edit_target(delivery, report)
+            if target is None:
+                return
+            call = self._bot.edit_message_text(
+                chat_id=target[0], message_id=target[1], text=rendered.text, **timeouts
+            )
+        else:
+            call = self._bot.send_message(
+                chat_id=delivery.chat_id,
+                text=rendered.text,
+                reply_markup=rendered.reply_markup,
+                **timeouts,
+            )
         try:
-            if action is not None:
-                await action(delivery)
-                landed: tuple[int | None, int | None] = (delivery.chat_id, None)
-            else:
-                sent = await self._bot.send_message(
-                    chat_id=delivery.chat_id,
-                    text=rendered.text,
-                    reply_markup=rendered.reply_markup,
-                    connect_timeout=timeout,
-                    read_timeout=timeout,
-                    write_timeout=timeout,
-                    pool_timeout=timeout,
-                )
-                landed = (sent.chat_id, sent.message_id)
+            sent = await call
         except RetryAfter as exc:
             pause = _seconds(exc.retry_after)
             report.pause_seconds = max(report.pause_seconds, pause)
@@ -211,17 +229,50 @@ class DeliveryWorker:
             report.retried += 1
             logger.warning("Telegram asked for a %.0f s pause", pause)
         except Forbidden as exc:
-            await self._outbox.mark_unreachable(user_id=message.user_id)
-            report.blocked_users.add(message.user_id)
+            if message.user_id is not None:  # a person blocked the bot (not: removed from a group)
+                await self._outbox.mark_unreachable(user_id=message.user_id)
+                report.blocked_users.add(message.user_id)
             await self._give_up(delivery, report, f"403: {exc.message}")
         except BadRequest as exc:
+            if message.kind in EDIT_KINDS and "not modified" in exc.message.lower():
+                # The message already reads so (the presser's own copy, edited at the press).
+                await self._outbox.mark_sent(delivery)
+                report.sent += 1
+                return
             await self._give_up(delivery, report, f"400: {exc.message}")
         except TelegramError as exc:  # 5xx, NetworkError, TimedOut, InvalidToken, ...
             await self._outbox.retry(delivery, error=f"{type(exc).__name__}: {exc.message}")
             report.retried += 1
         else:
-            await self._outbox.mark_sent(delivery, chat_id=landed[0], message_id=landed[1])
+            if isinstance(sent, Message):
+                await self._outbox.mark_sent(
+                    delivery, chat_id=sent.chat_id, message_id=sent.message_id
+                )
+            else:  # an action (no message of its own), or an edit answered True
+                await self._outbox.mark_sent(delivery, chat_id=delivery.chat_id)
             report.sent += 1
+
+    async def _edit_target(self, delivery: Delivery, report: PassReport) -> tuple[int, int] | None:
+        """Where the message an edit row changes landed; None (settled) when it cannot be
+        edited (yet): an original still on its way makes the edit wait for it, one given up
+        leaves nothing to edit."""
+        original = await self._outbox.original(delivery)
+        if original is None or original.status == OutboxStatus.FAILED:
+            await self._give_up(delivery, report, "the message to edit was never delivered")
+            return None
+        if original.status != OutboxStatus.SENT:
+            await self._outbox.retry(
+                delivery,
+                error="waiting for the message to edit",
+                after_seconds=self._settings.outbox_poll_seconds,
+                count_attempt=False,
+            )
+            report.retried += 1
+            return None
+        if original.sent_chat_id is None or original.sent_message_id is None:
+            await self._give_up(delivery, report, "the message to edit has no recorded id")
+            return None
+        return original.sent_chat_id, original.sent_message_id
 
     async def _give_up(self, delivery: Delivery, report: PassReport, reason: str) -> None:
         await self._outbox.give_up(delivery, reason=reason)

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
 from bot.outbox_render_scheduled import render_scheduled
+from bot.texts import moment
 from core.i18n import translate
 from core.services.notifications import (
     KIND_CONTENT_DECIDED,
     KIND_CONTENT_SUBMITTED,
     KIND_GENERATION_FINISHED,
     KIND_MEMBER_INVITED,
+    KIND_REVIEW_CARD_DECIDED,
 )
+
+UTC_ZONE = ZoneInfo("UTC")
 
 KeyboardBuilder = Callable[[Mapping[str, Any], str], InlineKeyboardMarkup | None]
 _KEYBOARDS: dict[str, KeyboardBuilder] = {}
@@ -47,19 +53,39 @@ def register_keyboard(kind: str, builder: KeyboardBuilder) -> None:
     _KEYBOARDS[kind] = builder
 
 
-def render(kind: str, payload: Mapping[str, Any], language: str) -> Rendered:
-    """The message for one row; ``UnknownKind`` when there is no text for ``kind``."""
-    text = _text(kind, payload, language)
+def render(
+    kind: str, payload: Mapping[str, Any], language: str, *, zone: ZoneInfo = UTC_ZONE
+) -> Rendered:
+    """The message for one row (times in ``zone``); ``UnknownKind`` when ``kind`` has no text.
+
+    An edit kind (``review_card_decided``) renders the whole new text of the message it edits,
+    without buttons."""
+    text = _text(kind, payload, language, zone)
     if len(text) > MessageLimit.MAX_TEXT_LENGTH:
         text = text[: MessageLimit.MAX_TEXT_LENGTH - 1] + "…"
     builder = _KEYBOARDS.get(kind)
     return Rendered(text=text, reply_markup=None if builder is None else builder(payload, language))
 
 
-def _text(kind: str, payload: Mapping[str, Any], language: str) -> str:
+def decided_card_text(payload: Mapping[str, Any], language: str, zone: ZoneInfo) -> str:
+    """A review card after the decision: the card, then who decided and when."""
+    card = _text(KIND_CONTENT_SUBMITTED, payload, language, zone)
+    key = (
+        "bot.review.card_approved"
+        if payload.get("status") == "approved"
+        else "bot.review.card_rejected"
+    )
+    raw_when = payload.get("decided_at")
+    when = moment(language, datetime.fromisoformat(raw_when), zone) if raw_when else "—"
+    return f"{card}\n\n{translate(language, key, decided_by=payload.get('decided_by'), when=when)}"
+
+
+def _text(kind: str, payload: Mapping[str, Any], language: str, zone: ZoneInfo) -> str:
     p = dict(payload)
     if kind == KIND_CONTENT_SUBMITTED:
         return translate(language, "outbox.content_submitted", **p).rstrip()
+    if kind == KIND_REVIEW_CARD_DECIDED:
+        return decided_card_text(payload, language, zone)
     if kind == KIND_CONTENT_DECIDED:
         key = (
             "outbox.content_approved"

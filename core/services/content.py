@@ -674,7 +674,7 @@ class ContentService:
                     connection=conn, content=decided, by=actor.user
                 )
         if not done:
-            raise await _decision_conflict(content.id)
+            raise await decision_conflict(content.id)
         return decided
 
     async def _write_version(
@@ -869,7 +869,7 @@ def _state_conflict(content: Content) -> Conflict:
     return Conflict(codes[content.status], current_status=content.status.value)
 
 
-async def _decision_conflict(content_id: int) -> Conflict:
+async def decision_conflict(content_id: int) -> Conflict:
     """Why a decision matched no row: someone decided first (and who), or it is not in review."""
     current = await _current(content_id)
     if current.status in DECIDED:

@@ -3,8 +3,14 @@
 Who hears what (only people with a reachable linked Telegram account get a row, see
 ``core/services/outbox.py``; the person who acted never notifies themselves):
 
-* ``content_submitted``: every editor and admin of the content's organisation;
-* ``content_decided``: the content's author;
+* ``content_submitted`` (the review card): every editor and admin of the content's
+  organisation, or, when the organisation bound a review group (``review_chat_id``), that group
+  instead;
+* ``content_decided``: the content's author; and every copy of the review card of this round
+  gets a ``review_card_decided`` row that edits it to show who decided and when (without
+  buttons). Copies not claimed by the worker yet are given up instead: nobody needs a card for
+  a decided content. Edits go through the outbox like messages, written in the decision's
+  transaction, so a crash never leaves a stale card with live buttons;
 * ``member_invited``: the invited person;
 * ``generation_finished``: whoever started the job;
 * ``usage_report``: each organisation's admins, when a billing period ends
@@ -30,7 +36,17 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from core.presentation import display_name
 from core.services.outbox import OutboxService
-from db.models import Content, GenerationJob, Membership, Organization, Project, Role, User
+from db.models import (
+    Content,
+    GenerationJob,
+    Membership,
+    Organization,
+    OutboxMessage,
+    OutboxStatus,
+    Project,
+    Role,
+    User,
+)
 
 KIND_CONTENT_SUBMITTED = "content_submitted"
 KIND_CONTENT_DECIDED = "content_decided"
@@ -40,6 +56,7 @@ KIND_USAGE_REPORT = "usage_report"
 KIND_LIMIT_WARNING = "limit_warning"
 KIND_REVIEW_REMINDER = "review_reminder"
 KIND_MENU_CHANGED = "menu_changed"
+KIND_REVIEW_CARD_DECIDED = "review_card_decided"
 KINDS = (
     KIND_CONTENT_SUBMITTED,
     KIND_CONTENT_DECIDED,
@@ -49,7 +66,10 @@ KINDS = (
     KIND_LIMIT_WARNING,
     KIND_REVIEW_REMINDER,
     KIND_MENU_CHANGED,
+    KIND_REVIEW_CARD_DECIDED,
 )
+# Kinds whose rows edit the message of another row (``payload["original_id"]``).
+EDIT_KINDS = frozenset({KIND_REVIEW_CARD_DECIDED})
 EXCERPT_LINES = 4
 EXCERPT_CHARS = 400
 REVIEWER_ROLES = (Role.ADMIN, Role.EDITOR)
@@ -64,30 +84,36 @@ class OutboxNotifier:
     async def content_submitted(
         self, *, connection: BaseDBAsyncClient, content: Content, by: User
     ) -> None:
+        organization = await Organization.get(id=content.organization_id).using_db(connection)
+        payload = await card_payload(connection, content, by)
+        if organization.review_chat_id is not None:
+            await self._outbox.enqueue_chat(
+                connection=connection,
+                chat_id=organization.review_chat_id,
+                language=str(getattr(organization.language, "value", organization.language)),
+                kind=KIND_CONTENT_SUBMITTED,
+                payload=payload,
+                content_id=content.id,
+            )
+            return
         reviewers = await (
             Membership.filter(organization_id=content.organization_id, role__in=REVIEWER_ROLES)
             .exclude(user_id=by.id)
             .using_db(connection)
             .values_list("user_id", flat=True)
         )
-        if not reviewers:
-            return
-        project = await Project.get(id=content.project_id).using_db(connection)
-        author = await _user(connection, content.created_by_id)
-        payload = {
-            **_content_ref(content),
-            "project": project.name,
-            "author": display_name(author),
-            "submitted_by": display_name(by),
-            "excerpt": excerpt(content.body),
-        }
         await self._outbox.enqueue(
-            connection=connection, user_ids=reviewers, kind=KIND_CONTENT_SUBMITTED, payload=payload
+            connection=connection,
+            user_ids=reviewers,
+            kind=KIND_CONTENT_SUBMITTED,
+            payload=payload,
+            content_id=content.id,
         )
 
     async def content_decided(
         self, *, connection: BaseDBAsyncClient, content: Content, by: User
     ) -> None:
+        await self._close_review_cards(connection, content, by)
         if content.created_by_id is None or content.created_by_id == by.id:
             return
         payload = {
@@ -138,6 +164,67 @@ class OutboxNotifier:
             kind=KIND_MENU_CHANGED,
             payload={"organization_id": organization_id},
         )
+
+    async def _close_review_cards(
+        self, connection: BaseDBAsyncClient, content: Content, by: User
+    ) -> None:
+        """Edit (or give up, when still unsent) every card of this review round."""
+        cards = await _cards_of_this_round(connection, content.id)
+        if not cards:
+            return
+        cancelled = set(
+            await self._outbox.cancel_pending(
+                connection=connection, ids=[card.id for card in cards], reason="content decided"
+            )
+        )
+        decision = {
+            "status": content.status.value,
+            "decided_by": display_name(by),
+            "decided_at": (content.decided_at.isoformat() if content.decided_at else None),
+        }
+        await self._outbox.follow_up(
+            connection=connection,
+            originals=[card for card in cards if card.id not in cancelled],
+            kind=KIND_REVIEW_CARD_DECIDED,
+            payload=decision,
+        )
+
+
+async def card_payload(connection: BaseDBAsyncClient | None, content: Content, by: User | None):
+    """What a review card shows: title, project, author, who sent it, the first lines."""
+    project = await Project.get(id=content.project_id).using_db(connection)
+    author = await _user(connection, content.created_by_id)
+    return {
+        **_content_ref(content),
+        "project": project.name,
+        "author": display_name(author),
+        "submitted_by": display_name(by if by is not None else author),
+        "excerpt": excerpt(content.body),
+    }
+
+
+async def _cards_of_this_round(
+    connection: BaseDBAsyncClient, content_id: int
+) -> list[OutboxMessage]:
+    """The card rows written since the content's last decision.
+
+    Submit and decide both change the content row under its lock, so rows of one round are
+    written after the previous round's follow-ups: "newer than the last follow-up" is this
+    round. Cards given up (never delivered) have nothing to edit.
+    """
+    last_follow_up = await (
+        OutboxMessage.filter(content_id=content_id, kind=KIND_REVIEW_CARD_DECIDED)
+        .using_db(connection)
+        .order_by("-id")
+        .first()
+        .values_list("id", flat=True)
+    )
+    query = OutboxMessage.filter(content_id=content_id, kind=KIND_CONTENT_SUBMITTED).exclude(
+        status=OutboxStatus.FAILED
+    )
+    if last_follow_up is not None:
+        query = query.filter(id__gt=last_follow_up)
+    return await query.using_db(connection).order_by("id")
 
 
 def excerpt(body: str) -> str:
