@@ -6,7 +6,9 @@ handlers come from the feature modules listed in ``bot/handlers/__init__.py``; t
 routes an update to the step that owns it:
 
 - a ``/command`` (or a ``cmd:<name>`` button) to the feature that exports the command;
-- a button press to the feature owning its data prefix (an unknown prefix is refused);
+  in a group chat only the commands features export as ``GROUP_COMMANDS``;
+- a button press to the feature owning its data prefix (an unknown prefix is refused; in a
+  group only the prefixes in ``GROUP_CALLBACKS``);
 - a text message to the feature owning the chat's conversation state, else to the link flow
   (not linked yet) or the main menu;
 - a shared contact to the link flow.
@@ -15,6 +17,7 @@ routes an update to the step that owns it:
 from __future__ import annotations
 
 from telegram import BotCommand, Update
+from telegram.constants import ChatType
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -126,6 +129,9 @@ def _register(application: Application, registry: Registry) -> None:
     private = filters.ChatType.PRIVATE
     for name, step in registry.commands.items():
         application.add_handler(CommandHandler(name, _as_handler(step), filters=private))
+    groups = filters.ChatType.GROUPS
+    for name, step in registry.group_commands.items():
+        application.add_handler(CommandHandler(name, _as_handler(step), filters=groups))
     application.add_handler(
         MessageHandler(private & filters.COMMAND, _as_handler(_unknown_command))
     )
@@ -155,7 +161,12 @@ async def _route_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     turn = await load_turn(update, context)
     prefix, *args = (update.callback_query.data or "").split(":")
     turn.args = args
-    if prefix == "cmd" and len(args) == 1 and args[0] in registry.commands:
+    chat = update.effective_chat
+    in_group = chat is not None and chat.type != ChatType.PRIVATE
+    if in_group and prefix not in registry.group_callbacks:
+        # Only the review card's buttons work in a group; the rest belong to private chats.
+        await turn.ack(turn.t("bot.button_expired"), alert=True)
+    elif prefix == "cmd" and len(args) == 1 and args[0] in registry.commands:
         turn.args = []
         await registry.commands[args[0]](turn)
     elif prefix in registry.callbacks:

@@ -33,6 +33,7 @@ from core.services.outbox import OutboxService
 from core.services.preferences import PreferenceService
 from core.services.prompts import PromptService
 from core.services.reports import ReportService
+from core.services.review import ReviewService
 from core.services.telegram import TelegramLinkService
 from core.services.usage import UsageService
 from core.settings import Settings
@@ -59,6 +60,7 @@ class Services:
     prompts: PromptService
     compose: ComposeService
     content: ContentService
+    review: ReviewService
     generation: GenerationService
     usage: UsageService
     reports: ReportService
@@ -139,6 +141,7 @@ def build_services(
         prompts=PromptService(max_rendered_chars=settings.max_rendered_chars),
         compose=ComposeService(),
         content=content,
+        review=ReviewService(content=content, audit=audit),
         generation=GenerationService(
             settings=settings,
             clock=clock,

@@ -11,6 +11,9 @@ A feature module (``bot/handlers/<feature>.py``) may export:
 - ``CONTACT: Step``: the handler of a shared contact (one feature only).
 - ``ON_CANCEL: Step``: run by ``/cancel`` before the state is cleared (stop what runs).
 - ``DESCRIPTIONS: dict[str, str]``: command -> locale key of its description (the / menu).
+- ``GROUP_COMMANDS: dict[str, Step]``: commands that also work in group chats (every other
+  command, button and message is for private chats only).
+- ``GROUP_CALLBACKS: frozenset[str]``: callback prefixes whose buttons also work in groups.
 - ``MENU_ROLES: dict[str, Role]``: command -> the least role whose / menu lists it (commands
   not named here are in everyone's menu). Only the menu: ``core`` decides what a role may do.
 
@@ -44,6 +47,7 @@ FEATURES: tuple[str, ...] = (
     "admin_usage",
     "admin_limits",
     "admin_prompt",
+    "review",
 )
 
 
@@ -56,6 +60,8 @@ class Registry:
     text_states: dict[str, Step] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
     menu_roles: dict[str, Role] = field(default_factory=dict)
+    group_commands: dict[str, Step] = field(default_factory=dict)
+    group_callbacks: set[str] = field(default_factory=set)
     contact: Step | None = None
     on_cancel: list[Step] = field(default_factory=list)
 
@@ -66,11 +72,13 @@ class Registry:
             ("TEXT_STATES", self.text_states),
             ("DESCRIPTIONS", self.descriptions),
             ("MENU_ROLES", self.menu_roles),
+            ("GROUP_COMMANDS", self.group_commands),
         ):
             for key, value in getattr(module, attribute, {}).items():
                 if key in target:
                     raise ValueError(f"{module.__name__}: {attribute} {key!r} is taken")
                 target[key] = value
+        self.group_callbacks.update(getattr(module, "GROUP_CALLBACKS", ()))
         if (contact := getattr(module, "CONTACT", None)) is not None:
             if self.contact is not None:
                 raise ValueError(f"{module.__name__}: CONTACT is taken")

@@ -1,0 +1,110 @@
+"""Review from chat: the editors' queue, the card of one content, and the review group.
+
+The decisions themselves are ``ContentService.approve`` / ``reject`` (one conditional update;
+the loser of a race gets ``Conflict("already_decided")`` naming the winner). This service adds
+what an adapter needs around them, with the same rules:
+
+* :meth:`ReviewService.check_decidable` answers, before a reason is asked for, whether the actor
+  could decide this content now (404 unseen, 403 below editor, 409 not in review / decided);
+* :meth:`ReviewService.queue`: what waits for review in the organisations where the actor may
+  decide, oldest first;
+* :meth:`ReviewService.card`: what a review card shows (the same payload the notifier writes);
+* :meth:`ReviewService.bind_review_chat`: an admin routes the organisation's review cards to a
+  group chat (``Organization.review_chat_id``), or back to each editor with ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core.errors import PermissionDenied
+from core.services.audit import AuditService
+from core.services.content import ContentService, decision_conflict, live_contents
+from core.services.notifications import card_payload
+from core.services.permissions import Action, authorize, may, membership_of
+from db.models import Content, ContentStatus, Membership, Organization, Role, User
+
+TARGET = "organization"
+ACTION_REVIEW_CHAT = "review_chat_set"
+_DECIDER_ROLES = tuple(role for role in Role if may(role, Action.DECIDE_CONTENT))
+_ADMIN_ROLES = tuple(role for role in Role if may(role, Action.MANAGE_ORGANIZATION))
+
+
+class ReviewService:
+    def __init__(self, *, content: ContentService, audit: AuditService) -> None:
+        self._content = content
+        self._audit = audit
+
+    async def check_decidable(self, *, actor: User, content_id: int) -> Content:
+        """The content if the actor could approve or reject it now; else what stops them."""
+        content = await self._content.get(actor=actor, content_id=content_id)
+        membership = await membership_of(actor, content.organization_id)
+        if not may(membership.role, Action.DECIDE_CONTENT):
+            raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
+        if content.status != ContentStatus.REVIEW:
+            raise await decision_conflict(content.id)
+        return content
+
+    async def queue(
+        self, *, actor: User, offset: int = 0, limit: int = 8
+    ) -> tuple[int, list[Content]]:
+        """(count, oldest-first page) of content in review where the actor may decide."""
+        organizations = await _organizations_where(actor, _DECIDER_ROLES)
+        if not organizations:
+            return 0, []
+        query = live_contents().filter(
+            organization_id__in=organizations, status=ContentStatus.REVIEW
+        )
+        count = await query.count()
+        return count, await query.order_by("id").offset(offset).limit(limit)
+
+    async def card(self, *, actor: User, content_id: int) -> tuple[Content, dict[str, Any]]:
+        """The content and its card's payload, for someone who may decide it (any status)."""
+        content = await self._content.get(actor=actor, content_id=content_id)
+        membership = await membership_of(actor, content.organization_id)
+        if not may(membership.role, Action.DECIDE_CONTENT):
+            raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
+        return content, await card_payload(None, content, None)
+
+    async def admin_organizations(self, *, actor: User) -> list[Organization]:
+        """The active organisations the actor administers (where a review group may be bound)."""
+        ids = await _organizations_where(actor, _ADMIN_ROLES)
+        return await Organization.filter(id__in=ids, is_active=True).order_by("name", "id")
+
+    async def review_chat_choices(self, *, actor: User) -> list[Organization]:
+        """The organisations whose review group the actor may set; refused when none."""
+        organizations = await self.admin_organizations(actor=actor)
+        if not organizations:
+            raise PermissionDenied(action=Action.MANAGE_ORGANIZATION.value)
+        return organizations
+
+    async def bind_review_chat(
+        self, *, actor: User, organization_id: int, chat_id: int | None
+    ) -> Organization:
+        """Send the organisation's review cards to ``chat_id`` (None: to each editor again)."""
+        await authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
+        async with in_transaction() as conn:
+            organization = await Organization.get(id=organization_id).using_db(conn)
+            before = organization.review_chat_id
+            organization.review_chat_id = chat_id
+            await organization.save(update_fields=["review_chat_id", "updated_at"], using_db=conn)
+            await self._audit.record(
+                connection=conn,
+                organization_id=organization_id,
+                actor_id=actor.id,
+                action=ACTION_REVIEW_CHAT,
+                target_type=TARGET,
+                target_id=organization_id,
+                changes={"review_chat_id": [before, chat_id]},
+            )
+        return organization
+
+
+async def _organizations_where(actor: User, roles: tuple[Role, ...]) -> list[int]:
+    if not actor.is_active:
+        return []
+    return await Membership.filter(
+        user_id=actor.id, role__in=roles, organization__is_active=True
+    ).values_list("organization_id", flat=True)
