@@ -10,7 +10,8 @@ Callback data (ids only; every press is checked again in ``core`` with the press
 ``rv:a:<content>`` approve, ``rv:r:<content>`` reject (asks for the reason in the presser's
 private chat: the next message there, with Cancel), ``rv:f:<content>`` read in full,
 ``rv:o:<content>`` open a card from ``/review``, ``rv:p:<page>`` a page of ``/review``,
-``rv:g:<organization>`` bind this group as the organisation's review group.
+``rv:g:<organization>`` bind this group as the organisation's review group (``/reviewchat off``
+in the group unbinds it).
 
 In a group only ``rv`` buttons and ``/reviewchat`` work (see ``GROUP_COMMANDS`` and
 ``GROUP_CALLBACKS``); the reason and the full text go to the presser's private chat, so a
@@ -39,6 +40,8 @@ from db.models import Content, ContentStatus, Role
 PREFIX = "rv"
 REASON = "review.reason"
 MAX_ID_DIGITS = 12
+# ``/reviewchat off`` sends the cards to each editor again.
+OFF_WORDS = frozenset({"off", "خاموش"})
 
 
 # --- keyboards ------------------------------------------------------------------------------
@@ -258,6 +261,9 @@ async def review_chat_command(turn: Turn) -> None:
     if chat is None or chat.type == ChatType.PRIVATE:
         await turn.say(turn.t("bot.review.chat_in_group"))
         return
+    if turn.args and turn.args[0].lower() in OFF_WORDS:
+        await _unbind_group(turn, chat.id)
+        return
     organizations = await turn.services.review.review_chat_choices(actor=turn.require_actor())
     if len(organizations) == 1:
         await _bind_group(turn, organizations[0].id)
@@ -267,6 +273,21 @@ async def review_chat_command(turn: Turn) -> None:
         for organization in organizations
     ]
     await turn.say(turn.t("bot.review.chat_pick"), keyboards.inline(rows))
+
+
+async def _unbind_group(turn: Turn, chat_id: int) -> None:
+    unbound = await turn.services.review.unbind_review_chat(
+        actor=turn.require_actor(), chat_id=chat_id
+    )
+    if not unbound:
+        await turn.say(turn.t("bot.review.chat_not_bound"))
+        return
+    names = (
+        "، ".join(o.name for o in unbound)
+        if turn.language == "fa"
+        else ", ".join(o.name for o in unbound)
+    )
+    await turn.say(turn.t("bot.review.chat_unbound", organizations=names))
 
 
 async def _bind_group(turn: Turn, organization_id: int) -> None:

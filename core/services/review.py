@@ -10,7 +10,8 @@ what an adapter needs around them, with the same rules:
   decide, oldest first;
 * :meth:`ReviewService.card`: what a review card shows (the same payload the notifier writes);
 * :meth:`ReviewService.bind_review_chat`: an admin routes the organisation's review cards to a
-  group chat (``Organization.review_chat_id``), or back to each editor with ``None``.
+  group chat (``Organization.review_chat_id``), or back to each editor with ``None``
+  (:meth:`ReviewService.unbind_review_chat` for every organisation bound to one chat).
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ class ReviewService:
                 changes={"review_chat_id": [before, chat_id]},
             )
         return organization
+
+    async def unbind_review_chat(self, *, actor: User, chat_id: int) -> list[Organization]:
+        """Cards of the actor's organisations bound to ``chat_id`` go to each editor again;
+        returns those organisations (none: the chat was no review group of theirs)."""
+        choices = await self.review_chat_choices(actor=actor)
+        bound = [organization for organization in choices if organization.review_chat_id == chat_id]
+        return [
+            await self.bind_review_chat(actor=actor, organization_id=organization.id, chat_id=None)
+            for organization in bound
+        ]
 
 
 async def _organizations_where(actor: User, roles: tuple[Role, ...]) -> list[int]:

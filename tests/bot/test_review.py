@@ -6,8 +6,6 @@ delivered by the bot's own worker, and so are the edits that close them after a 
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.delivery import DeliveryWorker
 from core.container import build_services
 from core.services.content import display_name
@@ -425,9 +423,11 @@ async def test_a_card_committed_before_a_crash_arrives_once_after_the_restart(
 
     await harness.start()
     await card_of(harness, first.id, content.id)
-    async with asyncio.timeout(WAIT):  # the worker records the send just after making it
-        while await OutboxMessage.filter(content_id=content.id).exclude(status="sent").exists():
-            await asyncio.sleep(0.05)
+    await harness.stop()  # the worker finishes (and records) the send it is making
+    assert {row.status for row in await OutboxMessage.filter(content_id=content.id)} == {
+        OutboxStatus.SENT
+    }
+    await harness.start()
     assert harness.services is not None and harness.application is not None
     worker = DeliveryWorker(harness.application.bot, harness.services)
     assert (await worker.deliver_once()).claimed == 0
@@ -476,3 +476,63 @@ async def test_a_card_not_sent_before_the_decision_is_given_up_not_sent(
     cards = await OutboxMessage.filter(content_id=content.id, kind="content_submitted")
     assert {c.status for c in cards} == {OutboxStatus.FAILED}
     assert not await OutboxMessage.filter(kind="review_card_decided").exists()
+
+
+async def test_only_the_cards_of_the_current_round_are_closed(harness: BotHarness) -> None:
+    """Rejected, edited, submitted again, approved: the first round's cards keep saying
+    "rejected", the second round's say "approved", and each copy is edited exactly once."""
+    first, second, writer = await team(harness)
+    assert harness.services is not None and writer.user and first.user
+    content = await submitted(harness, writer)
+    round_one = [await card_of(harness, e.id, content.id) for e in (first, second)]
+    rejected = await harness.services.content.reject(
+        actor=first.user, content_id=content.id, reason="دوباره"
+    )
+    rejected_line = decision_line(harness, rejected, "ویراستار یک")
+    for card in round_one:
+        await closed(harness, card, rejected_line)
+
+    await harness.services.content.update(actor=writer.user, content_id=content.id, body=BODY + "!")
+    await harness.services.content.submit(actor=writer.user, content_id=content.id)
+    round_two = [await card_of(harness, e.id, content.id) for e in (first, second)]
+    assert {c.message_id for c in round_two}.isdisjoint({c.message_id for c in round_one})
+    assert await press(harness, second, round_two[1], f"rv:a:{content.id}") == harness.t(
+        "bot.review.approved_toast"
+    )
+    approved = await Content.get(id=content.id)
+    approved_line = decision_line(harness, approved, "ویراستار دو")
+    for card in round_two:
+        await closed(harness, card, approved_line)
+    await harness.stop()  # every pending edit settled: nothing more will touch the cards
+    for card in round_one:
+        assert (card.text or "").endswith(rejected_line)
+    edited = [
+        (call.params["chat_id"], call.params["message_id"])
+        for call in harness.fake.calls_to("editMessageText")
+        if call.ok
+    ]
+    every_copy = [(c.chat_id, c.message_id) for c in round_one + round_two]
+    assert sorted(edited) == sorted(every_copy)
+    await harness.start()
+
+
+async def test_reviewchat_off_sends_the_cards_to_each_editor_again(harness: BotHarness) -> None:
+    first, _, writer = await team(harness)
+    admin = await harness.linked_user(Role.ADMIN)
+    harness.fake.add_chat(GROUP)
+    harness.fake.user_sends_text(admin.id, "/reviewchat", chat_id=GROUP)
+    await harness.handled()
+    harness.fake.user_sends_text(first.id, "/reviewchat off", chat_id=GROUP)
+    await harness.handled()
+    assert harness.fake.last_text(GROUP) == harness.t("error.permission_denied")
+    harness.fake.user_sends_text(admin.id, "/reviewchat off", chat_id=GROUP)
+    await harness.handled()
+    org = await Organization.get(id=harness.org.id)  # type: ignore[union-attr]
+    assert org.review_chat_id is None
+    assert harness.fake.last_text(GROUP) == harness.t(
+        "bot.review.chat_unbound", organizations=org.name
+    )
+    content = await submitted(harness, writer)
+    await card_of(harness, first.id, content.id)
+    await admin.send("/reviewchat")
+    assert admin.last_text == harness.t("bot.review.chat_in_group")
