@@ -35,7 +35,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from core.presentation import display_name
-from core.services.outbox import OutboxService
+from core.services.outbox import REVIEW_CARD_KIND, OutboxService
 from db.models import (
     Content,
     GenerationJob,
@@ -48,7 +48,7 @@ from db.models import (
     User,
 )
 
-KIND_CONTENT_SUBMITTED = "content_submitted"
+KIND_CONTENT_SUBMITTED = REVIEW_CARD_KIND
 KIND_CONTENT_DECIDED = "content_decided"
 KIND_MEMBER_INVITED = "member_invited"
 KIND_GENERATION_FINISHED = "generation_finished"

@@ -37,16 +37,18 @@ from datetime import timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
 from core.settings import Settings
-from db.models import OutboxMessage, OutboxStatus, TelegramLink, User
+from db.models import Content, ContentStatus, OutboxMessage, OutboxStatus, TelegramLink, User
 
 MAX_ERROR_CHARS = 300
 REASON_NOT_LINKED = "not_linked"
 REASON_UNREACHABLE = "recipient_unreachable"
+# notifications.KIND_CONTENT_SUBMITTED (not imported from there: that module imports this one).
+REVIEW_CARD_KIND = "content_submitted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,11 +313,18 @@ class OutboxService:
 
     async def purge(self, *, older_than: timedelta | None = None, batch: int = 1000) -> int:
         """Delete settled rows (sent or given up) created before ``older_than`` ago (default
-        ``OUTBOX_KEEP_DAYS``), ``batch`` rows per statement so no sweep holds a long lock."""
+        ``OUTBOX_KEEP_DAYS``), ``batch`` rows per statement so no sweep holds a long lock.
+
+        A review card whose content still waits for review is kept, however old: the decision
+        needs its recorded message to close it."""
         keep = older_than or timedelta(days=self._settings.outbox_keep_days)
         cutoff = self._clock.now() - keep
+        in_review = Content.filter(status=ContentStatus.REVIEW).values("id")
         settled = OutboxMessage.filter(
             status__in=(OutboxStatus.SENT, OutboxStatus.FAILED), created_at__lt=cutoff
+        ).filter(
+            # One negated Q: Tortoise's exclude(a=…, b=…) means "not a and not b".
+            ~(Q(kind=REVIEW_CARD_KIND) & Q(content_id__in=Subquery(in_review)))
         )
         deleted = 0
         while True:
