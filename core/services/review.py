@@ -59,7 +59,8 @@ class ReviewService:
             organization_id__in=organizations, status=ContentStatus.REVIEW
         )
         count = await query.count()
-        return count, await query.order_by("id").offset(offset).limit(limit)
+        # Waiting longest first: the time it (last) went into review, then creation order.
+        return count, await query.order_by("submitted_at", "id").offset(offset).limit(limit)
 
     async def card(self, *, actor: User, content_id: int) -> tuple[Content, dict[str, Any]]:
         """The content and its card's payload, for someone who may decide it (any status)."""

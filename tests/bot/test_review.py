@@ -6,6 +6,8 @@ delivered by the bot's own worker, and so are the edits that close them after a 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.delivery import DeliveryWorker
 from core.container import build_services
 from core.services.content import display_name
@@ -314,18 +316,30 @@ async def test_review_lists_the_queue_oldest_first_in_pages_of_eight(harness: Bo
     for n in range(10):
         content = await make_content(harness.project, writer.user, title=f"متن {n}", body=BODY)
         ids.append(content.id)
-    await Content.filter(id__in=ids).update(status=ContentStatus.REVIEW, word_count=5)
+    # Created 0 to 9, but sent to review 9 first, 0 last: waiting longest comes first.
+    for n, content_id in enumerate(ids):
+        await Content.filter(id=content_id).update(
+            status=ContentStatus.REVIEW,
+            word_count=5,
+            submitted_at=harness.clock.now() - timedelta(minutes=n),
+        )
     await make_content(harness.project, writer.user, title="پیش‌نویس", body=BODY)
 
     await first.send("/review")
     assert first.last_text == harness.t("bot.review.queue_title", count=10)
-    assert first.buttons[:8] == [f"متن {n}" for n in range(8)]
+    assert first.buttons[:8] == [f"متن {n}" for n in range(9, 1, -1)]
+    assert first.buttons[8:] == [
+        "۱/۲",
+        harness.t("bot.button.next"),
+        harness.t("bot.button.back"),
+        harness.t("bot.button.cancel"),
+    ]
     await first.press(harness.t("bot.button.next"))
-    assert first.buttons[:2] == ["متن 8", "متن 9"]
-    await first.press("متن 9")
-    assert "«متن 9»" in (first.last_text or "")
+    assert first.buttons[:2] == ["متن 1", "متن 0"]
+    await first.press("متن 0")
+    assert "«متن 0»" in (first.last_text or "")
     await first.press(harness.t("bot.review.approve"))
-    assert (await Content.get(id=ids[9])).status == ContentStatus.APPROVED
+    assert (await Content.get(id=ids[0])).status == ContentStatus.APPROVED
     assert first.last_message.buttons == []
     await first.send("/review")
     assert first.last_text == harness.t("bot.review.queue_title", count=9)

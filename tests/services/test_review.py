@@ -210,13 +210,15 @@ async def test_the_queue_is_oldest_first_and_only_where_the_actor_decides(
         await add_member(other_org, Role.WRITER),
         title="Elsewhere",
     )
-    await Content.filter(id__in=[world.content.id, later.id, elsewhere.id]).update(
-        status=ContentStatus.REVIEW
-    )
+    now = services.clock.now()
+    for content, waited in ((world.content, 1), (later, 2), (elsewhere, 3)):
+        await Content.filter(id=content.id).update(
+            status=ContentStatus.REVIEW, submitted_at=now - timedelta(hours=waited)
+        )
     count, page = await services.review.queue(actor=world.editor)
-    assert count == 2 and [c.id for c in page] == [world.content.id, later.id]
+    assert count == 2 and [c.id for c in page] == [later.id, world.content.id]
     assert [c.id for c in (await services.review.queue(actor=world.editor, offset=1))[1]] == [
-        later.id
+        world.content.id
     ]
     assert await services.review.queue(actor=world.writer) == (0, [])
     await User.filter(id=world.editor.id).update(is_active=False)
