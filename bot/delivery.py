@@ -310,7 +310,8 @@ def register_reachability(application: Application, services: Services) -> None:
     """Track whether each person can be written to, from every update (handler group -1).
 
     Anything a person sends (a message, a press) clears their "unreachable" mark; Telegram's
-    own notice that they blocked the bot (``my_chat_member``, kicked) sets it at once.
+    own notice that they blocked the bot (``my_chat_member``, kicked) sets it at once. The
+    same notice for a group unbinds it wherever it was an organisation's review group.
     """
 
     async def track(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
@@ -322,6 +323,9 @@ def register_reachability(application: Application, services: Services) -> None:
             if change is not None and change.new_chat_member.status in _GONE:
                 if change.chat.type == ChatType.PRIVATE:
                     await services.outbox.mark_unreachable(telegram_user_id=user.id)
+                elif await services.review.forget_review_chat(chat_id=change.chat.id):
+                    # The bot left a review group: cards go to each editor again.
+                    logger.info("review group %s unbound: the bot was removed", change.chat.id)
             elif await services.outbox.mark_reachable(user.id):
                 logger.info("Telegram user %s is reachable again", user.id)
         except Exception:

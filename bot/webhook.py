@@ -29,7 +29,8 @@ logger = logging.getLogger("contexor.bot")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 DEFAULT_PATH = "/telegram/webhook"
 # Update types the bot handles; Telegram drops the rest before sending.
-ALLOWED_UPDATES = ["message", "callback_query"]
+# my_chat_member: a person blocked the bot, or the bot was removed from a (review) group.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 MAX_BODY_BYTES = 1 << 20
 
 

@@ -351,6 +351,7 @@ class LocalBotApi:
         self._messages: dict[int, list[StoredMessage]] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._blocked: set[int] = set()
+        self._gone_chats: set[int] = set()  # groups the bot was removed from
         self._drafts: dict[int, dict[str, Any]] = {}  # chat -> the streaming preview shown now
         self._files: dict[str, UploadedFile] = {}  # file_id -> what the bot uploaded
         self._updates: list[dict[str, Any]] = []
@@ -521,6 +522,23 @@ class LocalBotApi:
     def user_blocks_bot(self, user_id: int) -> None:
         """From now on, calls to the user's private chat fail with 403 (until they write)."""
         self._blocked.add(user_id)
+
+    def bot_removed_from(self, chat_id: int, *, by_user_id: int) -> None:
+        """Queue the ``my_chat_member`` update Telegram sends when someone removes the bot
+        from a group; the chat then answers 403 to the bot."""
+        chat = self._chats[chat_id]
+        remover = self.add_user(by_user_id, started=False)
+        self._gone_chats.add(chat_id)
+        self._queue_update(
+            "my_chat_member",
+            {
+                "chat": chat,
+                "from": remover,
+                "date": _now(),
+                "old_chat_member": {"status": "member", "user": self.bot_user},
+                "new_chat_member": {"status": "kicked", "user": self.bot_user, "until_date": 0},
+            },
+        )
 
     def user_sends_text(
         self,
@@ -1169,6 +1187,8 @@ class LocalBotApi:
             raise _bad_request("chat not found")
         if chat["id"] in self._blocked:
             raise TelegramApiError(403, BLOCKED)
+        if chat["id"] in self._gone_chats:
+            raise TelegramApiError(403, "Forbidden: bot was kicked from the group chat")
         return chat
 
     def _find_chat(self, raw: Any) -> dict[str, Any] | None:

@@ -113,6 +113,31 @@ class ReviewService:
             for organization in bound
         ]
 
+    async def forget_review_chat(self, *, chat_id: int) -> int:
+        """The bot is no longer in ``chat_id`` (Telegram said so): every organisation that sent
+        its cards there sends them to each editor again. Returns how many were bound."""
+        async with in_transaction() as conn:
+            bound = await (
+                Organization.filter(review_chat_id=chat_id)
+                .select_for_update()
+                .using_db(conn)
+                .values_list("id", flat=True)
+            )
+            if not bound:
+                return 0
+            await Organization.filter(id__in=list(bound)).using_db(conn).update(review_chat_id=None)
+            for organization_id in bound:
+                await self._audit.record(
+                    connection=conn,
+                    organization_id=organization_id,
+                    actor_id=None,  # Telegram's notice, not a person's act
+                    action=ACTION_REVIEW_CHAT,
+                    target_type=TARGET,
+                    target_id=organization_id,
+                    changes={"review_chat_id": [chat_id, None], "why": "bot_removed"},
+                )
+        return len(bound)
+
 
 async def _organizations_where(actor: User, roles: tuple[Role, ...]) -> list[int]:
     if not actor.is_active:

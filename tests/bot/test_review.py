@@ -550,3 +550,20 @@ async def test_reviewchat_off_sends_the_cards_to_each_editor_again(harness: BotH
     await card_of(harness, first.id, content.id)
     await admin.send("/reviewchat")
     assert admin.last_text == harness.t("bot.review.chat_in_group")
+
+
+async def test_removing_the_bot_from_the_review_group_sends_cards_to_editors_again(
+    harness: BotHarness,
+) -> None:
+    first, _, writer = await team(harness)
+    admin = await harness.linked_user(Role.ADMIN)
+    harness.fake.add_chat(GROUP)
+    harness.fake.user_sends_text(admin.id, "/reviewchat", chat_id=GROUP)
+    await harness.handled()
+    assert (await Organization.get(id=harness.org.id)).review_chat_id == GROUP  # type: ignore[union-attr]
+
+    harness.fake.bot_removed_from(GROUP, by_user_id=admin.id)
+    await harness.handled()
+    assert (await Organization.get(id=harness.org.id)).review_chat_id is None  # type: ignore[union-attr]
+    content = await submitted(harness, writer)
+    await card_of(harness, first.id, content.id)
