@@ -181,7 +181,9 @@ async def _read_full(turn: Turn, content_id: int) -> None:
     body = content.body.strip() or turn.t("bot.drafts.no_body")
     try:
         if formatting.fits_in_messages(body):
-            await bot.send_message(private_chat, f"«{content.title}»")
+            await bot.send_message(
+                private_chat, turn.t("bot.review.full_title", title=content.title)
+            )
             for part in formatting.split_paragraphs(body):
                 await bot.send_message(
                     private_chat, formatting.as_html(part), parse_mode=ParseMode.HTML
