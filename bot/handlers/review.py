@@ -33,7 +33,7 @@ from bot.outbox_render import register_keyboard, render
 from bot.texts import moment, t
 from bot.turn import Turn
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
-from core.services.content import display_name
+from core.presentation import display_name
 from core.services.notifications import KIND_CONTENT_DECIDED, KIND_CONTENT_SUBMITTED
 from db.models import Content, ContentStatus, Role
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bot.delivery import DeliveryWorker
 from core.container import build_services
-from core.services.content import display_name
+from core.presentation import display_name
 from db.models import (
     AuditLog,
     Content,
