@@ -112,7 +112,7 @@ async def _approve(turn: Turn, content_id: int) -> None:
         await _refuse_conflict(turn, conflict)
         return
     await turn.ack(turn.t("bot.review.approved_toast"))
-    await _close_pressed_card(turn, content, display_name(actor))
+    await _close_pressed_card(turn, content, display_name(actor.user))
 
 
 async def _ask_reason(turn: Turn, content_id: int) -> None:
@@ -163,7 +163,7 @@ async def reason_given(turn: Turn) -> None:
     await turn.clear_state()
     await turn.say(turn.t("bot.review.rejected", title=content.title))
     if card.get("card") and card.get("card_chat") and card.get("card_message"):
-        line = _decision_line(turn, content, display_name(actor))
+        line = _decision_line(turn, content, display_name(actor.user))
         # On failure the outbox's own edit of this copy (if it is one) still comes.
         with contextlib.suppress(TelegramError):
             await turn.context.bot.edit_message_text(

@@ -21,11 +21,12 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from core.errors import PermissionDenied
+from core.security.principal import Principal
 from core.services.audit import AuditService
 from core.services.content import ContentService, decision_conflict, live_contents
 from core.services.notifications import card_payload
-from core.services.permissions import Action, authorize, may, membership_of
-from db.models import Content, ContentStatus, Membership, Organization, Role, User
+from core.services.permissions import Action, authorize, may, role_of
+from db.models import Content, ContentStatus, Organization, Role
 
 TARGET = "organization"
 ACTION_REVIEW_CHAT = "review_chat_set"
@@ -38,21 +39,20 @@ class ReviewService:
         self._content = content
         self._audit = audit
 
-    async def check_decidable(self, *, actor: User, content_id: int) -> Content:
+    async def check_decidable(self, *, actor: Principal, content_id: int) -> Content:
         """The content if the actor could approve or reject it now; else what stops them."""
         content = await self._content.get(actor=actor, content_id=content_id)
-        membership = await membership_of(actor, content.organization_id)
-        if not may(membership.role, Action.DECIDE_CONTENT):
+        if not may(role_of(actor, content.organization_id), Action.DECIDE_CONTENT):
             raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
         if content.status != ContentStatus.REVIEW:
             raise await decision_conflict(content.id)
         return content
 
     async def queue(
-        self, *, actor: User, offset: int = 0, limit: int = 8
+        self, *, actor: Principal, offset: int = 0, limit: int = 8
     ) -> tuple[int, list[Content]]:
         """(count, oldest-first page) of content in review where the actor may decide."""
-        organizations = await _organizations_where(actor, _DECIDER_ROLES)
+        organizations = _organizations_where(actor, _DECIDER_ROLES)
         if not organizations:
             return 0, []
         query = live_contents().filter(
@@ -62,20 +62,19 @@ class ReviewService:
         # Waiting longest first: the time it (last) went into review, then creation order.
         return count, await query.order_by("submitted_at", "id").offset(offset).limit(limit)
 
-    async def card(self, *, actor: User, content_id: int) -> tuple[Content, dict[str, Any]]:
+    async def card(self, *, actor: Principal, content_id: int) -> tuple[Content, dict[str, Any]]:
         """The content and its card's payload, for someone who may decide it (any status)."""
         content = await self._content.get(actor=actor, content_id=content_id)
-        membership = await membership_of(actor, content.organization_id)
-        if not may(membership.role, Action.DECIDE_CONTENT):
+        if not may(role_of(actor, content.organization_id), Action.DECIDE_CONTENT):
             raise PermissionDenied(action=Action.DECIDE_CONTENT.value)
         return content, await card_payload(None, content, None)
 
-    async def admin_organizations(self, *, actor: User) -> list[Organization]:
+    async def admin_organizations(self, *, actor: Principal) -> list[Organization]:
         """The active organisations the actor administers (where a review group may be bound)."""
-        ids = await _organizations_where(actor, _ADMIN_ROLES)
+        ids = _organizations_where(actor, _ADMIN_ROLES)
         return await Organization.filter(id__in=ids, is_active=True).order_by("name", "id")
 
-    async def review_chat_choices(self, *, actor: User) -> list[Organization]:
+    async def review_chat_choices(self, *, actor: Principal) -> list[Organization]:
         """The organisations whose review group the actor may set; refused when none."""
         organizations = await self.admin_organizations(actor=actor)
         if not organizations:
@@ -83,10 +82,10 @@ class ReviewService:
         return organizations
 
     async def bind_review_chat(
-        self, *, actor: User, organization_id: int, chat_id: int | None
+        self, *, actor: Principal, organization_id: int, chat_id: int | None
     ) -> Organization:
         """Send the organisation's review cards to ``chat_id`` (None: to each editor again)."""
-        await authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
+        authorize(actor, organization_id, Action.MANAGE_ORGANIZATION)
         async with in_transaction() as conn:
             organization = await Organization.get(id=organization_id).using_db(conn)
             before = organization.review_chat_id
@@ -95,7 +94,7 @@ class ReviewService:
             await self._audit.record(
                 connection=conn,
                 organization_id=organization_id,
-                actor_id=actor.id,
+                actor_id=actor.user_id,
                 action=ACTION_REVIEW_CHAT,
                 target_type=TARGET,
                 target_id=organization_id,
@@ -103,7 +102,7 @@ class ReviewService:
             )
         return organization
 
-    async def unbind_review_chat(self, *, actor: User, chat_id: int) -> list[Organization]:
+    async def unbind_review_chat(self, *, actor: Principal, chat_id: int) -> list[Organization]:
         """Cards of the actor's organisations bound to ``chat_id`` go to each editor again;
         returns those organisations (none: the chat was no review group of theirs)."""
         choices = await self.review_chat_choices(actor=actor)
@@ -139,9 +138,6 @@ class ReviewService:
         return len(bound)
 
 
-async def _organizations_where(actor: User, roles: tuple[Role, ...]) -> list[int]:
-    if not actor.is_active:
-        return []
-    return await Membership.filter(
-        user_id=actor.id, role__in=roles, organization__is_active=True
-    ).values_list("organization_id", flat=True)
+def _organizations_where(actor: Principal, roles: tuple[Role, ...]) -> list[int]:
+    """The actor's active organisations where their role is one of ``roles``."""
+    return [organization for organization, role in actor.roles.items() if role in roles]

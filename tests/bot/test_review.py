@@ -24,7 +24,7 @@ from db.models import (
 )
 from tests.bot.harness import BotHarness, Person
 from tests.fakes.bot_api import StoredMessage
-from tests.support.factories import make_content
+from tests.support.factories import make_content, principal_for
 
 GROUP = -1001234567
 BODY = "خط نخست متن\n\nخط دوم متن که بلندتر است.\n\nپاراگراف سوم."
@@ -51,7 +51,9 @@ async def submitted(harness: BotHarness, writer: Person, title: str = "پست ب
     assert harness.project is not None and harness.services is not None and writer.user
     content = await make_content(harness.project, writer.user, title=title, body=BODY)
     await Content.filter(id=content.id).update(word_count=10)
-    return await harness.services.content.submit(actor=writer.user, content_id=content.id)
+    return await harness.services.content.submit(
+        actor=await principal_for(writer.user), content_id=content.id
+    )
 
 
 async def card_of(harness: BotHarness, chat_id: int, content_id: int) -> StoredMessage:
@@ -141,7 +143,9 @@ async def test_a_long_text_is_read_in_full_as_a_document(harness: BotHarness) ->
     long_body = "\n\n".join(f"پاراگراف {n} " + "کلمه " * 400 for n in range(12))
     content = await make_content(harness.project, writer.user, title="بلند", body=long_body)
     await Content.filter(id=content.id).update(word_count=5000)
-    await harness.services.content.submit(actor=writer.user, content_id=content.id)
+    await harness.services.content.submit(
+        actor=await principal_for(writer.user), content_id=content.id
+    )
     card = await card_of(harness, first.id, content.id)
     await first.press(harness.t("bot.review.read_full"), card)
     document = first.last_message.document
@@ -301,7 +305,9 @@ async def test_a_press_on_content_that_moved_on_is_refused(harness: BotHarness) 
     content = await submitted(harness, writer)
     card = await card_of(harness, first.id, content.id)
     assert harness.services is not None and writer.user is not None
-    await harness.services.content.delete(actor=first.user, content_id=content.id)  # type: ignore[arg-type]
+    await harness.services.content.delete(
+        actor=await principal_for(first.user), content_id=content.id
+    )  # type: ignore[arg-type]
     assert await press(harness, first, card, f"rv:a:{content.id}") == harness.t("error.not_found")
     assert await decisions(content.id) == 0
 
@@ -402,7 +408,7 @@ async def test_reject_in_the_group_asks_the_reason_privately(harness: BotHarness
     assert harness.services is not None and harness.org is not None
     admin = await harness.linked_user(Role.ADMIN)
     await harness.services.review.bind_review_chat(
-        actor=admin.user,
+        actor=await principal_for(admin.user),
         organization_id=harness.org.id,
         chat_id=GROUP,  # type: ignore[arg-type]
     )
@@ -430,7 +436,7 @@ async def test_a_card_committed_before_a_crash_arrives_once_after_the_restart(
         assert harness.project is not None and writer.user is not None
         content = await make_content(harness.project, writer.user, title="پس از خرابی", body=BODY)
         await Content.filter(id=content.id).update(word_count=10)
-        await services.content.submit(actor=writer.user, content_id=content.id)
+        await services.content.submit(actor=await principal_for(writer.user), content_id=content.id)
     finally:
         await services.aclose()
     assert await OutboxMessage.filter(content_id=content.id, status=OutboxStatus.PENDING).count()
@@ -460,7 +466,9 @@ async def test_a_decision_committed_before_a_crash_closes_the_cards_after_the_re
     await harness.stop()
     services = build_services(harness.settings, clock=harness.clock)
     try:
-        decided = await services.content.approve(actor=second.user, content_id=content.id)  # type: ignore[arg-type]
+        decided = await services.content.approve(
+            actor=await principal_for(second.user), content_id=content.id
+        )  # type: ignore[arg-type]
     finally:
         await services.aclose()
     assert all(card.buttons for card in cards)  # nobody edited them yet
@@ -483,8 +491,8 @@ async def test_a_card_not_sent_before_the_decision_is_given_up_not_sent(
         assert harness.project is not None and writer.user is not None
         content = await make_content(harness.project, writer.user, title="زود", body=BODY)
         await Content.filter(id=content.id).update(word_count=10)
-        await services.content.submit(actor=writer.user, content_id=content.id)
-        await services.content.approve(actor=first.user, content_id=content.id)  # type: ignore[arg-type]
+        await services.content.submit(actor=await principal_for(writer.user), content_id=content.id)
+        await services.content.approve(actor=await principal_for(first.user), content_id=content.id)  # type: ignore[arg-type]
     finally:
         await services.aclose()
     cards = await OutboxMessage.filter(content_id=content.id, kind="content_submitted")
@@ -500,14 +508,18 @@ async def test_only_the_cards_of_the_current_round_are_closed(harness: BotHarnes
     content = await submitted(harness, writer)
     round_one = [await card_of(harness, e.id, content.id) for e in (first, second)]
     rejected = await harness.services.content.reject(
-        actor=first.user, content_id=content.id, reason="دوباره"
+        actor=await principal_for(first.user), content_id=content.id, reason="دوباره"
     )
     rejected_line = decision_line(harness, rejected, "ویراستار یک")
     for card in round_one:
         await closed(harness, card, rejected_line)
 
-    await harness.services.content.update(actor=writer.user, content_id=content.id, body=BODY + "!")
-    await harness.services.content.submit(actor=writer.user, content_id=content.id)
+    await harness.services.content.update(
+        actor=await principal_for(writer.user), content_id=content.id, body=BODY + "!"
+    )
+    await harness.services.content.submit(
+        actor=await principal_for(writer.user), content_id=content.id
+    )
     round_two = [await card_of(harness, e.id, content.id) for e in (first, second)]
     assert {c.message_id for c in round_two}.isdisjoint({c.message_id for c in round_one})
     assert await press(harness, second, round_two[1], f"rv:a:{content.id}") == harness.t(

@@ -31,6 +31,7 @@ from tests.support.factories import (
     make_project,
     make_user,
     make_workspace,
+    principal_for,
 )
 
 ADMIN_TG, EDITOR_TG = 9101, 9102
@@ -70,7 +71,9 @@ async def row_of(kind: str, **filters: object) -> OutboxMessage:
 async def test_a_decision_closes_each_copy_in_its_readers_language(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services
 ) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     worker = DeliveryWorker(bot, services)
     assert (await worker.deliver_once()).sent == 2
     persian, english = bot_api.last_message(ADMIN_TG), bot_api.last_message(EDITOR_TG)
@@ -81,7 +84,9 @@ async def test_a_decision_closes_each_copy_in_its_readers_language(
     ]
     card_text = english.text
 
-    decided = await services.content.approve(actor=world.editor, content_id=world.content.id)
+    decided = await services.content.approve(
+        actor=await principal_for(world.editor), content_id=world.content.id
+    )
     report = await worker.deliver_once()
     assert report.sent == 2  # the two edits (the editor is the decider: the writer isn't linked)
 
@@ -101,7 +106,9 @@ async def test_a_decision_closes_each_copy_in_its_readers_language(
 async def test_an_edit_waits_for_its_card_and_a_lost_card_is_not_edited(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services, clock: FrozenClock
 ) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     admin_card = await row_of("content_submitted", user_id=world.admin.id)
     editor_card = await row_of("content_submitted", user_id=world.editor.id)
     # Another worker holds both cards (claimed, not sent yet).
@@ -111,7 +118,9 @@ async def test_an_edit_waits_for_its_card_and_a_lost_card_is_not_edited(
         lease_token="x" * 32,
         lease_until=clock.now() + timedelta(minutes=5),
     )
-    await services.content.reject(actor=world.admin, content_id=world.content.id, reason="No")
+    await services.content.reject(
+        actor=await principal_for(world.admin), content_id=world.content.id, reason="No"
+    )
     worker = DeliveryWorker(bot, services)
 
     report = await worker.deliver_once()
@@ -139,12 +148,16 @@ async def test_an_edit_waits_for_its_card_and_a_lost_card_is_not_edited(
 async def test_an_edit_already_shown_counts_as_done_and_a_deleted_card_as_given_up(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services
 ) -> None:
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     worker = DeliveryWorker(bot, services)
     await worker.deliver_once()
     bot_api.fail_next("editMessageText", 400, "Bad Request: message is not modified")
     bot_api.fail_next("editMessageText", 400, "Bad Request: message to edit not found")
-    await services.content.approve(actor=world.admin, content_id=world.content.id)
+    await services.content.approve(
+        actor=await principal_for(world.admin), content_id=world.content.id
+    )
     report = await worker.deliver_once()
     assert (report.sent, report.failed) == (1, 1)
     statuses = {row.status for row in await OutboxMessage.filter(kind="review_card_decided")}
@@ -155,8 +168,12 @@ async def test_a_group_card_goes_to_the_group_and_a_403_blames_nobody(
     bot: Bot, bot_api: FakeBotApi, world: World, services: Services
 ) -> None:
     org_id = world.content.organization_id
-    await services.review.bind_review_chat(actor=world.admin, organization_id=org_id, chat_id=GROUP)
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.review.bind_review_chat(
+        actor=await principal_for(world.admin), organization_id=org_id, chat_id=GROUP
+    )
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     worker = DeliveryWorker(bot, services)
     assert (await worker.deliver_once()).sent == 1
     card = bot_api.last_message(GROUP)
@@ -165,9 +182,15 @@ async def test_a_group_card_goes_to_the_group_and_a_403_blames_nobody(
     assert [str(call.chat_id) for call in bot_api.calls_to("sendMessage")] == [str(GROUP)]
 
     # The bot was removed from the group: the card is given up, no person marked unreachable.
-    await services.content.reject(actor=world.admin, content_id=world.content.id, reason="x")
-    await services.content.update(actor=world.writer, content_id=world.content.id, body="Again")
-    await services.content.submit(actor=world.writer, content_id=world.content.id)
+    await services.content.reject(
+        actor=await principal_for(world.admin), content_id=world.content.id, reason="x"
+    )
+    await services.content.update(
+        actor=await principal_for(world.writer), content_id=world.content.id, body="Again"
+    )
+    await services.content.submit(
+        actor=await principal_for(world.writer), content_id=world.content.id
+    )
     bot_api.fail_next("sendMessage", 403, "Forbidden: bot was kicked from the group chat")
     report = await worker.deliver_once()
     assert (report.sent, report.failed) == (1, 1)  # the first card's edit; the new card
