@@ -249,7 +249,9 @@ async def test_the_overview_costs_the_same_queries_however_many_scopes(
     async def overview_queries() -> int:
         with recording_queries() as log:
             await admin.send("/limits")
-        return log.count
+        # The delivery worker polls the outbox once a second in its own task; its claim may
+        # land inside this window and is no part of the overview's cost.
+        return sum("outbox_messages" not in statement for statement in log.statements)
 
     async def used_by_one_more(n: int) -> None:
         workspace = await make_workspace(harness.org, name=f"فضای {n}")
