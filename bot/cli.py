@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from tortoise.exceptions import BaseORMException
 
 import db
 from bot.runtime import run_product
@@ -77,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception as exc:  # an operator reads one line; LOG_LEVEL=DEBUG shows the rest
+        logging.getLogger("contexor").debug("the command failed", exc_info=True)
+        print(f"contexor: {args.command} failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def load_settings() -> Settings:
@@ -189,7 +194,6 @@ async def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from redis.exceptions import RedisError
-    from tortoise.exceptions import BaseORMException
 
     from bot.status import collect_status, render
 
@@ -218,10 +222,7 @@ def _job_line(job: JobSpec, run: JobRun | None) -> str:
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[str]]) -> str:
     """Run ``work`` with the database open (migrated first when it is the embedded default)."""
-    if settings.uses_sqlite or settings.auto_migrate:
-        await db.migrate(settings.database_url)
-        await db.close()
-    await db.init(settings.database_url)
+    await _open_database(settings)
     try:
         return await work()
     except InvalidInput as exc:
@@ -230,6 +231,26 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[str]])
         raise CliError(exc.message("en")) from exc
     finally:
         await db.close()
+
+
+async def _open_database(settings: Settings) -> None:
+    """Open (and on the embedded default, migrate) the database, or fail with one line."""
+    from bot.startup import database_label
+
+    try:
+        if settings.uses_sqlite or settings.auto_migrate:
+            await db.migrate(settings.database_url)
+            await db.close()
+        await db.init(settings.database_url)
+    except (OSError, BaseORMException) as exc:
+        await db.close()
+        where = database_label(settings)
+        raise CliError(f"cannot reach the database {where}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {

@@ -115,6 +115,24 @@ async def test_startup_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert port in cases["a busy port"]["API_PORT"]
 
 
+async def test_every_database_command_fails_in_one_line_when_the_database_is_down(
+    tmp_path: Path,
+) -> None:
+    down = {"DATABASE_URL": "postgres://contexor:secret@127.0.0.1:1/contexor"}
+    commands = [
+        ("jobs", "list"),
+        ("jobs", "run", "cleanup_expired_otps"),
+        ("bootstrap", "--phone", "09121234567", "--org", "Acme"),
+        ("migrate",),
+    ]
+    for command in commands:
+        status, _, err = await _contexor(tmp_path, *command, **down)
+        failure = [line for line in err.splitlines() if not line.startswith("20")]
+        assert status == 1, (command, err)
+        assert len(failure) == 1 and failure[0].startswith("contexor: "), (command, err)
+        assert "Traceback" not in err and "secret" not in err, (command, err)
+
+
 async def test_production_refuses_the_playground(tmp_path: Path) -> None:
     status, _, err = await _contexor(tmp_path, "migrate", CONTEXOR_ENV="production", PLAYGROUND="1")
     assert status == 1 and "PLAYGROUND is on" in err
