@@ -1,5 +1,6 @@
 """The playground page's own endpoints drive the product's main job end to end: link, /new,
-answers, generate, download, submit; the editor, switched to on the same page, sees it in review.
+answers, generate, download, submit; the editor, switched to on the same page, approves it
+from the review card, and the writer hears of it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 
 from bot.texts import t
 from core.demo import DEMO_ORGANIZATION, DEMO_PEOPLE
+from core.presentation import display_name
 from core.prompt_library import builtin_prompts
-from db.models import Content, ContentStatus, Membership, Organization, Role
+from db.models import Content, ContentStatus, Membership, Organization, Role, User
 from tests.playground.conftest import RunningPlayground
 from tests.playground.page import PagePerson, bot_texts, buttons_of, last_bot_text
 
@@ -113,6 +115,18 @@ async def test_the_whole_flow_through_the_page(playground: RunningPlayground) ->
         await editor.until(
             lambda s: any(x.startswith(heading) for x in bot_texts(s)), "the review notification"
         )
+        # ... and approves it from the card's button; the card loses its buttons.
+        await editor.press(t(FA, "bot.review.approve"))
+        await editor.until(
+            lambda s: t(FA, "bot.review.approve") not in buttons_of(s), "the card closed"
+        )
+        await content.refresh_from_db()
+        assert content.status == ContentStatus.APPROVED
+        decider = await User.get(telegram_link__telegram_user_id=demo(Role.EDITOR))
+        approved = t(
+            FA, "outbox.content_approved", title=content.title, decided_by=display_name(decider)
+        )
+        await writer.until(lambda s: approved in bot_texts(s), "the writer told of the approval")
 
 
 async def test_the_page_shows_drafts_edits_keyboards_and_files(
