@@ -1,7 +1,8 @@
 """A daily digest, per organisation, of content waiting in review for over a day.
 
 Every editor and admin of the organisation gets one ``review_reminder`` row listing the oldest
-waiting content first. Payload: ``organization``, ``count`` (all waiting), ``items`` (at most
+waiting content first, or, when the organisation bound a review group, the group gets the one
+row (where the cards go, the reminder goes). Payload: ``organization``, ``count`` (all waiting), ``items`` (at most
 ``MAX_ITEMS`` of ``{content_id, title, project, waiting_days}``) and ``more`` (left out).
 """
 
@@ -48,10 +49,20 @@ class ReviewReminderService:
 
     async def _send(self, organization_id: int, contents: list[Content], now: datetime) -> int:
         organization = await Organization.get(id=organization_id)
+        payload = digest(organization, contents, now)
+        if organization.review_chat_id is not None:
+            async with in_transaction() as conn:
+                await self._outbox.enqueue_chat(
+                    connection=conn,
+                    chat_id=organization.review_chat_id,
+                    language=str(getattr(organization.language, "value", organization.language)),
+                    kind=KIND_REVIEW_REMINDER,
+                    payload=payload,
+                )
+            return 1
         reviewers = await Membership.filter(
             organization_id=organization_id, role__in=REVIEWER_ROLES
         ).values_list("user_id", flat=True)
-        payload = digest(organization, contents, now)
         async with in_transaction() as conn:
             return await self._outbox.enqueue(
                 connection=conn, user_ids=reviewers, kind=KIND_REVIEW_REMINDER, payload=payload

@@ -27,6 +27,7 @@ from db.models import (
     ContentStatus,
     JobRun,
     LimitWarning,
+    Organization,
     OutboxMessage,
     OutboxStatus,
     Role,
@@ -321,6 +322,23 @@ async def test_reviewers_get_a_daily_digest_of_content_waiting_over_a_day(
     await fire(job, services, trigger_of(job, services))
     latest = (await outbox(KIND_REVIEW_REMINDER))[-1]
     assert [item["title"] for item in latest.payload["items"]] == ["Old", "Yesterday"]
+
+
+async def test_an_organisation_with_a_review_group_gets_the_digest_in_the_group(
+    services: Services, clock: FrozenClock, team: Team
+) -> None:
+    project = await make_project(team.workspace)
+    content = await make_content(project, team.writer, title="Old")
+    submitted = tehran(2026, 11, 29, 8, 0).astimezone(UTC)
+    await Content.filter(id=content.id).update(status=ContentStatus.REVIEW, submitted_at=submitted)
+    await Organization.filter(id=team.org_id).update(review_chat_id=-100123)
+    job = job_named("review_reminders")
+    clock.current = tehran(2026, 12, 2, 9, 0).astimezone(UTC)
+    result = await fire(job, services, trigger_of(job, services))
+    assert result.detail == {"organizations": 1, "messages": 1}
+    [row] = await outbox(KIND_REVIEW_REMINDER)
+    assert (row.user_id, row.chat_id) == (None, -100123)
+    assert [item["title"] for item in row.payload["items"]] == ["Old"]
 
 
 async def test_submitting_records_when_the_wait_began(
