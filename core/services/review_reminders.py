@@ -2,8 +2,9 @@
 
 Every editor and admin of the organisation gets one ``review_reminder`` row listing the oldest
 waiting content first, or, when the organisation bound a review group, the group gets the one
-row (where the cards go, the reminder goes). Payload: ``organization``, ``count`` (all waiting), ``items`` (at most
-``MAX_ITEMS`` of ``{content_id, title, project, waiting_days}``) and ``more`` (left out).
+row (where the cards go, the reminder goes). Payload: ``organization``, ``count`` (all
+waiting), ``items`` (at most ``MAX_ITEMS`` of ``{content_id, title, project, waiting_days}``)
+and ``more`` (left out).
 """
 
 from __future__ import annotations
