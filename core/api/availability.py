@@ -13,48 +13,16 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 from tortoise import connections
-from tortoise.exceptions import DBConnectionError
+
+from core.outages import DATABASE, REDIS, unavailable_dependency
 
 logger = logging.getLogger(__name__)
 
-DATABASE = "database"
-REDIS = "redis"
+__all__ = ["DATABASE", "REDIS", "DependencyWatch", "unavailable_dependency"]
+
 CHECK_TIMEOUT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
-
-try:  # asyncpg is the PostgreSQL driver; a SQLite-only install may lack it.
-    import asyncpg
-
-    _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-        DBConnectionError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-    )
-except ImportError:  # pragma: no cover
-    _DATABASE_ERRORS = (DBConnectionError,)
-_REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
-
-
-def unavailable_dependency(error: BaseException) -> str | None:
-    """``"database"`` or ``"redis"`` when ``error`` means that dependency is unreachable."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _REDIS_ERRORS):
-            return REDIS
-        if isinstance(current, _DATABASE_ERRORS):
-            return DATABASE
-        current = current.__cause__ or current.__context__
-    # The database driver opens pool connections lazily and lets a refused or timed-out
-    # connect through as the bare OSError; Redis wraps its own (matched above).
-    if isinstance(error, OSError | TimeoutError):
-        return DATABASE
-    return None
 
 
 async def database_ok() -> bool:

@@ -18,9 +18,7 @@ How a job ends (nothing is ever left ``generating`` by a live process):
   are the larger count per type of what was redacted from the request and what the answer
   holds;
 * it fails before the first token (``LlmUnavailable``: 5xx, timeout, ...): job failed with the
-  error code, content back to its previous status, the reservation released, on the spot (the
-  failure's writes are retried a few times with a short backoff before the job is left to the
-  reaper);
+  error code, content back to its previous status, the reservation released, on the spot;
 * it breaks after some text (``LlmStreamBroken``) or ends empty: as above but what arrived is
   charged: the backend's usage report when it came, else the reserved prompt estimate plus the
   received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
@@ -30,6 +28,12 @@ An adapter follows a job with :meth:`GenerationService.watch`: the text so far, 
 piece as it arrives, then the outcome. Deltas are handed to unbounded per-watcher queues with
 ``put_nowait``, so a slow watcher (a chat being throttled by Telegram) never slows the model
 call nor holds a bookkeeping slot; the watcher reads at its own pace.
+
+A database outage never ends a healthy stream: the heartbeat is written beside the stream (a
+failed beat is logged and tried again at the next one), and concluding the job (succeeding or
+failing it, one transaction safe to repeat) is retried with backoff while the database is
+unreachable, for up to ``conclude_patience_seconds`` (two minutes by default), so the draft lands
+when the database is back. Only if it never comes back is the job left to the reaper.
 
 A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
 :meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
@@ -47,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +74,7 @@ from core.llm.pricing import (
     worst_case_cost,
 )
 from core.notify import Notifier
+from core.outages import DATABASE, retry_through_outage, unavailable_dependency
 from core.security.principal import Principal
 from core.services.common import check_characters
 from core.services.content import ContentService
@@ -106,11 +111,17 @@ ERROR_INTERNAL = "generation_failed"
 ERROR_CANCELLED = "generation_cancelled"
 ERROR_ABANDONED = "job_abandoned"
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
-# Failing a job (job row, content, reservation in one transaction) is tried this many times,
-# waiting FAIL_BACKOFF_SECONDS, then twice that, ... between tries: a blip in the database must
-# not leave the content generating and the budget held until the reaper runs.
+# Concluding a job (job row, content, reservation in one transaction) is retried while the
+# database is unreachable, with a doubling backoff from CONCLUDE_BACKOFF_SECONDS up to
+# CONCLUDE_MAX_BACKOFF_SECONDS, for this long: a database restart must not leave the content
+# generating and the budget held until the reaper runs. Other errors are tried FAIL_ATTEMPTS times.
+CONCLUDE_PATIENCE_SECONDS = 120.0
+CONCLUDE_BACKOFF_SECONDS = 0.05
+CONCLUDE_MAX_BACKOFF_SECONDS = 5.0
 FAIL_ATTEMPTS = 4
-FAIL_BACKOFF_SECONDS = 0.05
+# A heartbeat write that takes longer than this is given up (tried again at the next beat), so
+# a database that hangs rather than refuses never holds the stream up for long.
+BEAT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +197,7 @@ class GenerationService:
         content: ContentService,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         bookkeeping_slots: int = BOOKKEEPING_SLOTS,
+        conclude_patience_seconds: float = CONCLUDE_PATIENCE_SECONDS,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -194,6 +206,7 @@ class GenerationService:
         self._usage = usage
         self._content = content
         self._heartbeat_seconds = heartbeat_seconds
+        self._conclude_patience_seconds = conclude_patience_seconds
         self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
         # Strong references: the loop keeps only weak ones, and a collected task dies silently.
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -472,8 +485,7 @@ class GenerationService:
             outcome = await self._call(run)
             duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
             try:
-                async with self._bookkeeping:
-                    await self._finish(run, outcome, duration_ms)
+                await self._finish(run, outcome, duration_ms)
             except asyncio.CancelledError:
                 # Shut down before the job was concluded: fail it, charging what was consumed.
                 await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
@@ -493,10 +505,19 @@ class GenerationService:
         self._publish(job_id, end)
 
     async def _finish(self, run: _Run, outcome: _Outcome, duration_ms: int) -> None:
-        # Each conclusion writes the requester's notification in its own transaction.
+        """Conclude the job as the call ended, riding out a database outage.
+
+        Each conclusion writes the requester's notification in its own transaction. An answer
+        that cannot be stored for another reason (a bug) fails the job instead.
+        """
         try:
-            await self._conclude(run, outcome, duration_ms)
-        except Exception:
+            await self._persist(
+                run, "concluding", lambda: self._conclude(run, outcome, duration_ms)
+            )
+        except Exception as exc:
+            if unavailable_dependency(exc) == DATABASE:
+                logger.error("generation job %s left for the reaper: no database", run.job.id)
+                return
             logger.exception("generation job %s could not be concluded", run.job.id)
             failed = (
                 outcome
@@ -506,44 +527,48 @@ class GenerationService:
             await self._fail_retrying(run, failed, duration_ms)
 
     async def _fail_retrying(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> bool:
-        """``_fail`` (one transaction, safe to repeat) with a short backoff; False if it never
-        went through, and the job is left to ``reap_stale_jobs``."""
-        for attempt in range(FAIL_ATTEMPTS):
-            try:
-                await self._fail(run, outcome, duration_ms)
-                return True
-            except Exception:
-                logger.warning(
-                    "generation job %s: failing it did not go through (try %d of %d)",
-                    run.job.id,
-                    attempt + 1,
-                    FAIL_ATTEMPTS,
-                    exc_info=True,
-                )
-            if attempt + 1 < FAIL_ATTEMPTS:
-                await asyncio.sleep(FAIL_BACKOFF_SECONDS * 2**attempt)
-        # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
-        logger.error("generation job %s left for the reaper", run.job.id)
-        return False
+        """``_fail`` riding out a database outage; False if it never went through, and the
+        job is left to ``reap_stale_jobs``."""
+        try:
+            await self._persist(run, "failing", lambda: self._fail(run, outcome, duration_ms))
+        except Exception:
+            # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
+            logger.exception("generation job %s left for the reaper", run.job.id)
+            return False
+        return True
+
+    async def _persist(self, run: _Run, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        """``write`` under a bookkeeping slot, retried through an outage (the slot is given
+        back between tries, so jobs waiting out an outage hold none of them)."""
+
+        async def booked() -> object:
+            async with self._bookkeeping:
+                return await write()
+
+        await retry_through_outage(
+            booked,
+            what=f"{what} generation job {run.job.id}",
+            patience_seconds=self._conclude_patience_seconds,
+            other_attempts=FAIL_ATTEMPTS,
+            first_backoff_seconds=CONCLUDE_BACKOFF_SECONDS,
+            max_backoff_seconds=CONCLUDE_MAX_BACKOFF_SECONDS,
+        )
 
     async def _call(self, run: _Run) -> _Outcome:
         """Stream the answer; classify the ending. Never raises except on cancellation."""
         job_id = run.job.id
         loop = asyncio.get_running_loop()
         last_beat = loop.time()
+        beats = _Beats(job_id)
         try:
             try:
-                async with self._bookkeeping:
-                    now = self._clock.now()
-                    await GenerationJob.filter(id=job_id, status=JobStatus.PENDING).update(
-                        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
-                    )
+                await beats.write(self._mark_running(job_id))
                 async for delta in run.stream:
                     run.received.append(delta)
                     self._publish(job_id, TextArrived(delta))
                     if loop.time() - last_beat >= self._heartbeat_seconds:
                         last_beat = loop.time()
-                        await self._beat(job_id)
+                        await beats.write(self._beat(job_id))
             finally:
                 await run.stream.aclose()
         except asyncio.CancelledError:
@@ -575,6 +600,13 @@ class GenerationService:
             prompt_tokens=run.prompt_tokens,
             completion_tokens=min(estimate_tokens(text), run.max_tokens),
         )
+
+    async def _mark_running(self, job_id: int) -> None:
+        async with self._bookkeeping:
+            now = self._clock.now()
+            await GenerationJob.filter(id=job_id, status=JobStatus.PENDING).update(
+                status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+            )
 
     async def _beat(self, job_id: int) -> None:
         async with self._bookkeeping:
@@ -680,8 +712,7 @@ class GenerationService:
 
     async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
         """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
-        async with self._bookkeeping:
-            await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
+        await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
 
     async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
         """Write the requester's notification in the transaction that concluded the job.
@@ -743,6 +774,33 @@ class GenerationService:
             await self._notify(conn, job, ok=False)
         logger.warning("reaped generation job %s (no heartbeat since %s)", job.id, cutoff)
         return True
+
+
+class _Beats:
+    """A job's liveness writes, kept apart from the stream: a failed one is logged (once per
+    outage, not per beat) and the next beat simply tries again; the answer keeps streaming."""
+
+    def __init__(self, job_id: int) -> None:
+        self._job_id = job_id
+        self._failing = False
+
+    async def write(self, beat: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(BEAT_TIMEOUT_SECONDS):
+                await beat
+        except Exception as exc:
+            if not self._failing:
+                logger.warning(
+                    "generation job %s: heartbeat not written (%s: %s); the answer streams on",
+                    self._job_id,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            self._failing = True
+            return
+        if self._failing:
+            logger.info("generation job %s: heartbeat written again", self._job_id)
+        self._failing = False
 
 
 # --- request assembly ----------------------------------------------------------------------

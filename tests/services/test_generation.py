@@ -998,6 +998,65 @@ async def test_a_failure_whose_first_writes_fail_is_retried_not_left_to_the_reap
     await assert_nothing_held()
 
 
+async def test_a_database_outage_mid_stream_neither_ends_the_stream_nor_loses_the_answer(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every heartbeat fails and the first conclusions find no database: the answer lands."""
+    llm = ScriptedLlm(answer="x" * 64, chunk_chars=8)
+    services = build(llm=llm)
+    services.generation._heartbeat_seconds = 0  # a beat per chunk, each one failing
+    content = await new_content(services, world)
+    beats = 0
+
+    async def dead_beat(job_id: int) -> None:
+        nonlocal beats
+        beats += 1
+        raise ConnectionRefusedError("database is down")
+
+    real_finish = services.content.finish_generation
+    refusals = 3
+
+    async def finish_once_back(**kw: Any) -> Any:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise ConnectionRefusedError("database is down")
+        return await real_finish(**kw)
+
+    monkeypatch.setattr(services.generation, "_beat", dead_beat)
+    monkeypatch.setattr(services.content, "finish_generation", finish_once_back)
+
+    job = await generate(services, world, content)
+
+    assert beats == 8 and refusals == 0
+    assert (job.status, job.error) == (JobStatus.SUCCEEDED, None)
+    assert (await Content.get(id=content.id)).body == "x" * 64
+    await assert_nothing_held()
+
+
+async def test_a_conclusion_failing_for_a_bug_fails_the_job_without_waiting_out_an_outage(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(llm=ScriptedLlm())
+    services.generation._conclude_patience_seconds = 3600  # a bug must not wait this out
+    content = await new_content(services, world)
+    calls = 0
+
+    async def broken_finish(**kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(services.content, "finish_generation", broken_finish)
+
+    job = await generate(services, world, content)
+
+    assert calls == 4  # FAIL_ATTEMPTS, then the job is failed instead
+    assert (job.status, job.error) == (JobStatus.FAILED, "generation_failed")
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    await assert_nothing_held()
+
+
 async def test_the_answer_is_scanned_for_pii_once_and_outside_any_transaction(
     build: Build, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
