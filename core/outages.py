@@ -76,22 +76,26 @@ async def retry_through_outage(
     deadline = loop.time() + patience_seconds
     backoff = first_backoff_seconds
     attempt = others = 0
+    waiting = False
     while True:
         attempt += 1
         try:
-            return await write()
+            result = await write()
         except Exception as exc:
             outage = unavailable_dependency(exc) == DATABASE
             others += 0 if outage else 1
             if others >= other_attempts or loop.time() + backoff > deadline:
                 raise
-            logger.warning(
-                "%s did not go through (try %d: %s); trying again in %.2f s",
-                what,
-                attempt,
-                f"{type(exc).__name__}: {str(exc)[:200]}",
-                backoff,
-                exc_info=not outage,
-            )
+            if not outage:
+                logger.warning("%s failed (try %d); trying again", what, attempt, exc_info=True)
+            elif not waiting:
+                waiting = True  # one line for the outage, not one per try
+                logger.warning(
+                    "%s waits for the database (%s: %s)", what, type(exc).__name__, str(exc)[:200]
+                )
+        else:
+            if attempt > 1:
+                logger.info("%s went through after %d tries", what, attempt)
+            return result
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, max_backoff_seconds)
