@@ -48,6 +48,7 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(services.aclose)
         parts = [name for name, on in (("bot", bot), ("api", api), ("scheduler", scheduler)) if on]
         await start_heartbeat(stack, services.redis, settings.redis_key_prefix, parts)
+        await _recover_generations(services)
         playground = playground_for(services, bot=bot, api=api)
         application = _build_bot(services) if bot and playground is None else None
         webhook = application is not None and bool(settings.telegram_webhook_url)
@@ -74,6 +75,17 @@ async def _open_database(settings: Settings) -> None:
         await db.migrate(settings.database_url)
         await db.close()
     await db.init(settings.database_url)
+
+
+async def _recover_generations(services: Services) -> None:
+    """Reap the generation jobs a dead process left (kill -9, out of memory) before serving."""
+    try:
+        reaped = await services.generation.recover()
+    except Exception as exc:  # the scheduler's reaper tries again
+        logger.warning("could not reap dead processes' generation jobs: %s", exc)
+        return
+    if reaped:
+        logger.warning("reaped %d generation jobs of dead processes", reaped)
 
 
 def _build_bot(services: Services) -> Application | None:

@@ -45,9 +45,14 @@ async def prune_refresh_tokens(services: Services) -> dict[str, int]:
 
 
 async def reap_stale_generation_jobs(services: Services) -> dict[str, int]:
-    """Fail generation jobs whose process died: content back, reservation released."""
+    """Fail generation jobs whose process died: content back, reservation released.
+
+    First the jobs of owners whose lease expired, then any still running with an old heartbeat
+    (jobs without an owner, or an owner that cannot be judged).
+    """
+    orphaned = await services.generation.reap_orphaned_jobs()
     reaped = await services.generation.reap_stale_jobs(older_than=STALE_JOB_AFTER)
-    return {"reaped": reaped}
+    return {"reaped": orphaned + reaped}
 
 
 async def clear_expired_conversations(services: Services) -> dict[str, int]:

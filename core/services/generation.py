@@ -35,9 +35,13 @@ failing it, one transaction safe to repeat) is retried with backoff while the da
 unreachable, for up to ``conclude_patience_seconds`` (two minutes by default), so the draft lands
 when the database is back. Only if it never comes back is the job left to the reaper.
 
-A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
-:meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
-their reservations (what the dead call consumed is unknown, so it is not guessed at).
+A process that dies mid-job leaves it ``running``. Each job names its owner, the process
+instance running it, which holds a lease while alive (``core/services/leases.py``); a process
+reaps the jobs of owners whose lease expired at start-up (:meth:`GenerationService.recover`) and
+from the scheduler (:meth:`GenerationService.reap_orphaned_jobs`). Jobs without an owner, and any
+whose owner cannot be judged, are left to :meth:`GenerationService.reap_stale_jobs` and its old
+``heartbeat_at``. Reaping fails the job, puts its content back and releases its reservation
+(what the dead call consumed is unknown, so it is not guessed at).
 
 A content names its current job (``contents.current_job_id``, set in the transaction that starts
 the job): a job finishes or aborts its content only while it is still that job, so a reaped job
@@ -78,6 +82,7 @@ from core.outages import DATABASE, retry_through_outage, unavailable_dependency
 from core.security.principal import Principal
 from core.services.common import check_characters
 from core.services.content import ContentService
+from core.services.leases import LEASE_SECONDS, RENEW_EVERY_SECONDS, ProcessLeases
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.prompts import TEXT_LIMITS, VariableType, render_prompt, visible_prompts
 from core.services.usage import UsageScopes, UsageService
@@ -198,6 +203,7 @@ class GenerationService:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         bookkeeping_slots: int = BOOKKEEPING_SLOTS,
         conclude_patience_seconds: float = CONCLUDE_PATIENCE_SECONDS,
+        leases: ProcessLeases | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -207,6 +213,8 @@ class GenerationService:
         self._content = content
         self._heartbeat_seconds = heartbeat_seconds
         self._conclude_patience_seconds = conclude_patience_seconds
+        self._leases = leases or ProcessLeases(clock=clock, redis=None, key_prefix="")
+        self._follow_up: asyncio.Task[None] | None = None
         self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
         # Strong references: the loop keeps only weak ones, and a collected task dies silently.
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -225,6 +233,7 @@ class GenerationService:
         variables: dict[str, Any] | None = None,
     ) -> GenerationJob:
         """Reserve usage and start generating for ``content_id``; the pending job at once."""
+        await self._leases.hold()  # before any job names this process as its owner
         async with self._bookkeeping:
             run = await self._begin(
                 actor=actor,
@@ -361,6 +370,7 @@ class GenerationService:
                     "pii_sent": pii_sent,
                 },
                 heartbeat_at=now,
+                owner=self._leases.instance_id,
             )
             await self._content.bind_generation(
                 content_id=content.id, job_id=job.id, connection=conn
@@ -474,10 +484,20 @@ class GenerationService:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Cancel running jobs (each fails cleanly, settling what it consumed) and wait."""
+        """Cancel running jobs (each fails cleanly, settling what it consumed), wait, and give
+        up this process's lease."""
+        if self._follow_up is not None:
+            self._follow_up.cancel()
+            await asyncio.gather(self._follow_up, return_exceptions=True)
         for task in list(self._tasks.values()):
             task.cancel()
         await self.drain()
+        await self._leases.release()
+
+    @property
+    def instance_id(self) -> str:
+        """This process instance, the owner its jobs name."""
+        return self._leases.instance_id
 
     async def _run(self, run: _Run) -> None:
         try:
@@ -730,6 +750,52 @@ class GenerationService:
 
     # --- recovery ------------------------------------------------------------------------------
 
+    async def recover(self) -> int:
+        """At start-up: hold this process's lease and reap the jobs of dead owners now.
+
+        An owner whose lease is still running may be this very process's previous run (killed
+        a moment ago); its jobs are looked at once more when such a lease would have expired.
+        Returns how many were reaped now.
+        """
+        await self._leases.hold()
+        reaped = await self.reap_orphaned_jobs()
+        self._follow_up = asyncio.create_task(
+            self._reap_when_leases_lapse(), name="generation-recovery"
+        )
+        return reaped
+
+    async def _reap_when_leases_lapse(self) -> None:
+        await asyncio.sleep(LEASE_SECONDS + RENEW_EVERY_SECONDS)
+        try:
+            await self.reap_orphaned_jobs()
+        except Exception:
+            logger.warning(
+                "reaping dead owners' jobs failed; the scheduler tries again", exc_info=True
+            )
+
+    async def reap_orphaned_jobs(self) -> int:
+        """Fail the active jobs of other process instances whose lease has expired.
+
+        Returns how many were reaped; each one's content goes back to its previous status and
+        its reservation is released. Raises when the lease store cannot be reached (then
+        nobody is taken for dead).
+        """
+        owners = set(
+            await GenerationJob.filter(status__in=ACTIVE, owner__isnull=False)
+            .exclude(owner=self.instance_id)
+            .distinct()
+            .values_list("owner", flat=True)
+        )
+        dead = owners - await self._leases.alive(owners)
+        if not dead:
+            return 0
+        reaped = 0
+        for job in await GenerationJob.filter(status__in=ACTIVE, owner__in=sorted(dead)):
+            async with self._bookkeeping:
+                if await self._reap(job, owner=job.owner):
+                    reaped += 1
+        return reaped
+
     async def reap_stale_jobs(self, *, older_than: timedelta) -> int:
         """Fail jobs whose heartbeat is older than ``older_than`` (their process died).
 
@@ -745,17 +811,21 @@ class GenerationService:
         reaped = 0
         for job in stale:
             async with self._bookkeeping:
-                reaped_this = await self._reap(job, cutoff)
+                reaped_this = await self._reap(job, cutoff=cutoff)
             if reaped_this:
                 reaped += 1
         return reaped
 
-    async def _reap(self, job: GenerationJob, cutoff: datetime) -> bool:
+    async def _reap(
+        self, job: GenerationJob, *, cutoff: datetime | None = None, owner: str | None = None
+    ) -> bool:
+        """Fail ``job`` as abandoned: by heartbeat age (``cutoff``) or by its dead ``owner``."""
         now = self._clock.now()
+        # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
+        alive_since = {"heartbeat_at__lt": cutoff} if cutoff is not None else {"owner": owner}
         async with in_transaction() as conn:
-            # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
             done = await (
-                GenerationJob.filter(id=job.id, status__in=ACTIVE, heartbeat_at__lt=cutoff)
+                GenerationJob.filter(id=job.id, status__in=ACTIVE, **alive_since)
                 .using_db(conn)
                 .update(status=JobStatus.FAILED, error=ERROR_ABANDONED, finished_at=now)
             )
@@ -772,7 +842,8 @@ class GenerationService:
             )
             await self._usage.release(connection=conn, job_id=job.id)
             await self._notify(conn, job, ok=False)
-        logger.warning("reaped generation job %s (no heartbeat since %s)", job.id, cutoff)
+        why = f"no heartbeat since {cutoff}" if cutoff is not None else f"{owner} is gone"
+        logger.warning("reaped generation job %s (%s)", job.id, why)
         return True
 
 

@@ -972,6 +972,39 @@ async def test_a_reaped_job_answering_late_leaves_the_newer_job_alone(
     await assert_nothing_held()
 
 
+async def test_the_jobs_of_a_process_whose_lease_expired_are_reaped_at_once(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    """No heartbeat age to wait out: the owner's lease lapsed, so its job is dead."""
+    dying_llm = ScriptedLlm()
+    # Leases as rows (no Redis), so the frozen clock decides when one lapses; the fault suite
+    # (tests/faults) covers leases in Redis with a real kill -9.
+    dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
+    content = await new_content(dying, world)
+    dying_llm.hold()
+    job = await dying.generation.start(actor=world.writer, content_id=content.id)
+    await dying_llm.wait_for_first_chunks(1)
+    assert (await GenerationJob.get(id=job.id)).owner == dying.generation.instance_id
+
+    # Alive: its lease runs, so nothing is reaped however old the heartbeat.
+    assert await survivor.generation.reap_orphaned_jobs() == 0
+    # Dead (kill -9): it stops renewing, and the lease lapses.
+    renewing = dying.generation._leases._renewing
+    assert renewing is not None
+    renewing.cancel()
+    clock.advance(seconds=16)
+
+    assert await survivor.generation.reap_orphaned_jobs() == 1
+
+    reaped = await GenerationJob.get(id=job.id)
+    assert (reaped.status, reaped.error) == (JobStatus.FAILED, "job_abandoned")
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.RELEASED
+    dying_llm.release()
+    await dying.generation.drain()  # the dead call answering late is charged, touches nothing
+    await assert_nothing_held()
+
+
 async def test_a_failure_whose_first_writes_fail_is_retried_not_left_to_the_reaper(
     build: Build, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
