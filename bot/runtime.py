@@ -68,6 +68,7 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         logger.info("contexor is running; press Ctrl+C to stop")
         await stop.wait()
         logger.info("stopping")
+        await _wind_down_generations(services)
 
 
 async def _open_database(settings: Settings) -> None:
@@ -86,6 +87,20 @@ async def _recover_generations(services: Services) -> None:
         return
     if reaped:
         logger.warning("reaped %d generation jobs of dead processes", reaped)
+
+
+async def _wind_down_generations(services: Services) -> None:
+    """Refuse new generations, give running ones SHUTDOWN_GRACE_SECONDS, keep the rest's text.
+
+    Runs before anything is stopped, so the API still answers (a client polling its job sees
+    it end) and the database is still open for the jobs to conclude.
+    """
+    grace = services.settings.shutdown_grace_seconds
+    cancelled = await services.generation.wind_down(grace)
+    if cancelled:
+        logger.warning(
+            "%d generations outlived the %s s grace; their text was kept", cancelled, grace
+        )
 
 
 def _build_bot(services: Services) -> Application | None:

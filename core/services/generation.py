@@ -22,7 +22,12 @@ How a job ends (nothing is ever left ``generating`` by a live process):
 * it breaks after some text (``LlmStreamBroken``) or ends empty: as above but what arrived is
   charged: the backend's usage report when it came, else the reserved prompt estimate plus the
   received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
-  reservation.
+  reservation. Text that arrived is kept as a version marked ``incomplete`` (content back to
+  draft, the job failed and pointing at that version): it was paid for;
+* the process is told to stop (SIGTERM, :meth:`GenerationService.wind_down`): no new job is
+  accepted (503 ``shutting_down``), running ones get a grace period to finish, and those still
+  running after it are cancelled, keeping what arrived as an incomplete version, charged as
+  above.
 
 An adapter follows a job with :meth:`GenerationService.watch`: the text so far, then each
 piece as it arrives, then the outcome. Deltas are handed to unbounded per-watcher queues with
@@ -65,7 +70,14 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from core.llm import instructions as llm_instructions
 from core.llm.base import LlmClient, LlmStream, LlmStreamBroken, Usage
 from core.llm.offline import detect_language
@@ -90,6 +102,7 @@ from core.settings import Settings
 from db.models import (
     Content,
     ContentStatus,
+    ContentVersion,
     GenerationJob,
     GenerationKind,
     JobStatus,
@@ -186,6 +199,8 @@ class _Outcome:
     usage: Usage | None
     error: str | None = None
     reason: str | None = None
+    # What arrived of an answer cut short, kept as an incomplete version (it was charged).
+    partial: str | None = None
 
 
 class GenerationService:
@@ -215,6 +230,8 @@ class GenerationService:
         self._conclude_patience_seconds = conclude_patience_seconds
         self._leases = leases or ProcessLeases(clock=clock, redis=None, key_prefix="")
         self._follow_up: asyncio.Task[None] | None = None
+        self._accepting = True
+        self._winding_down = False
         self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
         # Strong references: the loop keeps only weak ones, and a collected task dies silently.
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -233,6 +250,8 @@ class GenerationService:
         variables: dict[str, Any] | None = None,
     ) -> GenerationJob:
         """Reserve usage and start generating for ``content_id``; the pending job at once."""
+        if not self._accepting:
+            raise ServiceUnavailable("shutting_down")
         await self._leases.hold()  # before any job names this process as its owner
         async with self._bookkeeping:
             run = await self._begin(
@@ -483,6 +502,28 @@ class GenerationService:
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
+    async def wind_down(self, grace_seconds: float) -> int:
+        """Shutting down: refuse new jobs, let running ones finish within ``grace_seconds``,
+        then cancel the rest keeping what arrived as incomplete versions. Returns how many
+        were cancelled."""
+        self._accepting = False
+        running = list(self._tasks.values())
+        if running:
+            logger.info(
+                "waiting up to %s s for %d running generations to finish",
+                grace_seconds,
+                len(running),
+            )
+            await asyncio.wait(running, timeout=grace_seconds)
+        left = [task for task in self._tasks.values() if not task.done()]
+        if left:
+            logger.warning("cancelling %d generations still running; keeping their text", len(left))
+        self._winding_down = True
+        for task in left:
+            task.cancel()
+        await self.drain()
+        return len(left)
+
     async def aclose(self) -> None:
         """Cancel running jobs (each fails cleanly, settling what it consumed), wait, and give
         up this process's lease."""
@@ -507,8 +548,10 @@ class GenerationService:
             try:
                 await self._finish(run, outcome, duration_ms)
             except asyncio.CancelledError:
-                # Shut down before the job was concluded: fail it, charging what was consumed.
-                await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
+                # Shut down before the job was concluded: fail it, charging what was consumed
+                # and keeping what arrived.
+                partial = _kept(outcome.text or outcome.partial or "")
+                await asyncio.shield(self._conclude_cancelled(run, outcome.usage, partial))
                 raise
         finally:
             self._runs.pop(run.job.id, None)
@@ -592,20 +635,26 @@ class GenerationService:
             finally:
                 await run.stream.aclose()
         except asyncio.CancelledError:
-            # Shutting down: settle what arrived, then let the cancellation go on.
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            await asyncio.shield(self._conclude_cancelled(run, consumed))
+            # Cancelled: settle what arrived (kept as an incomplete version when the process
+            # is shutting down), then let the cancellation go on.
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            partial = _kept(received) if self._winding_down else None
+            await asyncio.shield(self._conclude_cancelled(run, consumed, partial))
             raise
         except LlmStreamBroken as exc:
             text = exc.received_text or "".join(run.received)
-            return _Outcome(None, self._charged(run, text), exc.code, exc.reason)
+            return _Outcome(None, self._charged(run, text), exc.code, exc.reason, _kept(text))
         except DomainError as exc:
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            return _Outcome(None, consumed, exc.code, getattr(exc, "reason", None))
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            reason = getattr(exc, "reason", None)
+            return _Outcome(None, consumed, exc.code, reason, _kept(received))
         except Exception as exc:
             logger.exception("generation job %s: model call failed", job_id)
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            return _Outcome(None, consumed, ERROR_INTERNAL, type(exc).__name__)
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            return _Outcome(None, consumed, ERROR_INTERNAL, type(exc).__name__, _kept(received))
         text = "".join(run.received)
         usage = self._charged(run, text)
         if not text.strip():
@@ -694,7 +743,15 @@ class GenerationService:
         job = run.job
         now = self._clock.now()
         params = {**job.params, "error_reason": outcome.reason} if outcome.reason else job.params
+        partial, findings = None, {}
+        if outcome.partial is not None:
+            partial = restore(outcome.partial, run.redaction)
+            in_answer = await self._content.scan_answer(run.title, partial)
+            findings = _merged(run.redaction.findings, in_answer)
         async with in_transaction() as conn:
+            version = None
+            if partial is not None:
+                version = await self._keep_partial(conn, run, partial, findings)
             await (
                 GenerationJob.filter(id=job.id, status__in=ACTIVE)
                 .using_db(conn)
@@ -704,16 +761,18 @@ class GenerationService:
                     params=params,
                     finished_at=now,
                     heartbeat_at=now,
+                    version_number=version.number if version is not None else None,
                 )
             )
-            await self._content.abort_generation(
-                content_id=job.content_id,
-                previous_status=run.previous_status,
-                actor_id=job.user_id,
-                job_id=job.id,
-                error=outcome.error,
-                connection=conn,
-            )
+            if version is None:
+                await self._content.abort_generation(
+                    content_id=job.content_id,
+                    previous_status=run.previous_status,
+                    actor_id=job.user_id,
+                    job_id=job.id,
+                    error=outcome.error,
+                    connection=conn,
+                )
             if outcome.usage is None:
                 await self._usage.release(connection=conn, job_id=job.id)
             else:
@@ -730,9 +789,30 @@ class GenerationService:
                 )
             await self._notify(conn, job, ok=False)
 
-    async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
+    async def _keep_partial(
+        self, conn: BaseDBAsyncClient, run: _Run, partial: str, findings: dict[str, int]
+    ) -> ContentVersion | None:
+        """What arrived as an incomplete version (content back to draft); None when the job is
+        no longer the content's current one (reaped meanwhile): then it touches nothing."""
+        try:
+            return await self._content.finish_generation(
+                content_id=run.job.content_id,
+                job_id=run.job.id,
+                actor_id=run.job.user_id,
+                body=partial,
+                pii_findings=findings,
+                connection=conn,
+                incomplete=True,
+            )
+        except Conflict:
+            return None
+
+    async def _conclude_cancelled(
+        self, run: _Run, consumed: Usage | None, partial: str | None = None
+    ) -> None:
         """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
-        await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
+        outcome = _Outcome(None, consumed, ERROR_CANCELLED, partial=partial)
+        await self._fail_retrying(run, outcome, None)
 
     async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
         """Write the requester's notification in the transaction that concluded the job.
@@ -969,6 +1049,11 @@ def _request(
         body=content.body,
         instructions=instructions,
     )
+
+
+def _kept(received: str) -> str | None:
+    """What arrived, worth keeping as an incomplete version (None when it is only blanks)."""
+    return received if received.strip() else None
 
 
 def _merged(*findings: dict[str, int]) -> dict[str, int]:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from core.clock import FrozenClock
 from core.container import Services, build_services
-from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ServiceUnavailable
 from core.llm.base import LlmClient, Usage
 from core.llm.instructions import MAX_OUTPUT_TOKENS
 from core.llm.openai_client import OpenAiLlmClient, RetryPolicy
@@ -685,8 +685,14 @@ async def test_a_broken_stream_charges_what_arrived(
     assert log.cost_usd <= reservation.cost_usd and log.total_tokens <= reservation.tokens
     for c in await UsageCounter.all():
         assert (c.requests, c.tokens, c.cost_usd) == (1, log.total_tokens, log.cost_usd)
+    # What arrived was paid for: it is kept, as a version marked incomplete, and the job
+    # points at it.
     content = await Content.get(id=content.id)
-    assert (content.status, content.body) == (ContentStatus.DRAFT, BODY)
+    assert (content.status, content.body) == (ContentStatus.DRAFT, "Twelve chars")
+    kept = await ContentVersion.get(content_id=content.id, number=content.version_count)
+    assert (kept.body, kept.incomplete, kept.job_id) == ("Twelve chars", True, job.id)
+    assert job.version_number == kept.number
+    assert not (await ContentVersion.get(content_id=content.id, number=1)).incomplete
     await assert_nothing_held()
 
 
@@ -901,6 +907,53 @@ async def test_closing_the_service_fails_running_jobs_cleanly(build: Build, worl
     assert (job.status, job.error) == (JobStatus.FAILED, "generation_cancelled")
     # One chunk had arrived: it is charged.
     assert (await UsageLog.get(job_id=job.id)).completion_tokens == estimate_tokens(llm.answer[:8])
+    await assert_nothing_held()
+
+
+async def test_winding_down_lets_running_jobs_finish_and_refuses_new_ones(
+    build: Build, world: World
+) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    content, other = await new_content(services, world), await new_content(services, world)
+    llm.hold()
+    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    await llm.wait_for_first_chunks(1)
+
+    winding = asyncio.create_task(services.generation.wind_down(grace_seconds=3600))
+    await asyncio.sleep(0)  # it has begun: new jobs are refused from here on
+    with pytest.raises(ServiceUnavailable) as refused:
+        await services.generation.start(actor=world.writer, content_id=other.id)
+    assert refused.value.code == "shutting_down"
+    llm.release()
+
+    assert await winding == 0  # none had to be cancelled
+    finished = await GenerationJob.get(id=job.id)
+    assert (finished.status, finished.error) == (JobStatus.SUCCEEDED, None)
+    assert (await Content.get(id=other.id)).status == ContentStatus.DRAFT
+    await assert_nothing_held()
+
+
+async def test_a_job_outliving_the_grace_keeps_its_text_as_an_incomplete_version(
+    build: Build, world: World
+) -> None:
+    llm = ScriptedLlm(answer="x" * 64, chunk_chars=8)
+    services = build(llm=llm)
+    content = await new_content(services, world)
+    llm.hold()  # the stream stalls after its first chunk, past any grace
+    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    await llm.wait_for_first_chunks(1)
+
+    assert await services.generation.wind_down(grace_seconds=0) == 1
+
+    cancelled = await GenerationJob.get(id=job.id)
+    assert (cancelled.status, cancelled.error) == (JobStatus.FAILED, "generation_cancelled")
+    kept = await ContentVersion.get(content_id=content.id, number=cancelled.version_number)
+    assert (kept.body, kept.incomplete) == ("x" * 8, True)
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    # Billed for exactly what was kept.
+    log = await UsageLog.get(job_id=job.id)
+    assert log.completion_tokens == estimate_tokens(kept.body)
     await assert_nothing_held()
 
 
