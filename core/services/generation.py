@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -829,6 +830,53 @@ class GenerationService:
         )
 
     # --- recovery ------------------------------------------------------------------------------
+
+    async def unlock(self, *, actor: User, content_id: int) -> Content:
+        """Free a content stuck in generating, for whoever may generate for it.
+
+        Allowed at once when the job's owner is dead (its lease lapsed), else once the job has
+        shown no life (heartbeat) for ``GENERATION_UNLOCK_GRACE_SECONDS``; before that a 409
+        ``generation_still_running`` says in ``retry_after`` how many seconds are left. The job
+        is failed as abandoned, the content goes back and the reservation is released; if its
+        call answers late it is charged but touches nothing. 409 ``not_generating`` otherwise.
+        """
+        content = await self._content.get(actor=actor, content_id=content_id)
+        await self._require_generate(actor, content)
+        if content.status != ContentStatus.GENERATING:
+            raise Conflict("not_generating")
+        job = (
+            await GenerationJob.get_or_none(id=content.current_job_id)
+            if content.current_job_id is not None
+            else None
+        )
+        if job is not None:
+            await self._abandon(job)
+        return await self._content.get(actor=actor, content_id=content_id)
+
+    async def _abandon(self, job: GenerationJob) -> None:
+        """Fail ``job`` for :meth:`unlock` (409 while it may still be alive)."""
+        grace = timedelta(seconds=self._settings.generation_unlock_grace_seconds)
+        now = self._clock.now()
+        # Set when the job opened and moved by every beat since.
+        last_sign = job.heartbeat_at or job.created_at
+        left = grace - (now - last_sign)
+        owner_dead = (
+            job.owner is not None
+            and job.owner != self.instance_id
+            and not await self._leases.alive({job.owner})
+        )
+        if left > timedelta(0) and not owner_dead:
+            raise Conflict("generation_still_running", retry_after=math.ceil(left.total_seconds()))
+        task = self._tasks.get(job.id)
+        if task is not None:  # ours, stalled past the grace: stop it (charged, content back)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+        async with self._bookkeeping:
+            if owner_dead:
+                await self._reap(job, owner=job.owner)
+            else:
+                await self._reap(job, cutoff=now - grace)
 
     async def recover(self) -> int:
         """At start-up: hold this process's lease and reap the jobs of dead owners now.

@@ -16,7 +16,13 @@ from pydantic import SecretStr
 
 from core.clock import FrozenClock
 from core.container import Services, build_services
-from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound, ServiceUnavailable
+from core.errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 from core.llm.base import LlmClient, Usage
 from core.llm.instructions import MAX_OUTPUT_TOKENS
 from core.llm.openai_client import OpenAiLlmClient, RetryPolicy
@@ -1055,6 +1061,59 @@ async def test_the_jobs_of_a_process_whose_lease_expired_are_reaped_at_once(
     assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.RELEASED
     dying_llm.release()
     await dying.generation.drain()  # the dead call answering late is charged, touches nothing
+    await assert_nothing_held()
+
+
+async def test_the_author_unlocks_a_content_whose_job_died_and_is_told_when_otherwise(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    dying_llm = ScriptedLlm()
+    dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
+    content = await new_content(dying, world)
+    dying_llm.hold()
+    job = await dying.generation.start(actor=world.writer, content_id=content.id)
+    await dying_llm.wait_for_first_chunks(1)
+
+    # Alive and fresh: not yet, and the answer says how long until it may be.
+    with pytest.raises(Conflict) as early:
+        await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+    assert early.value.code == "generation_still_running"
+    assert early.value.params["retry_after"] == 120
+    # Someone who may not even see the draft learns nothing.
+    with pytest.raises(NotFound):
+        await survivor.generation.unlock(actor=world.roles[Role.VIEWER], content_id=content.id)
+
+    renewing = dying.generation._leases._renewing
+    assert renewing is not None
+    renewing.cancel()  # the owner dies; its lease lapses well before the grace would
+    clock.advance(seconds=16)
+    unlocked = await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+
+    assert (unlocked.status, unlocked.current_job_id) == (ContentStatus.DRAFT, None)
+    assert (await GenerationJob.get(id=job.id)).error == "job_abandoned"
+    with pytest.raises(Conflict) as again:
+        await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+    assert again.value.code == "not_generating"
+    dying_llm.release()
+    await dying.generation.drain()
+    await assert_nothing_held()
+
+
+async def test_a_job_of_this_process_showing_no_life_past_the_grace_is_unlocked(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    content = await new_content(services, world)
+    llm.hold()
+    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    await llm.wait_for_first_chunks(1)
+    clock.advance(seconds=121)
+
+    unlocked = await services.generation.unlock(actor=world.writer, content_id=content.id)
+
+    assert unlocked.status == ContentStatus.DRAFT
+    assert (await GenerationJob.get(id=job.id)).status == JobStatus.FAILED
     await assert_nothing_held()
 
 
