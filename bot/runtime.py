@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 from telegram.error import TelegramError
 from telegram.ext import Application
+from tortoise import connections
 
 import db
 from bot.app import bot_commands, build_application
@@ -29,10 +30,12 @@ from bot.delivery import DeliveryWorker
 from bot.instances import start_heartbeat
 from bot.leadership import lead_updates
 from bot.playground.start import playground_for, start_playground
+from bot.startup import database_label
 from bot.webhook import webhook_route
 from core.api.app import create_app
 from core.api.server import ApiRunner
 from core.container import Services, build_services
+from core.outages import DATABASE, unavailable_dependency
 from core.settings import Settings
 
 logger = logging.getLogger("contexor")
@@ -71,11 +74,50 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         await _wind_down_generations(services)
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database never answered within ``DATABASE_WAIT_SECONDS`` at start-up."""
+
+
 async def _open_database(settings: Settings) -> None:
+    """Migrate (SQLite or ``AUTO_MIGRATE``) and open the pool, waiting for the database.
+
+    While it is unreachable (not started yet, restarting) each try is logged on one line and
+    repeated with a doubling backoff (1 s, at most 5 s apart) for ``DATABASE_WAIT_SECONDS``;
+    then ``DatabaseUnreachable``, which the CLI turns into one line and exit status 1. Any
+    other failure (bad credentials, a broken migration) is not waited out.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.database_wait_seconds
+    delay, attempt = 1.0, 0
+    while True:
+        attempt += 1
+        try:
+            await _connect_database(settings)
+            return
+        except Exception as exc:
+            await db.close()
+            if unavailable_dependency(exc) != DATABASE:
+                raise
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if loop.time() + delay > deadline:
+                raise DatabaseUnreachable(
+                    f"database unreachable after {settings.database_wait_seconds:g} s:"
+                    f" {database_label(settings)} ({reason})"
+                ) from exc
+            logger.warning(
+                "database unreachable (try %d: %s); trying again in %g s", attempt, reason, delay
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def _connect_database(settings: Settings) -> None:
     if settings.uses_sqlite or settings.auto_migrate:
         await db.migrate(settings.database_url)
         await db.close()
-    await db.init(settings.database_url)
+    await db.init(settings.database_url, pool_size=settings.database_pool_size)
+    # The pool connects lazily: prove the database answers before anything is started.
+    await connections.get("default").execute_query("SELECT 1")
 
 
 async def _recover_generations(services: Services) -> None:
