@@ -127,17 +127,18 @@ class Client:
         self.outbox = outbox
         self.token: str | None = None
 
-    async def sign_in(self) -> aiohttp.ClientResponse:
-        """Request and verify a code; the failing response, or None-free success (token kept)."""
+    async def sign_in(self, phone: str = ADMIN_PHONE) -> aiohttp.ClientResponse:
+        """Request and verify a code: the first response that failed, else the verification
+        (its token kept)."""
         sent = await self.session.post(
-            f"{self.base}/api/auth/otp/request", json={"phone_number": ADMIN_PHONE}
+            f"{self.base}/api/auth/otp/request", json={"phone_number": phone}
         )
         if sent.status != 200:
             return sent
         lines = (await asyncio.to_thread(self.outbox.read_text)).splitlines()
         code = json.loads(lines[-1])["code"]
         verified = await self.session.post(
-            f"{self.base}/api/auth/otp/verify", json={"phone_number": ADMIN_PHONE, "code": code}
+            f"{self.base}/api/auth/otp/verify", json={"phone_number": phone, "code": code}
         )
         if verified.status == 200:
             self.token = (await verified.json())["access"]
