@@ -4,7 +4,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0009_usage_per_organization')]
+    dependencies = [('models', '0010_scheduler_notices')]
 
     initial = False
 
