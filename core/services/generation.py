@@ -831,7 +831,7 @@ class GenerationService:
 
     # --- recovery ------------------------------------------------------------------------------
 
-    async def unlock(self, *, actor: User, content_id: int) -> Content:
+    async def unlock(self, *, actor: Principal, content_id: int) -> Content:
         """Free a content stuck in generating, for whoever may generate for it.
 
         Allowed at once when the job's owner is dead (its lease lapsed), else once the job has

@@ -923,13 +923,17 @@ async def test_winding_down_lets_running_jobs_finish_and_refuses_new_ones(
     services = build(llm=llm)
     content, other = await new_content(services, world), await new_content(services, world)
     llm.hold()
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
 
     winding = asyncio.create_task(services.generation.wind_down(grace_seconds=3600))
     await asyncio.sleep(0)  # it has begun: new jobs are refused from here on
     with pytest.raises(ServiceUnavailable) as refused:
-        await services.generation.start(actor=world.writer, content_id=other.id)
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=other.id
+        )
     assert refused.value.code == "shutting_down"
     llm.release()
 
@@ -947,7 +951,9 @@ async def test_a_job_outliving_the_grace_keeps_its_text_as_an_incomplete_version
     services = build(llm=llm)
     content = await new_content(services, world)
     llm.hold()  # the stream stalls after its first chunk, past any grace
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
 
     assert await services.generation.wind_down(grace_seconds=0) == 1
@@ -1041,7 +1047,9 @@ async def test_the_jobs_of_a_process_whose_lease_expired_are_reaped_at_once(
     dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
     content = await new_content(dying, world)
     dying_llm.hold()
-    job = await dying.generation.start(actor=world.writer, content_id=content.id)
+    job = await dying.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await dying_llm.wait_for_first_chunks(1)
     assert (await GenerationJob.get(id=job.id)).owner == dying.generation.instance_id
 
@@ -1071,28 +1079,38 @@ async def test_the_author_unlocks_a_content_whose_job_died_and_is_told_when_othe
     dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
     content = await new_content(dying, world)
     dying_llm.hold()
-    job = await dying.generation.start(actor=world.writer, content_id=content.id)
+    job = await dying.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await dying_llm.wait_for_first_chunks(1)
 
     # Alive and fresh: not yet, and the answer says how long until it may be.
     with pytest.raises(Conflict) as early:
-        await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+        await survivor.generation.unlock(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     assert early.value.code == "generation_still_running"
     assert early.value.params["retry_after"] == 120
     # Someone who may not even see the draft learns nothing.
     with pytest.raises(NotFound):
-        await survivor.generation.unlock(actor=world.roles[Role.VIEWER], content_id=content.id)
+        await survivor.generation.unlock(
+            actor=await principal_for(world.roles[Role.VIEWER]), content_id=content.id
+        )
 
     renewing = dying.generation._leases._renewing
     assert renewing is not None
     renewing.cancel()  # the owner dies; its lease lapses well before the grace would
     clock.advance(seconds=16)
-    unlocked = await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+    unlocked = await survivor.generation.unlock(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
 
     assert (unlocked.status, unlocked.current_job_id) == (ContentStatus.DRAFT, None)
     assert (await GenerationJob.get(id=job.id)).error == "job_abandoned"
     with pytest.raises(Conflict) as again:
-        await survivor.generation.unlock(actor=world.writer, content_id=content.id)
+        await survivor.generation.unlock(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
     assert again.value.code == "not_generating"
     dying_llm.release()
     await dying.generation.drain()
@@ -1106,11 +1124,15 @@ async def test_a_job_of_this_process_showing_no_life_past_the_grace_is_unlocked(
     services = build(llm=llm)
     content = await new_content(services, world)
     llm.hold()
-    job = await services.generation.start(actor=world.writer, content_id=content.id)
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
     await llm.wait_for_first_chunks(1)
     clock.advance(seconds=121)
 
-    unlocked = await services.generation.unlock(actor=world.writer, content_id=content.id)
+    unlocked = await services.generation.unlock(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
 
     assert unlocked.status == ContentStatus.DRAFT
     assert (await GenerationJob.get(id=job.id)).status == JobStatus.FAILED
