@@ -4,7 +4,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0010_scheduler_notices')]
+    dependencies = [('models', '0011_outbox_group_chat')]
 
     initial = False
 
