@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from tortoise.exceptions import BaseORMException
 
 import db
-from bot.runtime import run_product
+from bot.runtime import DatabaseUnreachable, run_product
 from core.errors import DomainError, InvalidInput
 from core.logging import configure_logging
 from core.settings import Settings, production_problems
@@ -108,7 +108,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         await preflight(settings, api=parts["api"])
         logging.getLogger("contexor").info(describe_start(settings, **parts))
         await run_product(settings, **parts)
-    except StartupFailure as exc:
+    except (StartupFailure, DatabaseUnreachable) as exc:
         raise CliError(str(exc)) from exc
     except Exception as exc:
         reason = startup_failure(exc, settings)

@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 from telegram.error import TelegramError
 from telegram.ext import Application
+from tortoise import connections
 
 import db
 from bot.app import bot_commands, build_application
@@ -29,10 +30,12 @@ from bot.delivery import DeliveryWorker
 from bot.instances import start_heartbeat
 from bot.leadership import lead_updates
 from bot.playground.start import playground_for, start_playground
+from bot.startup import database_label
 from bot.webhook import webhook_route
 from core.api.app import create_app
 from core.api.server import ApiRunner
 from core.container import Services, build_services
+from core.outages import DATABASE, unavailable_dependency
 from core.settings import Settings
 
 logger = logging.getLogger("contexor")
@@ -48,6 +51,7 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         stack.push_async_callback(services.aclose)
         parts = [name for name, on in (("bot", bot), ("api", api), ("scheduler", scheduler)) if on]
         await start_heartbeat(stack, services.redis, settings.redis_key_prefix, parts)
+        await _recover_generations(services)
         playground = playground_for(services, bot=bot, api=api)
         application = _build_bot(services) if bot and playground is None else None
         webhook = application is not None and bool(settings.telegram_webhook_url)
@@ -67,13 +71,78 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         logger.info("contexor is running; press Ctrl+C to stop")
         await stop.wait()
         logger.info("stopping")
+        await _wind_down_generations(services)
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database never answered within ``DATABASE_WAIT_SECONDS`` at start-up."""
 
 
 async def _open_database(settings: Settings) -> None:
+    """Migrate (SQLite or ``AUTO_MIGRATE``) and open the pool, waiting for the database.
+
+    While it is unreachable (not started yet, restarting) each try is logged on one line and
+    repeated with a doubling backoff (1 s, at most 5 s apart) for ``DATABASE_WAIT_SECONDS``;
+    then ``DatabaseUnreachable``, which the CLI turns into one line and exit status 1. Any
+    other failure (bad credentials, a broken migration) is not waited out.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.database_wait_seconds
+    delay, attempt = 1.0, 0
+    while True:
+        attempt += 1
+        try:
+            await _connect_database(settings)
+            return
+        except Exception as exc:
+            await db.close()
+            if unavailable_dependency(exc) != DATABASE:
+                raise
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if loop.time() + delay > deadline:
+                raise DatabaseUnreachable(
+                    f"database unreachable after {settings.database_wait_seconds:g} s:"
+                    f" {database_label(settings)} ({reason})"
+                ) from exc
+            logger.warning(
+                "database unreachable (try %d: %s); trying again in %g s", attempt, reason, delay
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def _connect_database(settings: Settings) -> None:
     if settings.uses_sqlite or settings.auto_migrate:
         await db.migrate(settings.database_url)
         await db.close()
-    await db.init(settings.database_url)
+    await db.init(settings.database_url, pool_size=settings.database_pool_size)
+    # The pool connects lazily: prove the database answers before anything is started.
+    await connections.get("default").execute_query("SELECT 1")
+
+
+async def _recover_generations(services: Services) -> None:
+    """Reap the generation jobs a dead process left (kill -9, out of memory) before serving."""
+    try:
+        reaped = await services.generation.recover()
+    except Exception as exc:  # the scheduler's reaper tries again
+        logger.warning("could not reap dead processes' generation jobs: %s", exc)
+        return
+    if reaped:
+        logger.warning("reaped %d generation jobs of dead processes", reaped)
+
+
+async def _wind_down_generations(services: Services) -> None:
+    """Refuse new generations, give running ones SHUTDOWN_GRACE_SECONDS, keep the rest's text.
+
+    Runs before anything is stopped, so the API still answers (a client polling its job sees
+    it end) and the database is still open for the jobs to conclude.
+    """
+    grace = services.settings.shutdown_grace_seconds
+    cancelled = await services.generation.wind_down(grace)
+    if cancelled:
+        logger.warning(
+            "%d generations outlived the %s s grace; their text was kept", cancelled, grace
+        )
 
 
 def _build_bot(services: Services) -> Application | None:

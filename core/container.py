@@ -27,6 +27,7 @@ from core.services.content import ContentService
 from core.services.conversations import ConversationService
 from core.services.generation import GenerationService
 from core.services.invites import InviteService
+from core.services.leases import ProcessLeases
 from core.services.notifications import OutboxNotifier
 from core.services.orgs import OrganizationService
 from core.services.outbox import OutboxService
@@ -149,6 +150,7 @@ def build_services(
             notifier=notifier,
             usage=usage,
             content=content,
+            leases=ProcessLeases(clock=clock, redis=redis, key_prefix=settings.redis_key_prefix),
         ),
         usage=usage,
         reports=ReportService(settings=settings, clock=clock),

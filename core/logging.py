@@ -12,6 +12,10 @@ import sys
 import structlog
 
 NOISY_LOGGERS = ("httpx", "httpx2", "aiosqlite", "asyncio", "tortoise", "apscheduler")
+# Loggers that repeat an outage with a traceback on every reconnect try (asyncpg's pool refilling
+# its floor): the outage itself is logged once when it starts and once when it ends
+# (core/api/availability.py), so only their errors are kept.
+OUTAGE_ECHOES = ("asyncpg.pool",)
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "text") -> None:
@@ -47,3 +51,5 @@ def configure_logging(*, level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in OUTAGE_ECHOES:
+        logging.getLogger(name).setLevel(max(logging.ERROR, root.level))

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     # Unset: SQLite in DATA_DIR (filled in by _files_under_data_dir).
     database_url: str = ""
     auto_migrate: bool = False
+    # Connections in the PostgreSQL pool (asyncpg's maxsize); /readyz never waits in it.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    # How long `contexor run` waits for an unreachable database at start before exiting 1.
+    database_wait_seconds: float = Field(default=60.0, ge=0)
+    # On SIGTERM: how long running generations get to finish before the rest are cancelled
+    # (what arrived is kept as an incomplete version).
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # How long after a generation last showed life its author may unlock the content.
+    generation_unlock_grace_seconds: int = Field(default=120, ge=0)
     redis_url: str | None = None
     # Every key the product writes to Redis starts with this, so deployments (or test sessions)
     # that share one Redis server never read each other's counters, claims or leases.

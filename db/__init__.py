@@ -19,14 +19,16 @@ from tortoise.migrations.api import migrate as _migrate
 from db.config import tortoise_config
 
 
-async def init(database_url: str) -> None:
+async def init(database_url: str, *, pool_size: int | None = None) -> None:
     """Open the connection pool for ``database_url`` (creating a SQLite file's folder).
 
     The context is also made the process-wide fallback: this process has exactly one ORM, and
     PTB, aiohttp and APScheduler create tasks and callbacks whose context we do not control.
     """
     _ensure_sqlite_folder(database_url)
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    await Tortoise.init(
+        config=tortoise_config(database_url, pool_size=pool_size), _enable_global_fallback=True
+    )
 
 
 async def close() -> None:

@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 MODELS_MODULE = "db.models"
 MIGRATIONS_MODULE = "db.migrations"
 DEFAULT_DATABASE_URL = "sqlite://data/contexor.sqlite3"
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg", "psycopg")
+
+
+def with_pool_size(database_url: str, pool_size: int | None) -> str:
+    """``database_url`` with the PostgreSQL pool's ``maxsize`` (one the URL names wins)."""
+    parts = urlsplit(database_url)
+    if pool_size is None or parts.scheme not in POSTGRES_SCHEMES:
+        return database_url
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("maxsize", str(pool_size))
+    query["minsize"] = str(min(int(query.get("minsize", 1)), int(query["maxsize"])))
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def tortoise_config(database_url: str, *, pool_size: int | None = None) -> dict[str, Any]:
     """A Tortoise config dict with our one app, its migrations module, and aware UTC times."""
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": with_pool_size(database_url, pool_size)},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

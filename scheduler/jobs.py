@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from tortoise.models import Model
@@ -11,6 +12,8 @@ from core.services.limit_warnings import LimitWarningService
 from core.services.period_reports import PeriodReportNotices
 from core.services.review_reminders import ReviewReminderService
 from db.models import OtpCode, RefreshToken
+
+logger = logging.getLogger(__name__)
 
 OTP_RETENTION = timedelta(days=1)
 REFRESH_TOKEN_RETENTION = timedelta(days=1)
@@ -45,9 +48,18 @@ async def prune_refresh_tokens(services: Services) -> dict[str, int]:
 
 
 async def reap_stale_generation_jobs(services: Services) -> dict[str, int]:
-    """Fail generation jobs whose process died: content back, reservation released."""
+    """Fail generation jobs whose process died: content back, reservation released.
+
+    First the jobs of owners whose lease expired, then any still running with an old heartbeat
+    (jobs without an owner, or an owner that cannot be judged).
+    """
+    try:
+        orphaned = await services.generation.reap_orphaned_jobs()
+    except Exception as exc:  # leases unreadable (Redis down): nobody is taken for dead
+        logger.warning("could not judge generation owners' leases: %s", exc)
+        orphaned = 0
     reaped = await services.generation.reap_stale_jobs(older_than=STALE_JOB_AFTER)
-    return {"reaped": reaped}
+    return {"reaped": orphaned + reaped}
 
 
 async def clear_expired_conversations(services: Services) -> dict[str, int]:

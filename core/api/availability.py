@@ -4,57 +4,31 @@ While PostgreSQL or Redis is unreachable every API call that needs it fails the 
 error middleware answers those 503 ``service_unavailable`` with ``Retry-After`` and tells the
 ``DependencyWatch``, which logs when a dependency goes down and when it is back, never per
 request. Recovery needs no restart: the ORM's pool and the Redis client reconnect on their own,
-and once a call succeeds again (or ``/healthz`` sees the dependency answer) the watch logs it.
+and once a call succeeds again (or ``/readyz`` sees the dependency answer) the watch logs it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 from tortoise import connections
-from tortoise.exceptions import DBConnectionError
 
-logger = logging.getLogger(__name__)
-
-DATABASE = "database"
-REDIS = "redis"
-CHECK_TIMEOUT_SECONDS = 2.0
-RETRY_AFTER_SECONDS = 5
+from core.outages import DATABASE, REDIS, unavailable_dependency
 
 try:  # asyncpg is the PostgreSQL driver; a SQLite-only install may lack it.
     import asyncpg
-
-    _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-        DBConnectionError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.TooManyConnectionsError,
-    )
 except ImportError:  # pragma: no cover
-    _DATABASE_ERRORS = (DBConnectionError,)
-_REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+    asyncpg = None
 
+logger = logging.getLogger(__name__)
 
-def unavailable_dependency(error: BaseException) -> str | None:
-    """``"database"`` or ``"redis"`` when ``error`` means that dependency is unreachable."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _REDIS_ERRORS):
-            return REDIS
-        if isinstance(current, _DATABASE_ERRORS):
-            return DATABASE
-        current = current.__cause__ or current.__context__
-    # The database driver opens pool connections lazily and lets a refused or timed-out
-    # connect through as the bare OSError; Redis wraps its own (matched above).
-    if isinstance(error, OSError | TimeoutError):
-        return DATABASE
-    return None
+__all__ = ["DATABASE", "REDIS", "DependencyWatch", "unavailable_dependency"]
+
+CHECK_TIMEOUT_SECONDS = 2.0
+RETRY_AFTER_SECONDS = 5
 
 
 async def database_ok() -> bool:
@@ -63,6 +37,31 @@ async def database_ok() -> bool:
         await asyncio.wait_for(
             connections.get("default").execute_query("SELECT 1"), CHECK_TIMEOUT_SECONDS
         )
+    except Exception:
+        return False
+    return True
+
+
+# Query parameters of a Tortoise URL that configure its pool, not the connection.
+_POOL_PARAMETERS = {"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime"}
+
+
+async def database_ready(database_url: str) -> bool:
+    """Whether the database answers ``SELECT 1`` within ``CHECK_TIMEOUT_SECONDS``, asked on a
+    connection of its own (PostgreSQL), so a readiness probe never waits in the pool behind
+    the application's queries. SQLite has no pool to wait in: the ORM's connection is asked."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgres", "postgresql", "asyncpg"):
+        return await database_ok()
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _POOL_PARAMETERS]
+    dsn = parts._replace(scheme="postgresql", query=urlencode(query)).geturl()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            connection = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_SECONDS)
+            try:
+                await connection.fetchval("SELECT 1")
+            finally:
+                await connection.close(timeout=CHECK_TIMEOUT_SECONDS)
     except Exception:
         return False
     return True

@@ -516,8 +516,12 @@ class ContentService:
         title: str | None = None,
         pii_findings: dict[str, int] | None = None,
         connection: BaseDBAsyncClient | None = None,
+        incomplete: bool = False,
     ) -> ContentVersion:
         """Generating -> draft with the generated text as a new version (source ``generation``).
+
+        ``incomplete``: the text is what arrived of an answer cut short (the stream broke, or
+        the process shut down), kept because it was billed; the version says so.
 
         No permission check: ``begin_generation`` did it. ``Conflict("content_not_generating")``
         when the content is no longer generating for ``job_id`` (e.g. a reaper aborted it
@@ -546,6 +550,7 @@ class ContentService:
                 job_id=job_id,
                 extra={"status": ContentStatus.DRAFT, "current_job_id": None},
                 findings=pii_findings,
+                incomplete=incomplete,
             )
             await self._record(
                 conn,
@@ -554,7 +559,8 @@ class ContentService:
                 action=AuditAction.GENERATED,
                 old_status=ContentStatus.GENERATING,
                 new_status=ContentStatus.DRAFT,
-                changes={"version": version.number, "job": job_id},
+                changes={"version": version.number, "job": job_id}
+                | ({"incomplete": True} if incomplete else {}),
             )
         return version
 
@@ -689,6 +695,7 @@ class ContentService:
         job_id: int | None,
         extra: dict[str, Any],
         findings: dict[str, int],
+        incomplete: bool = False,
     ) -> ContentVersion:
         """Make ``title`` (None: keep) and ``body`` current and record them as the next version.
 
@@ -730,6 +737,7 @@ class ContentService:
             job_id=job_id,
             created_by_id=actor_id,
             created_at=now,
+            incomplete=incomplete,
         )
 
     async def _record(

@@ -18,22 +18,35 @@ How a job ends (nothing is ever left ``generating`` by a live process):
   are the larger count per type of what was redacted from the request and what the answer
   holds;
 * it fails before the first token (``LlmUnavailable``: 5xx, timeout, ...): job failed with the
-  error code, content back to its previous status, the reservation released, on the spot (the
-  failure's writes are retried a few times with a short backoff before the job is left to the
-  reaper);
+  error code, content back to its previous status, the reservation released, on the spot;
 * it breaks after some text (``LlmStreamBroken``) or ends empty: as above but what arrived is
   charged: the backend's usage report when it came, else the reserved prompt estimate plus the
   received text's token estimate (capped at ``max_tokens``), so a charge never exceeds the
-  reservation.
+  reservation. Text that arrived is kept as a version marked ``incomplete`` (content back to
+  draft, the job failed and pointing at that version): it was paid for;
+* the process is told to stop (SIGTERM, :meth:`GenerationService.wind_down`): no new job is
+  accepted (503 ``shutting_down``), running ones get a grace period to finish, and those still
+  running after it are cancelled, keeping what arrived as an incomplete version, charged as
+  above.
 
 An adapter follows a job with :meth:`GenerationService.watch`: the text so far, then each
 piece as it arrives, then the outcome. Deltas are handed to unbounded per-watcher queues with
 ``put_nowait``, so a slow watcher (a chat being throttled by Telegram) never slows the model
 call nor holds a bookkeeping slot; the watcher reads at its own pace.
 
-A process that dies mid-job leaves it ``running`` with an old ``heartbeat_at``;
-:meth:`GenerationService.reap_stale_jobs` fails such jobs, puts their content back and releases
-their reservations (what the dead call consumed is unknown, so it is not guessed at).
+A database outage never ends a healthy stream: the heartbeat is written beside the stream (a
+failed beat is logged and tried again at the next one), and concluding the job (succeeding or
+failing it, one transaction safe to repeat) is retried with backoff while the database is
+unreachable, for up to ``conclude_patience_seconds`` (two minutes by default), so the draft lands
+when the database is back. Only if it never comes back is the job left to the reaper.
+
+A process that dies mid-job leaves it ``running``. Each job names its owner, the process
+instance running it, which holds a lease while alive (``core/services/leases.py``); a process
+reaps the jobs of owners whose lease expired at start-up (:meth:`GenerationService.recover`) and
+from the scheduler (:meth:`GenerationService.reap_orphaned_jobs`). Jobs without an owner, and any
+whose owner cannot be judged, are left to :meth:`GenerationService.reap_stale_jobs` and its old
+``heartbeat_at``. Reaping fails the job, puts its content back and releases its reservation
+(what the dead call consumed is unknown, so it is not guessed at).
 
 A content names its current job (``contents.current_job_id``, set in the transaction that starts
 the job): a job finishes or aborts its content only while it is still that job, so a reaped job
@@ -47,7 +60,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +71,14 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from core.llm import instructions as llm_instructions
 from core.llm.base import LlmClient, LlmStream, LlmStreamBroken, Usage
 from core.llm.offline import detect_language
@@ -70,9 +91,11 @@ from core.llm.pricing import (
     worst_case_cost,
 )
 from core.notify import Notifier
+from core.outages import DATABASE, retry_through_outage, unavailable_dependency
 from core.security.principal import Principal
 from core.services.common import check_characters
 from core.services.content import ContentService
+from core.services.leases import LEASE_SECONDS, RENEW_EVERY_SECONDS, ProcessLeases
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.prompts import TEXT_LIMITS, VariableType, render_prompt, visible_prompts
 from core.services.usage import UsageScopes, UsageService
@@ -80,6 +103,7 @@ from core.settings import Settings
 from db.models import (
     Content,
     ContentStatus,
+    ContentVersion,
     GenerationJob,
     GenerationKind,
     JobStatus,
@@ -106,11 +130,17 @@ ERROR_INTERNAL = "generation_failed"
 ERROR_CANCELLED = "generation_cancelled"
 ERROR_ABANDONED = "job_abandoned"
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
-# Failing a job (job row, content, reservation in one transaction) is tried this many times,
-# waiting FAIL_BACKOFF_SECONDS, then twice that, ... between tries: a blip in the database must
-# not leave the content generating and the budget held until the reaper runs.
+# Concluding a job (job row, content, reservation in one transaction) is retried while the
+# database is unreachable, with a doubling backoff from CONCLUDE_BACKOFF_SECONDS up to
+# CONCLUDE_MAX_BACKOFF_SECONDS, for this long: a database restart must not leave the content
+# generating and the budget held until the reaper runs. Other errors are tried FAIL_ATTEMPTS times.
+CONCLUDE_PATIENCE_SECONDS = 120.0
+CONCLUDE_BACKOFF_SECONDS = 0.05
+CONCLUDE_MAX_BACKOFF_SECONDS = 5.0
 FAIL_ATTEMPTS = 4
-FAIL_BACKOFF_SECONDS = 0.05
+# A heartbeat write that takes longer than this is given up (tried again at the next beat), so
+# a database that hangs rather than refuses never holds the stream up for long.
+BEAT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +200,8 @@ class _Outcome:
     usage: Usage | None
     error: str | None = None
     reason: str | None = None
+    # What arrived of an answer cut short, kept as an incomplete version (it was charged).
+    partial: str | None = None
 
 
 class GenerationService:
@@ -186,6 +218,8 @@ class GenerationService:
         content: ContentService,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         bookkeeping_slots: int = BOOKKEEPING_SLOTS,
+        conclude_patience_seconds: float = CONCLUDE_PATIENCE_SECONDS,
+        leases: ProcessLeases | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -194,6 +228,11 @@ class GenerationService:
         self._usage = usage
         self._content = content
         self._heartbeat_seconds = heartbeat_seconds
+        self._conclude_patience_seconds = conclude_patience_seconds
+        self._leases = leases or ProcessLeases(clock=clock, redis=None, key_prefix="")
+        self._follow_up: asyncio.Task[None] | None = None
+        self._accepting = True
+        self._winding_down = False
         self._bookkeeping = asyncio.Semaphore(bookkeeping_slots)
         # Strong references: the loop keeps only weak ones, and a collected task dies silently.
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -212,6 +251,9 @@ class GenerationService:
         variables: dict[str, Any] | None = None,
     ) -> GenerationJob:
         """Reserve usage and start generating for ``content_id``; the pending job at once."""
+        if not self._accepting:
+            raise ServiceUnavailable("shutting_down")
+        await self._leases.hold()  # before any job names this process as its owner
         async with self._bookkeeping:
             run = await self._begin(
                 actor=actor,
@@ -348,6 +390,7 @@ class GenerationService:
                     "pii_sent": pii_sent,
                 },
                 heartbeat_at=now,
+                owner=self._leases.instance_id,
             )
             await self._content.bind_generation(
                 content_id=content.id, job_id=job.id, connection=conn
@@ -460,11 +503,43 @@ class GenerationService:
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
+    async def wind_down(self, grace_seconds: float) -> int:
+        """Shutting down: refuse new jobs, let running ones finish within ``grace_seconds``,
+        then cancel the rest keeping what arrived as incomplete versions. Returns how many
+        were cancelled."""
+        self._accepting = False
+        running = list(self._tasks.values())
+        if running:
+            logger.info(
+                "waiting up to %s s for %d running generations to finish",
+                grace_seconds,
+                len(running),
+            )
+            await asyncio.wait(running, timeout=grace_seconds)
+        left = [task for task in self._tasks.values() if not task.done()]
+        if left:
+            logger.warning("cancelling %d generations still running; keeping their text", len(left))
+        self._winding_down = True
+        for task in left:
+            task.cancel()
+        await self.drain()
+        return len(left)
+
     async def aclose(self) -> None:
-        """Cancel running jobs (each fails cleanly, settling what it consumed) and wait."""
+        """Cancel running jobs (each fails cleanly, settling what it consumed), wait, and give
+        up this process's lease."""
+        if self._follow_up is not None:
+            self._follow_up.cancel()
+            await asyncio.gather(self._follow_up, return_exceptions=True)
         for task in list(self._tasks.values()):
             task.cancel()
         await self.drain()
+        await self._leases.release()
+
+    @property
+    def instance_id(self) -> str:
+        """This process instance, the owner its jobs name."""
+        return self._leases.instance_id
 
     async def _run(self, run: _Run) -> None:
         try:
@@ -472,11 +547,12 @@ class GenerationService:
             outcome = await self._call(run)
             duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
             try:
-                async with self._bookkeeping:
-                    await self._finish(run, outcome, duration_ms)
+                await self._finish(run, outcome, duration_ms)
             except asyncio.CancelledError:
-                # Shut down before the job was concluded: fail it, charging what was consumed.
-                await asyncio.shield(self._conclude_cancelled(run, outcome.usage))
+                # Shut down before the job was concluded: fail it, charging what was consumed
+                # and keeping what arrived.
+                partial = _kept(outcome.text or outcome.partial or "")
+                await asyncio.shield(self._conclude_cancelled(run, outcome.usage, partial))
                 raise
         finally:
             self._runs.pop(run.job.id, None)
@@ -493,10 +569,19 @@ class GenerationService:
         self._publish(job_id, end)
 
     async def _finish(self, run: _Run, outcome: _Outcome, duration_ms: int) -> None:
-        # Each conclusion writes the requester's notification in its own transaction.
+        """Conclude the job as the call ended, riding out a database outage.
+
+        Each conclusion writes the requester's notification in its own transaction. An answer
+        that cannot be stored for another reason (a bug) fails the job instead.
+        """
         try:
-            await self._conclude(run, outcome, duration_ms)
-        except Exception:
+            await self._persist(
+                run, "concluding", lambda: self._conclude(run, outcome, duration_ms)
+            )
+        except Exception as exc:
+            if unavailable_dependency(exc) == DATABASE:
+                logger.error("generation job %s left for the reaper: no database", run.job.id)
+                return
             logger.exception("generation job %s could not be concluded", run.job.id)
             failed = (
                 outcome
@@ -506,61 +591,71 @@ class GenerationService:
             await self._fail_retrying(run, failed, duration_ms)
 
     async def _fail_retrying(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> bool:
-        """``_fail`` (one transaction, safe to repeat) with a short backoff; False if it never
-        went through, and the job is left to ``reap_stale_jobs``."""
-        for attempt in range(FAIL_ATTEMPTS):
-            try:
-                await self._fail(run, outcome, duration_ms)
-                return True
-            except Exception:
-                logger.warning(
-                    "generation job %s: failing it did not go through (try %d of %d)",
-                    run.job.id,
-                    attempt + 1,
-                    FAIL_ATTEMPTS,
-                    exc_info=True,
-                )
-            if attempt + 1 < FAIL_ATTEMPTS:
-                await asyncio.sleep(FAIL_BACKOFF_SECONDS * 2**attempt)
-        # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
-        logger.error("generation job %s left for the reaper", run.job.id)
-        return False
+        """``_fail`` riding out a database outage; False if it never went through, and the
+        job is left to ``reap_stale_jobs``."""
+        try:
+            await self._persist(run, "failing", lambda: self._fail(run, outcome, duration_ms))
+        except Exception:
+            # The job stays running; its heartbeat ages and reap_stale_jobs recovers it.
+            logger.exception("generation job %s left for the reaper", run.job.id)
+            return False
+        return True
+
+    async def _persist(self, run: _Run, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        """``write`` under a bookkeeping slot, retried through an outage (the slot is given
+        back between tries, so jobs waiting out an outage hold none of them)."""
+
+        async def booked() -> object:
+            async with self._bookkeeping:
+                return await write()
+
+        await retry_through_outage(
+            booked,
+            what=f"{what} generation job {run.job.id}",
+            patience_seconds=self._conclude_patience_seconds,
+            other_attempts=FAIL_ATTEMPTS,
+            first_backoff_seconds=CONCLUDE_BACKOFF_SECONDS,
+            max_backoff_seconds=CONCLUDE_MAX_BACKOFF_SECONDS,
+        )
 
     async def _call(self, run: _Run) -> _Outcome:
         """Stream the answer; classify the ending. Never raises except on cancellation."""
         job_id = run.job.id
         loop = asyncio.get_running_loop()
         last_beat = loop.time()
+        beats = _Beats(job_id)
         try:
             try:
-                async with self._bookkeeping:
-                    now = self._clock.now()
-                    await GenerationJob.filter(id=job_id, status=JobStatus.PENDING).update(
-                        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
-                    )
+                await beats.write(self._mark_running(job_id))
                 async for delta in run.stream:
                     run.received.append(delta)
                     self._publish(job_id, TextArrived(delta))
                     if loop.time() - last_beat >= self._heartbeat_seconds:
                         last_beat = loop.time()
-                        await self._beat(job_id)
+                        await beats.write(self._beat(job_id))
             finally:
                 await run.stream.aclose()
         except asyncio.CancelledError:
-            # Shutting down: settle what arrived, then let the cancellation go on.
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            await asyncio.shield(self._conclude_cancelled(run, consumed))
+            # Cancelled: settle what arrived (kept as an incomplete version when the process
+            # is shutting down), then let the cancellation go on.
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            partial = _kept(received) if self._winding_down else None
+            await asyncio.shield(self._conclude_cancelled(run, consumed, partial))
             raise
         except LlmStreamBroken as exc:
             text = exc.received_text or "".join(run.received)
-            return _Outcome(None, self._charged(run, text), exc.code, exc.reason)
+            return _Outcome(None, self._charged(run, text), exc.code, exc.reason, _kept(text))
         except DomainError as exc:
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            return _Outcome(None, consumed, exc.code, getattr(exc, "reason", None))
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            reason = getattr(exc, "reason", None)
+            return _Outcome(None, consumed, exc.code, reason, _kept(received))
         except Exception as exc:
             logger.exception("generation job %s: model call failed", job_id)
-            consumed = self._charged(run, "".join(run.received)) if run.received else None
-            return _Outcome(None, consumed, ERROR_INTERNAL, type(exc).__name__)
+            received = "".join(run.received)
+            consumed = self._charged(run, received) if run.received else None
+            return _Outcome(None, consumed, ERROR_INTERNAL, type(exc).__name__, _kept(received))
         text = "".join(run.received)
         usage = self._charged(run, text)
         if not text.strip():
@@ -575,6 +670,13 @@ class GenerationService:
             prompt_tokens=run.prompt_tokens,
             completion_tokens=min(estimate_tokens(text), run.max_tokens),
         )
+
+    async def _mark_running(self, job_id: int) -> None:
+        async with self._bookkeeping:
+            now = self._clock.now()
+            await GenerationJob.filter(id=job_id, status=JobStatus.PENDING).update(
+                status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+            )
 
     async def _beat(self, job_id: int) -> None:
         async with self._bookkeeping:
@@ -642,7 +744,15 @@ class GenerationService:
         job = run.job
         now = self._clock.now()
         params = {**job.params, "error_reason": outcome.reason} if outcome.reason else job.params
+        partial, findings = None, {}
+        if outcome.partial is not None:
+            partial = restore(outcome.partial, run.redaction)
+            in_answer = await self._content.scan_answer(run.title, partial)
+            findings = _merged(run.redaction.findings, in_answer)
         async with in_transaction() as conn:
+            version = None
+            if partial is not None:
+                version = await self._keep_partial(conn, run, partial, findings)
             await (
                 GenerationJob.filter(id=job.id, status__in=ACTIVE)
                 .using_db(conn)
@@ -652,16 +762,18 @@ class GenerationService:
                     params=params,
                     finished_at=now,
                     heartbeat_at=now,
+                    version_number=version.number if version is not None else None,
                 )
             )
-            await self._content.abort_generation(
-                content_id=job.content_id,
-                previous_status=run.previous_status,
-                actor_id=job.user_id,
-                job_id=job.id,
-                error=outcome.error,
-                connection=conn,
-            )
+            if version is None:
+                await self._content.abort_generation(
+                    content_id=job.content_id,
+                    previous_status=run.previous_status,
+                    actor_id=job.user_id,
+                    job_id=job.id,
+                    error=outcome.error,
+                    connection=conn,
+                )
             if outcome.usage is None:
                 await self._usage.release(connection=conn, job_id=job.id)
             else:
@@ -678,10 +790,30 @@ class GenerationService:
                 )
             await self._notify(conn, job, ok=False)
 
-    async def _conclude_cancelled(self, run: _Run, consumed: Usage | None) -> None:
+    async def _keep_partial(
+        self, conn: BaseDBAsyncClient, run: _Run, partial: str, findings: dict[str, int]
+    ) -> ContentVersion | None:
+        """What arrived as an incomplete version (content back to draft); None when the job is
+        no longer the content's current one (reaped meanwhile): then it touches nothing."""
+        try:
+            return await self._content.finish_generation(
+                content_id=run.job.content_id,
+                job_id=run.job.id,
+                actor_id=run.job.user_id,
+                body=partial,
+                pii_findings=findings,
+                connection=conn,
+                incomplete=True,
+            )
+        except Conflict:
+            return None
+
+    async def _conclude_cancelled(
+        self, run: _Run, consumed: Usage | None, partial: str | None = None
+    ) -> None:
         """Fail a cancelled job; harmless if it had already been concluded (charged once)."""
-        async with self._bookkeeping:
-            await self._fail_retrying(run, _Outcome(None, consumed, ERROR_CANCELLED), None)
+        outcome = _Outcome(None, consumed, ERROR_CANCELLED, partial=partial)
+        await self._fail_retrying(run, outcome, None)
 
     async def _notify(self, conn: BaseDBAsyncClient, job: GenerationJob, *, ok: bool) -> None:
         """Write the requester's notification in the transaction that concluded the job.
@@ -699,6 +831,99 @@ class GenerationService:
 
     # --- recovery ------------------------------------------------------------------------------
 
+    async def unlock(self, *, actor: Principal, content_id: int) -> Content:
+        """Free a content stuck in generating, for whoever may generate for it.
+
+        Allowed at once when the job's owner is dead (its lease lapsed), else once the job has
+        shown no life (heartbeat) for ``GENERATION_UNLOCK_GRACE_SECONDS``; before that a 409
+        ``generation_still_running`` says in ``retry_after`` how many seconds are left. The job
+        is failed as abandoned, the content goes back and the reservation is released; if its
+        call answers late it is charged but touches nothing. 409 ``not_generating`` otherwise.
+        """
+        content = await self._content.get(actor=actor, content_id=content_id)
+        await self._require_generate(actor, content)
+        if content.status != ContentStatus.GENERATING:
+            raise Conflict("not_generating")
+        job = (
+            await GenerationJob.get_or_none(id=content.current_job_id)
+            if content.current_job_id is not None
+            else None
+        )
+        if job is not None:
+            await self._abandon(job)
+        return await self._content.get(actor=actor, content_id=content_id)
+
+    async def _abandon(self, job: GenerationJob) -> None:
+        """Fail ``job`` for :meth:`unlock` (409 while it may still be alive)."""
+        grace = timedelta(seconds=self._settings.generation_unlock_grace_seconds)
+        now = self._clock.now()
+        # Set when the job opened and moved by every beat since.
+        last_sign = job.heartbeat_at or job.created_at
+        left = grace - (now - last_sign)
+        owner_dead = (
+            job.owner is not None
+            and job.owner != self.instance_id
+            and not await self._leases.alive({job.owner})
+        )
+        if left > timedelta(0) and not owner_dead:
+            raise Conflict("generation_still_running", retry_after=math.ceil(left.total_seconds()))
+        task = self._tasks.get(job.id)
+        if task is not None:  # ours, stalled past the grace: stop it (charged, content back)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+        async with self._bookkeeping:
+            if owner_dead:
+                await self._reap(job, owner=job.owner)
+            else:
+                await self._reap(job, cutoff=now - grace)
+
+    async def recover(self) -> int:
+        """At start-up: hold this process's lease and reap the jobs of dead owners now.
+
+        An owner whose lease is still running may be this very process's previous run (killed
+        a moment ago); its jobs are looked at once more when such a lease would have expired.
+        Returns how many were reaped now.
+        """
+        await self._leases.hold()
+        reaped = await self.reap_orphaned_jobs()
+        self._follow_up = asyncio.create_task(
+            self._reap_when_leases_lapse(), name="generation-recovery"
+        )
+        return reaped
+
+    async def _reap_when_leases_lapse(self) -> None:
+        await asyncio.sleep(LEASE_SECONDS + RENEW_EVERY_SECONDS)
+        try:
+            await self.reap_orphaned_jobs()
+        except Exception:
+            logger.warning(
+                "reaping dead owners' jobs failed; the scheduler tries again", exc_info=True
+            )
+
+    async def reap_orphaned_jobs(self) -> int:
+        """Fail the active jobs of other process instances whose lease has expired.
+
+        Returns how many were reaped; each one's content goes back to its previous status and
+        its reservation is released. Raises when the lease store cannot be reached (then
+        nobody is taken for dead).
+        """
+        owners = set(
+            await GenerationJob.filter(status__in=ACTIVE, owner__isnull=False)
+            .exclude(owner=self.instance_id)
+            .distinct()
+            .values_list("owner", flat=True)
+        )
+        dead = owners - await self._leases.alive(owners)
+        if not dead:
+            return 0
+        reaped = 0
+        for job in await GenerationJob.filter(status__in=ACTIVE, owner__in=sorted(dead)):
+            async with self._bookkeeping:
+                if await self._reap(job, owner=job.owner):
+                    reaped += 1
+        return reaped
+
     async def reap_stale_jobs(self, *, older_than: timedelta) -> int:
         """Fail jobs whose heartbeat is older than ``older_than`` (their process died).
 
@@ -714,17 +939,21 @@ class GenerationService:
         reaped = 0
         for job in stale:
             async with self._bookkeeping:
-                reaped_this = await self._reap(job, cutoff)
+                reaped_this = await self._reap(job, cutoff=cutoff)
             if reaped_this:
                 reaped += 1
         return reaped
 
-    async def _reap(self, job: GenerationJob, cutoff: datetime) -> bool:
+    async def _reap(
+        self, job: GenerationJob, *, cutoff: datetime | None = None, owner: str | None = None
+    ) -> bool:
+        """Fail ``job`` as abandoned: by heartbeat age (``cutoff``) or by its dead ``owner``."""
         now = self._clock.now()
+        # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
+        alive_since = {"heartbeat_at__lt": cutoff} if cutoff is not None else {"owner": owner}
         async with in_transaction() as conn:
-            # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
             done = await (
-                GenerationJob.filter(id=job.id, status__in=ACTIVE, heartbeat_at__lt=cutoff)
+                GenerationJob.filter(id=job.id, status__in=ACTIVE, **alive_since)
                 .using_db(conn)
                 .update(status=JobStatus.FAILED, error=ERROR_ABANDONED, finished_at=now)
             )
@@ -741,8 +970,36 @@ class GenerationService:
             )
             await self._usage.release(connection=conn, job_id=job.id)
             await self._notify(conn, job, ok=False)
-        logger.warning("reaped generation job %s (no heartbeat since %s)", job.id, cutoff)
+        why = f"no heartbeat since {cutoff}" if cutoff is not None else f"{owner} is gone"
+        logger.warning("reaped generation job %s (%s)", job.id, why)
         return True
+
+
+class _Beats:
+    """A job's liveness writes, kept apart from the stream: a failed one is logged (once per
+    outage, not per beat) and the next beat simply tries again; the answer keeps streaming."""
+
+    def __init__(self, job_id: int) -> None:
+        self._job_id = job_id
+        self._failing = False
+
+    async def write(self, beat: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(BEAT_TIMEOUT_SECONDS):
+                await beat
+        except Exception as exc:
+            if not self._failing:
+                logger.warning(
+                    "generation job %s: heartbeat not written (%s: %s); the answer streams on",
+                    self._job_id,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            self._failing = True
+            return
+        if self._failing:
+            logger.info("generation job %s: heartbeat written again", self._job_id)
+        self._failing = False
 
 
 # --- request assembly ----------------------------------------------------------------------
@@ -840,6 +1097,11 @@ def _request(
         body=content.body,
         instructions=instructions,
     )
+
+
+def _kept(received: str) -> str | None:
+    """What arrived, worth keeping as an incomplete version (None when it is only blanks)."""
+    return received if received.strip() else None
 
 
 def _merged(*findings: dict[str, int]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from db.models.enums import (
     VersionSource,
 )
 from db.models.invites import InviteLink
-from db.models.jobs import GenerationJob, JobRun
+from db.models.jobs import GenerationJob, JobRun, ProcessLease
 from db.models.orgs import Membership, Organization
 from db.models.outbox import OutboxMessage
 from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
@@ -48,6 +48,7 @@ __all__ = [
     "OtpPurpose",
     "OutboxMessage",
     "OutboxStatus",
+    "ProcessLease",
     "Project",
     "Prompt",
     "PromptCategory",

@@ -79,6 +79,9 @@ class ContentVersion(Model):
         "models.User", related_name="content_versions", null=True, on_delete=fields.SET_NULL
     )
     created_at = fields.DatetimeField(auto_now_add=True)
+    # A generation cut short (the stream broke, or shutdown cancelled it): what arrived, kept
+    # because it was billed, but not the whole answer.
+    incomplete = fields.BooleanField(default=False)
 
     class Meta:
         table = "content_versions"

@@ -33,13 +33,32 @@ class GenerationJob(Model):
     started_at = fields.DatetimeField(null=True)
     heartbeat_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # The process instance running it (ProcessLease.instance): when that lease has expired,
+    # the job is dead and any process reaps it at once.
+    owner = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "generation_jobs"
         indexes = (
             Index(fields=("status", "heartbeat_at"), name="job_status_heartbeat_idx"),
             Index(fields=("content_id",), name="job_content_idx"),
+            Index(fields=("status", "owner"), name="job_status_owner_idx"),
         )
+
+
+class ProcessLease(Model):
+    """A running process instance and until when it is known alive (renewed while it runs).
+
+    Used when there is no Redis (with Redis the lease is a key with an expiry). A process whose
+    lease expired is dead: its generation jobs are reaped.
+    """
+
+    instance = fields.CharField(max_length=64, primary_key=True)
+    started_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "process_leases"
 
 
 class JobRun(Model):

@@ -365,8 +365,9 @@ async def test_workflow_over_http(api, services: Services, tenancy: Tenancy) -> 
         (1, "created"),
     ]
     assert set(versions["results"][0]) == {
-        "id", "number", "title", "body", "source", "created_by", "created_at",
+        "id", "number", "title", "body", "source", "incomplete", "created_by", "created_at",
     }  # fmt: skip
+    assert not any(v["incomplete"] for v in versions["results"])
     trail = await (await api.get(f"/api/audit-logs?content={content.id}", headers=editor)).json()
     assert [e["action"] for e in trail["results"]] == [
         "approved", "submitted", "updated", "rejected", "submitted", "created",

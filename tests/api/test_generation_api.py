@@ -240,3 +240,40 @@ async def test_another_organisation_cannot_starve_a_member_by_limiting_them_ther
     # The victim's organisation does not see (or apply) the attacker's row.
     listed = await (await api.get("/api/usage/limits", headers=team.headers["admin"])).json()
     assert listed["count"] == 0
+
+
+async def test_unlock_is_409_when_not_generating_and_frees_a_dead_jobs_content(
+    api, services: Services, team: Team
+) -> None:
+    url = f"/api/contents/{team.content.id}/unlock"
+    await assert_error(await api.post(url, headers=team.headers["writer"]), 409, "not_generating")
+    await assert_error(
+        await api.post(
+            f"/api/contents/{team.foreign_content.id}/unlock", headers=team.headers["writer"]
+        ),
+        404,
+        "not_found",
+    )
+    # A job whose process died: generating, owned by an instance without a lease.
+    job = await GenerationJob.create(
+        organization_id=team.content.organization_id,
+        workspace_id=team.content.workspace_id,
+        content_id=team.content.id,
+        user_id=team.users["writer"].id,
+        kind="draft",
+        status="running",
+        model="offline",
+        params={"previous_status": "draft"},
+        heartbeat_at=services.clock.now(),
+        owner="gone:1:dead",
+    )
+    await Content.filter(id=team.content.id).update(
+        status=ContentStatus.GENERATING, current_job_id=job.id
+    )
+
+    response = await api.post(url, headers=team.headers["writer"])
+
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["status"] == "draft"
+    assert (await GenerationJob.get(id=job.id)).error == "job_abandoned"

@@ -8,20 +8,32 @@ from tests.support.api_checks import assert_error
 
 
 @pytest.mark.redis
-async def test_healthz_reports_database_and_redis(api, clean_redis) -> None:
-    response = await api.get("/healthz")
+async def test_readyz_reports_database_and_redis(api, clean_redis) -> None:
+    response = await api.get("/readyz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
-    assert (await api.get("/healthz/")).status == 200
+    assert (await api.get("/readyz/")).status == 200
 
 
 @pytest.mark.redis
-async def test_healthz_is_503_when_redis_is_down(api, services) -> None:
+async def test_redis_down_is_degraded_not_unready_and_liveness_does_not_care(api, services) -> None:
     await services.redis.aclose()
     services.redis = services.redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    response = await api.get("/healthz")
+    response = await api.get("/readyz")
+    assert response.status == 200  # only sign-in needs Redis
+    assert await response.json() == {"status": "degraded", "database": "ok", "redis": "error"}
+    live = await api.get("/healthz")
+    assert (live.status, await live.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.postgres
+async def test_readyz_is_503_when_the_database_does_not_answer(api, services) -> None:
+    unreachable = "postgres://postgres@127.0.0.1:1/nothing"
+    services.settings = services.settings.model_copy(update={"database_url": unreachable})
+    response = await api.get("/readyz")
     assert response.status == 503
-    assert (await response.json())["redis"] == "error"
+    assert (await response.json())["database"] == "error"
+    assert (await api.get("/healthz")).status == 200
 
 
 async def test_metrics_are_prometheus_text(api) -> None:

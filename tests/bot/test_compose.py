@@ -408,3 +408,19 @@ async def test_two_writers_at_once_and_one_writers_updates_in_order(
     await first.press(harness.t("bot.vars.skip"))
     await first.press(harness.t("bot.vars.use_default", value="همه"))
     assert "یک" in first.last_text and "200" in first.last_text and "رسمی" in first.last_text
+
+
+async def test_a_generation_asked_for_while_shutting_down_says_so_and_keeps_the_draft(
+    harness: BotHarness,
+) -> None:
+    person = await harness.linked_user(Role.WRITER, language="en")
+    await harness.services.generation.wind_down(grace_seconds=0)  # SIGTERM arrived
+
+    await _generate_simple(harness, person)
+
+    # Told in an alert on the button press, in the person's language.
+    alerts = [a for a in harness.fake.callback_answers.values() if a.get("show_alert")]
+    assert alerts[-1]["text"] == harness.t("error.shutting_down", "en")
+    assert not await GenerationJob.exists(user_id=person.user.id)
+    draft = await Content.get(created_by_id=person.user.id)
+    assert draft.status == ContentStatus.DRAFT  # the answers are kept: regenerate it later

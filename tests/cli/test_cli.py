@@ -103,6 +103,7 @@ async def test_startup_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
             "openai without a key": {"LLM_BACKEND": "openai", "API_PORT": "0"},
             "an unreachable database": {
                 "DATABASE_URL": "postgres://contexor:secret@127.0.0.1:1/contexor",
+                "DATABASE_WAIT_SECONDS": "2",  # waited for (a line per try), then given up
                 "API_PORT": "0",
             },
         }
@@ -189,7 +190,7 @@ async def test_run_serves_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     )
     try:
         url = await asyncio.wait_for(_listening_url(process), timeout=30)
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/healthz") as response:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as response:
             assert response.status == 200
             assert (await response.json())["database"] == "ok"
         process.send_signal(signal.SIGTERM)

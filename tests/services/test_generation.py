@@ -16,7 +16,13 @@ from pydantic import SecretStr
 
 from core.clock import FrozenClock
 from core.container import Services, build_services
-from core.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from core.errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+)
 from core.llm.base import LlmClient, Usage
 from core.llm.instructions import MAX_OUTPUT_TOKENS
 from core.llm.openai_client import OpenAiLlmClient, RetryPolicy
@@ -685,8 +691,14 @@ async def test_a_broken_stream_charges_what_arrived(
     assert log.cost_usd <= reservation.cost_usd and log.total_tokens <= reservation.tokens
     for c in await UsageCounter.all():
         assert (c.requests, c.tokens, c.cost_usd) == (1, log.total_tokens, log.cost_usd)
+    # What arrived was paid for: it is kept, as a version marked incomplete, and the job
+    # points at it.
     content = await Content.get(id=content.id)
-    assert (content.status, content.body) == (ContentStatus.DRAFT, BODY)
+    assert (content.status, content.body) == (ContentStatus.DRAFT, "Twelve chars")
+    kept = await ContentVersion.get(content_id=content.id, number=content.version_count)
+    assert (kept.body, kept.incomplete, kept.job_id) == ("Twelve chars", True, job.id)
+    assert job.version_number == kept.number
+    assert not (await ContentVersion.get(content_id=content.id, number=1)).incomplete
     await assert_nothing_held()
 
 
@@ -904,6 +916,59 @@ async def test_closing_the_service_fails_running_jobs_cleanly(build: Build, worl
     await assert_nothing_held()
 
 
+async def test_winding_down_lets_running_jobs_finish_and_refuses_new_ones(
+    build: Build, world: World
+) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    content, other = await new_content(services, world), await new_content(services, world)
+    llm.hold()
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+    await llm.wait_for_first_chunks(1)
+
+    winding = asyncio.create_task(services.generation.wind_down(grace_seconds=3600))
+    await asyncio.sleep(0)  # it has begun: new jobs are refused from here on
+    with pytest.raises(ServiceUnavailable) as refused:
+        await services.generation.start(
+            actor=await principal_for(world.writer), content_id=other.id
+        )
+    assert refused.value.code == "shutting_down"
+    llm.release()
+
+    assert await winding == 0  # none had to be cancelled
+    finished = await GenerationJob.get(id=job.id)
+    assert (finished.status, finished.error) == (JobStatus.SUCCEEDED, None)
+    assert (await Content.get(id=other.id)).status == ContentStatus.DRAFT
+    await assert_nothing_held()
+
+
+async def test_a_job_outliving_the_grace_keeps_its_text_as_an_incomplete_version(
+    build: Build, world: World
+) -> None:
+    llm = ScriptedLlm(answer="x" * 64, chunk_chars=8)
+    services = build(llm=llm)
+    content = await new_content(services, world)
+    llm.hold()  # the stream stalls after its first chunk, past any grace
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+    await llm.wait_for_first_chunks(1)
+
+    assert await services.generation.wind_down(grace_seconds=0) == 1
+
+    cancelled = await GenerationJob.get(id=job.id)
+    assert (cancelled.status, cancelled.error) == (JobStatus.FAILED, "generation_cancelled")
+    kept = await ContentVersion.get(content_id=content.id, number=cancelled.version_number)
+    assert (kept.body, kept.incomplete) == ("x" * 8, True)
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    # Billed for exactly what was kept.
+    log = await UsageLog.get(job_id=job.id)
+    assert log.completion_tokens == estimate_tokens(kept.body)
+    await assert_nothing_held()
+
+
 # --- reading jobs --------------------------------------------------------------------------------
 
 
@@ -972,6 +1037,108 @@ async def test_a_reaped_job_answering_late_leaves_the_newer_job_alone(
     await assert_nothing_held()
 
 
+async def test_the_jobs_of_a_process_whose_lease_expired_are_reaped_at_once(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    """No heartbeat age to wait out: the owner's lease lapsed, so its job is dead."""
+    dying_llm = ScriptedLlm()
+    # Leases as rows (no Redis), so the frozen clock decides when one lapses; the fault suite
+    # (tests/faults) covers leases in Redis with a real kill -9.
+    dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
+    content = await new_content(dying, world)
+    dying_llm.hold()
+    job = await dying.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+    await dying_llm.wait_for_first_chunks(1)
+    assert (await GenerationJob.get(id=job.id)).owner == dying.generation.instance_id
+
+    # Alive: its lease runs, so nothing is reaped however old the heartbeat.
+    assert await survivor.generation.reap_orphaned_jobs() == 0
+    # Dead (kill -9): it stops renewing, and the lease lapses.
+    renewing = dying.generation._leases._renewing
+    assert renewing is not None
+    renewing.cancel()
+    clock.advance(seconds=16)
+
+    assert await survivor.generation.reap_orphaned_jobs() == 1
+
+    reaped = await GenerationJob.get(id=job.id)
+    assert (reaped.status, reaped.error) == (JobStatus.FAILED, "job_abandoned")
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
+    assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.RELEASED
+    dying_llm.release()
+    await dying.generation.drain()  # the dead call answering late is charged, touches nothing
+    await assert_nothing_held()
+
+
+async def test_the_author_unlocks_a_content_whose_job_died_and_is_told_when_otherwise(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    dying_llm = ScriptedLlm()
+    dying, survivor = build(llm=dying_llm, redis_url=None), build(llm=ScriptedLlm(), redis_url=None)
+    content = await new_content(dying, world)
+    dying_llm.hold()
+    job = await dying.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+    await dying_llm.wait_for_first_chunks(1)
+
+    # Alive and fresh: not yet, and the answer says how long until it may be.
+    with pytest.raises(Conflict) as early:
+        await survivor.generation.unlock(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
+    assert early.value.code == "generation_still_running"
+    assert early.value.params["retry_after"] == 120
+    # Someone who may not even see the draft learns nothing.
+    with pytest.raises(NotFound):
+        await survivor.generation.unlock(
+            actor=await principal_for(world.roles[Role.VIEWER]), content_id=content.id
+        )
+
+    renewing = dying.generation._leases._renewing
+    assert renewing is not None
+    renewing.cancel()  # the owner dies; its lease lapses well before the grace would
+    clock.advance(seconds=16)
+    unlocked = await survivor.generation.unlock(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+
+    assert (unlocked.status, unlocked.current_job_id) == (ContentStatus.DRAFT, None)
+    assert (await GenerationJob.get(id=job.id)).error == "job_abandoned"
+    with pytest.raises(Conflict) as again:
+        await survivor.generation.unlock(
+            actor=await principal_for(world.writer), content_id=content.id
+        )
+    assert again.value.code == "not_generating"
+    dying_llm.release()
+    await dying.generation.drain()
+    await assert_nothing_held()
+
+
+async def test_a_job_of_this_process_showing_no_life_past_the_grace_is_unlocked(
+    build: Build, world: World, clock: FrozenClock
+) -> None:
+    llm = ScriptedLlm()
+    services = build(llm=llm)
+    content = await new_content(services, world)
+    llm.hold()
+    job = await services.generation.start(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+    await llm.wait_for_first_chunks(1)
+    clock.advance(seconds=121)
+
+    unlocked = await services.generation.unlock(
+        actor=await principal_for(world.writer), content_id=content.id
+    )
+
+    assert unlocked.status == ContentStatus.DRAFT
+    assert (await GenerationJob.get(id=job.id)).status == JobStatus.FAILED
+    await assert_nothing_held()
+
+
 async def test_a_failure_whose_first_writes_fail_is_retried_not_left_to_the_reaper(
     build: Build, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -995,6 +1162,65 @@ async def test_a_failure_whose_first_writes_fail_is_retried_not_left_to_the_reap
     assert job.status == JobStatus.FAILED
     assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
     assert (await UsageReservation.get(job_id=job.id)).status == ReservationStatus.RELEASED
+    await assert_nothing_held()
+
+
+async def test_a_database_outage_mid_stream_neither_ends_the_stream_nor_loses_the_answer(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every heartbeat fails and the first conclusions find no database: the answer lands."""
+    llm = ScriptedLlm(answer="x" * 64, chunk_chars=8)
+    services = build(llm=llm)
+    services.generation._heartbeat_seconds = 0  # a beat per chunk, each one failing
+    content = await new_content(services, world)
+    beats = 0
+
+    async def dead_beat(job_id: int) -> None:
+        nonlocal beats
+        beats += 1
+        raise ConnectionRefusedError("database is down")
+
+    real_finish = services.content.finish_generation
+    refusals = 3
+
+    async def finish_once_back(**kw: Any) -> Any:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise ConnectionRefusedError("database is down")
+        return await real_finish(**kw)
+
+    monkeypatch.setattr(services.generation, "_beat", dead_beat)
+    monkeypatch.setattr(services.content, "finish_generation", finish_once_back)
+
+    job = await generate(services, world, content)
+
+    assert beats == 8 and refusals == 0
+    assert (job.status, job.error) == (JobStatus.SUCCEEDED, None)
+    assert (await Content.get(id=content.id)).body == "x" * 64
+    await assert_nothing_held()
+
+
+async def test_a_conclusion_failing_for_a_bug_fails_the_job_without_waiting_out_an_outage(
+    build: Build, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(llm=ScriptedLlm())
+    services.generation._conclude_patience_seconds = 3600  # a bug must not wait this out
+    content = await new_content(services, world)
+    calls = 0
+
+    async def broken_finish(**kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(services.content, "finish_generation", broken_finish)
+
+    job = await generate(services, world, content)
+
+    assert calls == 4  # FAIL_ATTEMPTS, then the job is failed instead
+    assert (job.status, job.error) == (JobStatus.FAILED, "generation_failed")
+    assert (await Content.get(id=content.id)).status == ContentStatus.DRAFT
     await assert_nothing_held()
 
 

@@ -118,6 +118,22 @@ async def delete_content(request: web.Request) -> web.Response:
 
 
 @api.post(
+    "/api/contents/{id}/unlock",
+    summary="Unlock a content stuck in generating (its job died or shows no life)",
+    response=ContentOut,
+    errors=(403, 409),
+)
+async def unlock_content(request: web.Request) -> web.Response:
+    """200 the content back in its previous state; 409 ``generation_still_running`` with
+    ``retry_after`` seconds while the job may be alive, ``not_generating`` when not locked."""
+    actor = await current_user(request)
+    content = await request.app[SERVICES_KEY].generation.unlock(
+        actor=actor, content_id=path_id(request)
+    )
+    return json_response(ContentOut.from_domain(content))
+
+
+@api.post(
     "/api/contents/{id}/submit",
     summary="Send a draft to review",
     response=ContentOut,

@@ -138,6 +138,9 @@ class VersionOut(BaseModel):
     title: str
     body: str
     source: VersionSource
+    incomplete: bool = Field(
+        description="A generation cut short (broken stream, shutdown): what arrived, billed"
+    )
     created_by: int | None
     created_at: datetime
 
@@ -150,6 +153,7 @@ class VersionOut(BaseModel):
             title=version.title,
             body=version.body,
             source=version.source,
+            incomplete=version.incomplete,
             created_by=version.created_by_id,
             created_at=version.created_at,
         )
