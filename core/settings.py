@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # The web chat on the local Bot API (bot/playground): unset means on in development
     # without TELEGRAM_BOT_TOKEN; a real token always turns it off; production refuses it.
     playground: bool | None = None
+    # The playground's local Bot API answers as Telegram does when a bot floods (429 with
+    # retry_after: one message a second per chat, 20 a minute per group, 30 a second overall).
+    playground_flood_limits: bool = False
     # Replicas (docs/scaling.md): one holds the bot lease and takes the updates; a standby takes
     # over within this long of the holder dying.
     bot_lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)

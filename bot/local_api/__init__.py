@@ -16,17 +16,21 @@ from bot.local_api.api import (
     TelegramApiError,
     UploadedFile,
 )
+from bot.local_api.flood import LIMITED_METHODS, FloodGate, FloodLimits
 
 __all__ = [
     "BLOCKED",
     "DEFAULT_BOT_USERNAME",
     "DEFAULT_TOKEN",
+    "LIMITED_METHODS",
     "MAX_CALLBACK_DATA_BYTES",
     "MAX_CAPTION_LENGTH",
     "MAX_TEXT_LENGTH",
     "NOT_MODIFIED",
     "QUERY_INVALID",
     "BotCall",
+    "FloodGate",
+    "FloodLimits",
     "InlineButton",
     "LocalBotApi",
     "StoredMessage",

@@ -47,7 +47,11 @@ call), ``delays[method] = seconds``, ``stream_interval`` (seconds; when set, the
 streaming bot meets: a streamed frame, i.e. a ``sendMessageDraft`` or an ``editMessageText``
 without a keyboard, to a chat sooner than that after the previous frame to the same chat gets
 Telegram's 429 with ``retry_after``. Menu edits, which carry their keyboard and follow a
-person's presses, are not counted. ``flood_refusals`` counts the 429s), ``max_poll_seconds``
+person's presses, are not counted), ``flood_limits`` (a ``FloodLimits``, or None, the default;
+when set, Telegram's flood limits of ``flood.py`` for the methods that send or edit a message:
+about one a second per chat with a short burst, 20 a minute per group, 30 a second overall; a
+refused call gets 429 with ``retry_after``; ``clock=`` injects their monotonic clock),
+``flood_refusals`` (the 429s of both knobs), ``max_poll_seconds``
 (upper bound on how long one ``getUpdates`` is held; new updates and :meth:`close` wake it at
 once; ``expired_polls`` counts the polls that ran out).
 """
@@ -65,6 +69,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
+
+from bot.local_api.flood import LIMITED_METHODS, FloodGate, FloodLimits
 
 # A fixed, well-formed token: the local Bot API is no secret (any other token gets 401).
 DEFAULT_TOKEN = "7000000001:AAH-fake-token-for-contexor-tests_0123456"  # noqa: S105
@@ -323,6 +329,8 @@ class LocalBotApi:
         token: str = DEFAULT_TOKEN,
         bot_username: str = DEFAULT_BOT_USERNAME,
         bot_first_name: str = "Contexor Test",
+        flood_limits: FloodLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = ""  # where the routes are served (serve_at)
         self.token = token
@@ -342,6 +350,9 @@ class LocalBotApi:
         self.delays: dict[str, float] = {}
         self.stream_interval: float | None = None
         self.flood_refusals = 0
+        self._clock = clock  # monotonic seconds, for the flood limits
+        self._flood_gate: FloodGate | None = None
+        self.flood_limits = flood_limits
         self._last_stream_call: dict[Any, float] = {}
         self.max_poll_seconds = 1.0
         self.expired_polls = 0
@@ -434,6 +445,15 @@ class LocalBotApi:
         await self._changed.wait()
 
     # -- knobs ----------------------------------------------------------------------------
+
+    @property
+    def flood_limits(self) -> FloodLimits | None:
+        return None if self._flood_gate is None else self._flood_gate.limits
+
+    @flood_limits.setter
+    def flood_limits(self, limits: FloodLimits | None) -> None:
+        """Switch Telegram's flood limits on (with full buckets) or off (None)."""
+        self._flood_gate = None if limits is None else FloodGate(limits, self._clock)
 
     def fail_next(
         self,
@@ -845,11 +865,22 @@ class LocalBotApi:
             or (name == "editMessageText" and not params.get("reply_markup"))
         ):
             self._pace_stream(params.get("chat_id"))
+        if self._flood_gate is not None and name in LIMITED_METHODS:
+            self._hold_flood(self._flood_gate, params)
         return self._handlers[name](params)
+
+    def _hold_flood(self, gate: FloodGate, params: dict[str, Any]) -> None:
+        chat = self._find_chat(params.get("chat_id"))
+        if chat is None:
+            return  # the method answers "chat not found" (or its own error) itself
+        wait = gate.admit(chat["id"], group=chat["type"] != "private")
+        if wait is not None:
+            self.flood_refusals += 1
+            raise TelegramApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
 
     def _pace_stream(self, chat_id: Any) -> None:
         key = str(chat_id)
-        now = time.monotonic()
+        now = self._clock()
         last = self._last_stream_call.get(key)
         assert self.stream_interval is not None
         if last is not None and now - last < self.stream_interval:

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot.local_api import LocalBotApi, StoredMessage
+from bot.local_api import FloodLimits, LocalBotApi, StoredMessage
 from core.container import Services
 from core.demo import DEMO_PEOPLE, DemoPerson, seed_demo
 from core.settings import Settings
@@ -35,7 +35,11 @@ class Playground:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.api = LocalBotApi(bot_username=BOT_USERNAME, bot_first_name="Contexor")
+        self.api = LocalBotApi(
+            bot_username=BOT_USERNAME,
+            bot_first_name="Contexor",
+            flood_limits=FloodLimits() if services.settings.playground_flood_limits else None,
+        )
         self.people: dict[int, DemoPerson] = {p.telegram_id: p for p in DEMO_PEOPLE}
         self.closing = False
         self._presses: dict[str, int] = {}  # callback query id -> who pressed
