@@ -2,19 +2,20 @@
 
 Payloads are described in ``core/services/period_reports.py``, ``core/services/limit_warnings.py``
 and ``core/services/review_reminders.py``; texts in ``core/locales/{fa,en}/outbox_scheduler.json``.
-Numbers, dates and amounts are shown with Persian digits and separators in Persian.
+Numbers, dates and amounts are shown with Persian digits and separators in Persian; money by the
+one rule of ``core/presentation.py`` (spent: half-up to cents; a cap: exactly as set).
 """
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import jdatetime
 
 from core.i18n import translate
-from core.presentation import digits
+from core.presentation import digits, money, money_cap
+from core.presentation import number as localized_number
 from core.services.notifications import (
     KIND_LIMIT_WARNING,
     KIND_REVIEW_REMINDER,
@@ -36,15 +37,7 @@ def _t(language: str, key: str, **params: Any) -> str:
 
 def number(value: int | str, language: str) -> str:
     """``1,234`` (or ``۱٬۲۳۴``)."""
-    return digits(language, f"{int(value):,}")
-
-
-def money(value: str | Decimal, language: str) -> str:
-    """``$12.35`` or ``۱۲٫۳۵ دلار``: cents, unless the amount is smaller than a cent."""
-    amount = Decimal(str(value))
-    cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    shown = f"{cents:,}" if cents == amount or cents else f"{amount.normalize():f}"
-    return _t(language, "money", amount=digits(language, shown))
+    return localized_number(language, int(value))
 
 
 def day(iso: str, calendar: str, language: str) -> str:
@@ -93,13 +86,18 @@ def _amounts(p: dict[str, Any], language: str) -> dict[str, str]:
     return {
         "requests": number(p.get("requests", 0), language),
         "tokens": number(p.get("tokens", 0), language),
-        "cost": money(p.get("cost_usd", "0"), language),
+        "cost": money(language, p.get("cost_usd", "0")),
     }
 
 
 def _limit_warning(p: dict[str, Any], language: str) -> str:
     metric = p.get("metric")
-    shown = (lambda v: money(v, language)) if metric == "cost" else (lambda v: number(v, language))
+    # What was used is an amount spent; the limit is the cap as the admin set it.
+    used, limit = p.get("used", 0), p.get("limit", 0)
+    if metric == "cost":
+        used_text, limit_text = money(language, used), money_cap(language, limit)
+    else:
+        used_text, limit_text = number(used, language), number(limit, language)
     return _t(
         language,
         f"warning.{p.get('scope')}",
@@ -109,8 +107,8 @@ def _limit_warning(p: dict[str, Any], language: str) -> str:
             "period": _t(language, f"warning.period.{p.get('period')}"),
             "period_key": digits(language, str(p.get("period_key"))),
             "percent": digits(language, str(p.get("percent"))),
-            "used": shown(p.get("used", 0)),
-            "limit": shown(p.get("limit", 0)),
+            "used": used_text,
+            "limit": limit_text,
         },
     )
 

@@ -2,15 +2,16 @@
 
 Services return data and domain errors; the words, digits and dates a person reads are made here.
 Persian readers get Persian digits and separators and Solar Hijri dates, English readers Latin
-digits and Gregorian dates. Money has two faces: :func:`api_money` is the exact decimal string the
-API carries (six places), :func:`money` the amount a person reads (``$1,234.50`` /
-``۱٬۲۳۴٫۵۰ دلار``). Texts come from ``core/locales/<lang>/*.json``.
+digits and Gregorian dates. Money has three faces: :func:`api_money` is the exact decimal string
+the API carries (six places), :func:`money` an amount spent as a person reads it (half-up to
+cents: ``$1,234.50`` / ``۱٬۲۳۴٫۵۰ دلار``), :func:`money_cap` a configured cap, every digit kept.
+Texts come from ``core/locales/<lang>/*.json``.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,18 +75,40 @@ def api_money(value: Decimal) -> str:
     return str(quantize_cost(value))
 
 
-def money(language: str, value: Decimal | int | str, *, exact: bool = False) -> str:
-    """US dollars as the reader reads them: ``$1,234.50`` / ``۱٬۲۳۴٫۵۰ دلار``.
+def money(language: str, value: Decimal | int | str) -> str:
+    """An amount spent, as a person reads it: ``$1,234.50`` / ``۱٬۲۳۴٫۵۰ دلار``.
 
-    Whole cents show as cents; an amount under a cent keeps its digits (``$0.00045``) rather than
-    showing as zero. ``exact`` keeps every significant digit of any amount (a cap a person set,
-    such as ``$12.345``), where a report rounds amounts of a dollar or more to cents.
+    The one rule for money spent, wherever a person sees it (the bot's /usage and /limits, the
+    scheduler's period report and limit warnings): rounded half-up to whole cents, the way a
+    bill or a receipt rounds (banker's rounding would make ``$0.125`` read ``$0.12`` here and
+    ``$0.13`` on an invoice), with thousands separators in both languages (Persian digits and
+    separators in fa). Every amount in a report then has the same two places, so columns of
+    amounts read alike. A non-zero amount that rounds to nothing is "under $0.01" rather than
+    ``$0.00`` (which reads as free) or ``$0.00045`` (a precision no other amount has). The
+    stored cost keeps six places; :func:`api_money` is what the API carries.
     """
-    value = Decimal(str(value))
-    cents = value.quantize(_CENT)
-    keep_cents = cents == value or (not exact and cents >= 1)
-    shown = f"{cents:,}" if keep_cents else f"{value.normalize():,f}"
-    return translate(language, "usage.amount.cost", amount=digits(language, shown))
+    amount = Decimal(str(value))
+    cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if amount > 0 and cents == 0:
+        return translate(language, "money.under_a_cent", amount=_dollars(language, _CENT))
+    return _dollars(language, cents)
+
+
+def money_cap(language: str, value: Decimal | int | str) -> str:
+    """A configured cap, shown exactly: every digit the admin set (``$12.345``), at least cents.
+
+    A cap is a number a person typed and compares against; rounding it would show a limit that
+    is not the one in force (a cap of ``$0.004`` is not "under $0.01", and ``$12.345`` is not
+    ``$12.35``). Whole and round caps still read as money: ``$12.00``, ``$12.50``.
+    """
+    amount = Decimal(str(value))
+    cents = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    return _dollars(language, cents if cents == amount else amount.normalize())
+
+
+def _dollars(language: str, amount: Decimal) -> str:
+    """``amount`` as written (thousands separated) in the reader's digits, with the currency."""
+    return translate(language, "usage.amount.cost", amount=digits(language, f"{amount:,f}"))
 
 
 # --- dates ----------------------------------------------------------------------------------
@@ -129,7 +152,7 @@ def display_name(user: User | None) -> str:
 def usage_limit_message(language: str, error: UsageLimitExceeded) -> str:
     """E.g. "The monthly cost limit of the workspace ($0.50) has been reached."."""
     if error.metric == "cost":
-        shown = money(language, quantize_cost(error.limit), exact=True)
+        shown = money_cap(language, quantize_cost(error.limit))
     else:
         shown = translate(
             language, f"usage.amount.{error.metric}", amount=number(language, int(error.limit))

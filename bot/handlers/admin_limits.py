@@ -25,7 +25,7 @@ from bot.admin import int_arg, with_organization
 from bot.texts import number
 from bot.turn import Turn
 from core.errors import NotFound
-from core.presentation import money
+from core.presentation import money, money_cap
 from core.services.permissions import Action
 from core.services.reports import PeriodReport
 from core.services.usage import Caps
@@ -193,11 +193,7 @@ def _period_line(
 def _against(turn: Turn, used: str, cap: int | Decimal | None, is_money: bool) -> str:
     if cap is None:
         return turn.t("bot.limits.uncapped", used=used)
-    shown = (
-        money(turn.language, Decimal(cap), exact=True)
-        if is_money
-        else number(turn.language, int(cap))
-    )
+    shown = money_cap(turn.language, Decimal(cap)) if is_money else number(turn.language, int(cap))
     return turn.t("bot.limits.of", used=used, cap=shown)
 
 
@@ -205,7 +201,7 @@ def _cap_text(turn: Turn, cap: int | Decimal | None, metric: str) -> str:
     if cap is None:
         return turn.t("bot.limits.no_cap")
     if metric == "c":
-        return money(turn.language, Decimal(cap), exact=True)
+        return money_cap(turn.language, Decimal(cap))
     return number(turn.language, int(cap))
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bot.texts import number
-from core.presentation import money
+from core.presentation import money_cap
 from db.models import Role, UsageLimit, UsageLog, UsagePeriod, UsageScope
 from tests.bot.harness import BotHarness, Person
 from tests.support.factories import add_member, make_org, make_workspace
@@ -72,7 +72,7 @@ async def test_overview_shows_every_scope_with_use_and_caps_in_persian(
                 label,
                 "روزانه: درخواست ۱ (بی‌سقف) · توکن ۱٬۲۰۰ (بی‌سقف) · هزینه ۱٫۵۰ دلار (بی‌سقف)",
                 "ماهانه: درخواست ۱ (بی‌سقف) · توکن ۱٬۲۰۰ (بی‌سقف) · هزینه ۱٫۵۰ دلار"
-                f" از {money('fa', budget)}",
+                f" از {money_cap('fa', budget)}",
             ]
         )
         assert block in text

@@ -65,7 +65,7 @@ def test_the_period_report_in_persian_has_persian_digits_month_and_currency() ->
     text = render(KIND_USAGE_REPORT, REPORT, "fa").text
     assert text.startswith("📊 گزارش مصرف «Acme»\nاسفند ۱۴۰۴ (۱۴۰۴/۱۲/۰۱ تا ۱۴۰۴/۱۲/۲۹)")
     assert "جمع: ۱٬۲۳۴ درخواست · ۵۶٬۷۸۹ توکن · ۱۲٫۳۵ دلار" in text
-    assert "• (حذف‌شده): ۱ درخواست · ۲ توکن · ۰٫۰۰۰۴۵ دلار" in text
+    assert "• (حذف‌شده): ۱ درخواست · ۲ توکن · کمتر از ۰٫۰۱ دلار" in text
     assert "… و ۳ مورد دیگر" in text
 
 
@@ -143,3 +143,11 @@ async def test_the_period_report_reaches_the_admin_in_persian(
     text = bot_api.last_message(9100).text
     assert text.startswith("📊 گزارش مصرف «Acme»\nنوامبر ۲۰۲۶ (۲۰۲۶-۱۱-۰۱ تا ۲۰۲۶-۱۱-۳۰)")
     assert "• Blog: ۱ درخواست · ۱٬۵۰۰ توکن · ۲٫۵۰ دلار" in text
+
+
+def test_a_cost_warning_rounds_what_was_spent_and_shows_the_cap_as_set() -> None:
+    odd = {**WARNING, "used": "10.005000", "limit": "12.345000", "percent": 81}
+    assert "($10.01 of $12.345)" in render(KIND_LIMIT_WARNING, odd, "en").text
+    assert "(۱۰٫۰۱ دلار از ۱۲٫۳۴۵ دلار)" in render(KIND_LIMIT_WARNING, odd, "fa").text
+    big = {**WARNING, "used": "1234.5", "limit": "1500", "percent": 82}
+    assert "($1,234.50 of $1,500.00)" in render(KIND_LIMIT_WARNING, big, "en").text
