@@ -57,6 +57,8 @@ MAX_TEMPLATE_LENGTH = 20_000
 MAX_CHOICES = 50
 MAX_CHOICE_LENGTH = 200
 MAX_NUMBER_LENGTH = 30
+# What a prompt produces when its creator does not say (the REST schema and the bot's Skip).
+DEFAULT_KIND = GenerationKind.DRAFT
 # Defaults of MAX_RENDERED_CHARS and MAX_RENDERED_TOKENS (core/settings.py): the most a rendered
 # prompt may hold. A prompt repeating one placeholder thousands of times would otherwise render
 # tens of megabytes from values that are each within their own limit.
@@ -483,7 +485,7 @@ class PromptService:
         template: str,
         variables: object = None,
         category: PromptCategory = PromptCategory.OTHER,
-        kind: GenerationKind = GenerationKind.DRAFT,
+        kind: GenerationKind = DEFAULT_KIND,
         language: Language = Language.FA,
         workspace_id: int | None = None,
     ) -> Prompt:
