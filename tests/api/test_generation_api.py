@@ -285,6 +285,15 @@ async def test_unlock_is_409_when_not_generating_and_frees_a_dead_jobs_content(
     assert datetime.fromisoformat(locked["unlock_at"]) == services.clock.now().replace(
         microsecond=0
     )
+    # So does a regeneration's.
+    again = await assert_error(
+        await api.post(
+            f"/api/contents/{team.content.id}/generate", json={}, headers=team.headers["writer"]
+        ),
+        409,
+        "content_generating",
+    )
+    assert (again["retry_after"], again["content_id"]) == (0, team.content.id)
 
     response = await api.post(url, headers=team.headers["writer"])
 
