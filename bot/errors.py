@@ -7,12 +7,14 @@ and the update id, and the user reads a short apology; never a traceback or an i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import keyboards
 from bot.texts import error_text, t
 from bot.turn import pick_language, services_of
 from core.errors import DomainError
@@ -33,8 +35,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     language = await _language(update, context)
-    text = error_text(language, error) if isinstance(error, DomainError) else None
+    zone = services_of(context).settings.zone
+    text = error_text(language, error, zone) if isinstance(error, DomainError) else None
     text = text or t(language, "bot.error.internal")
+    if isinstance(error, DomainError) and _offers_unlock(error):
+        await _say_with_unlock(update, context, text, language, error.params["content_id"])
+        return
     try:
         if update.callback_query is not None and len(text) <= _TOAST_LIMIT:
             try:
@@ -45,6 +51,30 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_message(update.effective_chat.id, text)
     except TelegramError:
         logger.warning("could not tell the user of update %s about the error", update_id)
+
+
+def _offers_unlock(error: DomainError) -> bool:
+    """An edit, submit or regeneration met the generation lock: offer the way out."""
+    return error.code == "content_generating" and isinstance(error.params.get("content_id"), int)
+
+
+async def _say_with_unlock(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, language: str, content_id: int
+) -> None:
+    """The lock message as a chat message (a toast holds no button) with the Unlock button.
+
+    Whoever presses it is checked again by ``GenerationService.unlock`` (bot/handlers/drafts.py).
+    """
+    markup = keyboards.inline(
+        [[keyboards.button(t(language, "bot.unlock.button"), "dr", "u", content_id)]]
+    )
+    try:
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):  # may be answered already
+                await update.callback_query.answer()
+        await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
+    except TelegramError:
+        logger.warning("could not offer the unlock for update %s", update.update_id)
 
 
 async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:

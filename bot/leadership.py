@@ -24,11 +24,11 @@ from redis.exceptions import RedisError
 from telegram.ext import Application
 
 from bot.app import FENCE
-from bot.instances import THIS_INSTANCE
 from bot.lease import BotLease
 from bot.turn import SERVICES
 from bot.update_queue import StreamConsumer
 from bot.webhook import ALLOWED_UPDATES, set_webhook
+from core.services.leases import THIS_INSTANCE
 
 logger = logging.getLogger("contexor.bot")
 

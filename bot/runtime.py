@@ -27,7 +27,6 @@ import db
 from bot.app import bot_commands, build_application
 from bot.command_menus import menu_actions
 from bot.delivery import DeliveryWorker
-from bot.instances import start_heartbeat
 from bot.leadership import lead_updates
 from bot.playground.start import playground_for, start_playground
 from bot.startup import database_label
@@ -36,6 +35,7 @@ from core.api.app import create_app
 from core.api.server import ApiRunner
 from core.container import Services, build_services
 from core.outages import DATABASE, unavailable_dependency
+from core.services.leases import THIS_INSTANCE
 from core.settings import Settings
 
 logger = logging.getLogger("contexor")
@@ -47,10 +47,11 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
     async with AsyncExitStack() as stack:
         await _open_database(settings)
         stack.push_async_callback(db.close)
-        services = build_services(settings)
+        services = build_services(settings, instance_id=THIS_INSTANCE)
         stack.push_async_callback(services.aclose)
         parts = [name for name, on in (("bot", bot), ("api", api), ("scheduler", scheduler)) if on]
-        await start_heartbeat(stack, services.redis, settings.redis_key_prefix, parts)
+        services.leases.describe(parts)
+        await services.leases.hold()  # the generation service releases it as it closes
         await _recover_generations(services)
         playground = playground_for(services, bot=bot, api=api)
         application = _build_bot(services) if bot and playground is None else None

@@ -1,8 +1,9 @@
 """What ``contexor status`` reports: the bot lease, the instances, the queues, recent job runs.
 
 Read-only: it opens the database and Redis, reads, and closes them; it works while replicas
-run (docs/scaling.md). Without ``REDIS_URL`` there is no lease and no heartbeat to show: the
-embedded default runs one process, which leads.
+run (docs/scaling.md). The instances are the process leases of ``core/services/leases.py``,
+the very ones the generation reaper judges owners by. Without ``REDIS_URL`` there is no bot
+lease: the embedded default runs one process, which leads; its instance rows are still shown.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from bot.instances import HEARTBEAT_SECONDS, InstanceBeat, read_instances
 from bot.lease import LeaseHolder, read_holder
 from bot.update_queue import StreamDepth, UpdateStream
+from core.clock import Clock
+from core.services.leases import InstanceRecord, ProcessLeases
 from core.settings import Settings
 from db.models import JobRun, OutboxMessage
 from db.models.enums import OutboxStatus
@@ -30,7 +32,7 @@ class Status:
 
     shared: bool
     holder: LeaseHolder | None
-    instances: list[InstanceBeat]
+    instances: list[InstanceRecord]
     outbox_pending: int
     outbox_sending: int
     stream: StreamDepth | None
@@ -43,7 +45,8 @@ async def collect_status(settings: Settings) -> Status:
     sending = await OutboxMessage.filter(status=OutboxStatus.SENDING).count()
     runs = await JobRun.all().order_by("-started_at", "-id").limit(RECENT_JOB_RUNS)
     if not settings.redis_url:
-        return Status(False, None, [], pending, sending, None, runs)
+        rows = await _leases(settings, None).instances()
+        return Status(False, None, rows, pending, sending, None, runs)
     redis = aioredis.from_url(
         settings.redis_url,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
@@ -52,22 +55,25 @@ async def collect_status(settings: Settings) -> Status:
     try:
         prefix = settings.redis_key_prefix
         holder = await read_holder(redis, prefix)
-        instances = await read_instances(redis, prefix)
+        instances = await _leases(settings, redis).instances()
         stream = await UpdateStream(redis, prefix).depth()
     finally:
         await redis.aclose()
     return Status(True, holder, instances, pending, sending, stream, runs)
 
 
+def _leases(settings: Settings, redis: aioredis.Redis | None) -> ProcessLeases:
+    """A reader of the instances' leases (it never holds one itself)."""
+    return ProcessLeases(clock=Clock(), redis=redis, key_prefix=settings.redis_key_prefix)
+
+
 def render(status: Status, now: datetime | None = None) -> str:
     """The report as lines of text, for people (times in UTC)."""
     now = now or datetime.now(UTC)
     lines = [f"bot lease: {_lease_line(status)}", "instances:"]
-    if not status.shared:
-        lines.append("  not recorded without REDIS_URL (one process runs)")
     for beat in status.instances:
         lines.append("  " + _instance_line(beat, status.holder, now))
-    if status.shared and not status.instances:
+    if not status.instances:
         lines.append("  none has written a heartbeat")
     stream = (
         "-"
@@ -96,11 +102,11 @@ def _lease_line(status: Status) -> str:
     )
 
 
-def _instance_line(beat: InstanceBeat, holder: LeaseHolder | None, now: datetime) -> str:
+def _instance_line(beat: InstanceRecord, holder: LeaseHolder | None, now: datetime) -> str:
     age = (now - beat.heartbeat_at).total_seconds()
     if beat.stopped:
         state = "stopped"
-    elif age > 3 * HEARTBEAT_SECONDS:
+    elif not beat.alive:  # its lease lapsed: the generation reaper takes it for dead too
         state = "silent"
     elif holder is not None and holder.instance == beat.name:
         state = "leader"

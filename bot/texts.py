@@ -8,14 +8,28 @@ catalogs), never from a string in a handler.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from core.errors import DomainError
 from core.i18n import translate
 from core.presentation import day, localize, moment, number, usage_limit_message
 from core.services.usage import UsageLimitExceeded
 
-__all__ = ["day", "duration", "error_text", "localize", "moment", "number", "t"]
+__all__ = [
+    "day",
+    "duration",
+    "error_text",
+    "localize",
+    "moment",
+    "number",
+    "t",
+    "unlock_when",
+]
+
+# The 409s about the generation lock that core gives an ``unlock_at`` (core/services/unlocking.py).
+LOCK_CODES = frozenset({"content_generating", "generation_still_running"})
 
 
 def t(language: str, key: str, /, **params: Any) -> str:
@@ -23,11 +37,33 @@ def t(language: str, key: str, /, **params: Any) -> str:
     return translate(language, key, **{k: localize(language, v) for k, v in params.items()})
 
 
-def error_text(language: str, error: DomainError) -> str:
-    """The domain error's message with its numbers in the reader's digits."""
+def error_text(language: str, error: DomainError, zone: ZoneInfo | None = None) -> str:
+    """The domain error's message with its numbers in the reader's digits.
+
+    With ``zone``, a generation-lock 409 says when the author may unlock, in ``zone``'s time.
+    """
     if isinstance(error, UsageLimitExceeded):
         return usage_limit_message(language, error)
+    if zone is not None and error.code in LOCK_CODES and "unlock_at" in error.params:
+        return lock_text(language, error, zone)
     return t(language, f"error.{error.code}", **error.params)
+
+
+def lock_text(language: str, error: DomainError, zone: ZoneInfo) -> str:
+    """A generation-lock 409 with when the author may unlock (now, or a day and time)."""
+    unlock_at = datetime.fromisoformat(error.params["unlock_at"])
+    retry_after = int(error.params.get("retry_after", 0))
+    if error.code == "generation_still_running":
+        return t(language, "bot.unlock.too_early", time=moment(language, unlock_at, zone))
+    when = unlock_when(language, unlock_at, zone, now=retry_after <= 0)
+    return f"{t(language, 'bot.unlock.locked')}\n{when}"
+
+
+def unlock_when(language: str, unlock_at: datetime, zone: ZoneInfo, *, now: bool) -> str:
+    """ "You can unlock now" or "... by <day, time>" in the reader's calendar and digits."""
+    if now:
+        return t(language, "bot.unlock.now")
+    return t(language, "bot.unlock.at", time=moment(language, unlock_at, zone))
 
 
 def duration(language: str, seconds: int) -> str:

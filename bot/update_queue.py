@@ -29,9 +29,9 @@ from telegram.ext import Application
 
 from bot.app import FENCE
 from bot.fence import FENCED_PAUSE_SECONDS
-from bot.instances import THIS_INSTANCE
 from bot.turn import SERVICES
 from bot.webhook import set_webhook
+from core.services.leases import THIS_INSTANCE
 
 logger = logging.getLogger("contexor.bot")
 

@@ -36,6 +36,7 @@ from core.services.prompts import PromptService
 from core.services.reports import ReportService
 from core.services.review import ReviewService
 from core.services.telegram import TelegramLinkService
+from core.services.unlocking import UnlockHorizon
 from core.services.usage import UsageService
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -49,6 +50,8 @@ class Services:
     settings: Settings
     clock: Clock
     redis: aioredis.Redis | None
+    # This process's lease and instance record (job owners, ``contexor status``).
+    leases: ProcessLeases
     sms: SmsSender
     llm: LlmClient
     outbox: OutboxService
@@ -102,8 +105,13 @@ def build_services(
     sms: SmsSender | None = None,
     llm: LlmClient | None = None,
     notifier: Notifier | None = None,
+    instance_id: str | None = None,
 ) -> Services:
-    """Everything the adapters need; tests pass their own clock or clients."""
+    """Everything the adapters need; tests pass their own clock or clients.
+
+    ``instance_id`` names this process's lease (``contexor run`` passes ``THIS_INSTANCE``);
+    by default each container is an instance of its own, as the tests need.
+    """
     _load_data_files()
     clock = clock or Clock()
     redis = _redis_client(settings.redis_url) if settings.redis_url else None
@@ -113,14 +121,21 @@ def build_services(
     notifier = notifier or OutboxNotifier(outbox)
     audit = AuditService(clock=clock)
     llm = llm or build_llm_client(settings)
-    content = ContentService(clock=clock, notifier=notifier, audit=audit)
     usage = UsageService(settings=settings, clock=clock)
     auth = build_auth_service(settings, clock=clock, redis=redis, sms=sms)
     conversations = ConversationService(clock=clock)
+    leases = ProcessLeases(
+        clock=clock, redis=redis, key_prefix=settings.redis_key_prefix, instance_id=instance_id
+    )
+    horizon = UnlockHorizon(
+        clock=clock, leases=leases, grace_seconds=settings.generation_unlock_grace_seconds
+    )
+    content = ContentService(clock=clock, notifier=notifier, audit=audit, horizon=horizon)
     return Services(
         settings=settings,
         clock=clock,
         redis=redis,
+        leases=leases,
         sms=sms,
         llm=llm,
         outbox=outbox,
@@ -150,7 +165,8 @@ def build_services(
             notifier=notifier,
             usage=usage,
             content=content,
-            leases=ProcessLeases(clock=clock, redis=redis, key_prefix=settings.redis_key_prefix),
+            leases=leases,
+            horizon=horizon,
         ),
         usage=usage,
         reports=ReportService(settings=settings, clock=clock),

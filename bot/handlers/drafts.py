@@ -2,7 +2,9 @@
 
 Callback data: ``dr:p:<page>`` (a page), ``dr:o:<id>`` (open), ``dr:t:<id>`` / ``dr:b:<id>``
 (edit the title / body: the next text message is the new one, saved as a new version),
-``dr:s:<id>`` (submit for review), ``dr:d:<id>`` then ``dr:dy:<id>`` (delete, confirmed).
+``dr:s:<id>`` (submit for review), ``dr:d:<id>`` then ``dr:dy:<id>`` (delete, confirmed),
+``dr:u:<id>`` (unlock a content stuck in generating: ``GenerationService.unlock`` decides, and
+refuses with when it may be unlocked while the generation may still be alive).
 Every id is checked again by ``ContentService`` with the presser as the actor: a forged or stale
 id is refused like any other unknown content.
 """
@@ -10,9 +12,9 @@ id is refused like any other unknown content.
 from __future__ import annotations
 
 from bot import keyboards
-from bot.texts import moment
+from bot.texts import moment, unlock_when
 from bot.turn import Turn
-from core.errors import NotFound
+from core.errors import Conflict, NotFound, PermissionDenied
 from db.models import Content, ContentStatus
 
 EDIT_TITLE = "drafts.title"
@@ -69,6 +71,11 @@ async def open_content(turn: Turn, content: Content) -> None:
     if len(body) > BODY_PREVIEW:
         body = body[:BODY_PREVIEW].rstrip() + "…"
     rows = []
+    if status is ContentStatus.GENERATING:
+        lock = await _lock_notice(turn, content)
+        if lock is not None:
+            header = f"{header}\n\n{lock}"
+            rows.append([keyboards.button(turn.t("bot.unlock.button"), "dr", "u", content.id)])
     if status in _EDITABLE:
         rows.append(
             [
@@ -124,6 +131,10 @@ async def on_button(turn: Turn) -> None:
                 ]
             ),
         )
+    elif action == "u":
+        content = await turn.services.generation.unlock(actor=actor, content_id=content.id)
+        await turn.ack(turn.t("bot.unlock.done"))
+        await open_content(turn, content)
     elif action == "dy":
         await turn.services.content.delete(actor=actor, content_id=content.id)
         await turn.ack(turn.t("bot.drafts.deleted"))
@@ -143,6 +154,20 @@ async def edited_text(turn: Turn) -> None:
     await turn.clear_state()
     await turn.say(turn.t("bot.drafts.saved", version=content.version_count))
     await open_content(turn, content)
+
+
+async def _lock_notice(turn: Turn, content: Content) -> str | None:
+    """Why it is locked and when its author may unlock it; None for whoever may not."""
+    try:
+        when = await turn.services.generation.unlock_at(
+            actor=turn.require_actor(), content_id=content.id
+        )
+    except (Conflict, PermissionDenied):  # finished meanwhile, or not theirs to unlock
+        return None
+    now = when <= turn.services.clock.now()
+    zone = turn.services.settings.zone
+    lines = (turn.t("bot.unlock.locked"), unlock_when(turn.language, when, zone, now=now))
+    return "\n".join(lines)
 
 
 def _parse(args: list[str]) -> tuple[str, int]:

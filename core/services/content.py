@@ -35,11 +35,12 @@ For the generation service: :meth:`ContentService.begin_generation`, ``finish_ge
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
@@ -61,6 +62,7 @@ from core.services.common import (
     strip_control_characters,
 )
 from core.services.permissions import Action, authorize, may, role_of
+from core.services.unlocking import UnlockHorizon
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
 from db.models import (
     Content,
@@ -79,6 +81,7 @@ MAX_TITLE_CHARS = 500
 MAX_BODY_CHARS = 100_000
 MAX_NOTE_CHARS = 2_000
 MIN_SEARCH_CHARS = 3
+ResultT = TypeVar("ResultT")
 MAX_VARIABLES = 50
 MAX_VARIABLE_NAME_CHARS = 64
 MAX_VARIABLE_VALUE_CHARS = 5_000
@@ -131,13 +134,42 @@ class GenerationTicket:
     previous_status: ContentStatus
 
 
+def _explains_lock(
+    method: Callable[..., Awaitable[ResultT]],
+) -> Callable[..., Awaitable[ResultT]]:
+    """A 409 ``content_generating`` from ``method`` also says when the author may unlock.
+
+    Looked up after the method's transaction has ended, so no row lock is held meanwhile.
+    """
+
+    @functools.wraps(method)
+    async def explained(self: ContentService, **kwargs: Any) -> ResultT:
+        try:
+            return await method(self, **kwargs)
+        except Conflict as error:
+            if self._horizon is not None:
+                await self._horizon.explain(error, int(kwargs["content_id"]))
+            raise
+
+    return explained
+
+
 class ContentService:
     """Every read and write of content, with the role matrix and tenant check inside."""
 
-    def __init__(self, *, clock: Clock, notifier: Notifier, audit: AuditService) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        notifier: Notifier,
+        audit: AuditService,
+        horizon: UnlockHorizon | None = None,
+    ) -> None:
         self._clock = clock
         self._notifier = notifier
         self._audit = audit
+        # Says in a 409 content_generating when the author may unlock it (none: the 409 alone).
+        self._horizon = horizon
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -261,6 +293,7 @@ class ContentService:
             )
         return content
 
+    @_explains_lock
     async def update(
         self,
         *,
@@ -350,6 +383,7 @@ class ContentService:
         )
         return version.number
 
+    @_explains_lock
     async def delete(self, *, actor: Principal, content_id: int) -> None:
         """Soft-delete: the content disappears for everyone; its audit trail stays."""
         content, role = await self._visible(actor, content_id)
@@ -372,6 +406,7 @@ class ContentService:
                 old_status=current.status,
             )
 
+    @_explains_lock
     async def submit(self, *, actor: Principal, content_id: int) -> Content:
         """Draft -> review (its author or an editor+); editors are notified in its transaction."""
         content, role = await self._visible(actor, content_id)

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,6 +97,7 @@ from core.services.content import ContentService
 from core.services.leases import LEASE_SECONDS, RENEW_EVERY_SECONDS, ProcessLeases
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.prompts import TEXT_LIMITS, VariableType, render_prompt, visible_prompts
+from core.services.unlocking import UnlockHorizon
 from core.services.usage import UsageScopes, UsageService
 from core.settings import Settings
 from db.models import (
@@ -220,6 +220,7 @@ class GenerationService:
         bookkeeping_slots: int = BOOKKEEPING_SLOTS,
         conclude_patience_seconds: float = CONCLUDE_PATIENCE_SECONDS,
         leases: ProcessLeases | None = None,
+        horizon: UnlockHorizon | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -230,6 +231,11 @@ class GenerationService:
         self._heartbeat_seconds = heartbeat_seconds
         self._conclude_patience_seconds = conclude_patience_seconds
         self._leases = leases or ProcessLeases(clock=clock, redis=None, key_prefix="")
+        self._horizon = horizon or UnlockHorizon(
+            clock=clock,
+            leases=self._leases,
+            grace_seconds=settings.generation_unlock_grace_seconds,
+        )
         self._follow_up: asyncio.Task[None] | None = None
         self._accepting = True
         self._winding_down = False
@@ -254,14 +260,18 @@ class GenerationService:
         if not self._accepting:
             raise ServiceUnavailable("shutting_down")
         await self._leases.hold()  # before any job names this process as its owner
-        async with self._bookkeeping:
-            run = await self._begin(
-                actor=actor,
-                content_id=content_id,
-                kind=kind,
-                instructions=instructions,
-                variables=variables,
-            )
+        try:
+            async with self._bookkeeping:
+                run = await self._begin(
+                    actor=actor,
+                    content_id=content_id,
+                    kind=kind,
+                    instructions=instructions,
+                    variables=variables,
+                )
+        except Conflict as error:  # already generating: say when its author may unlock it
+            await self._horizon.explain(error, content_id)
+            raise
         job = run.job
         self._runs[job.id] = run
         task = asyncio.create_task(self._run(run), name=f"generation-job-{job.id}")
@@ -831,6 +841,22 @@ class GenerationService:
 
     # --- recovery ------------------------------------------------------------------------------
 
+    async def unlock_at(self, *, actor: Principal, content_id: int) -> datetime:
+        """When whoever may generate for ``content_id`` may unlock it (now, or the grace's end).
+
+        409 ``not_generating`` when it is not locked; 404/403 like :meth:`unlock`.
+        """
+        content = await self._content.get(actor=actor, content_id=content_id)
+        await self._require_generate(actor, content)
+        if content.status != ContentStatus.GENERATING:
+            raise Conflict("not_generating")
+        job = (
+            await GenerationJob.get_or_none(id=content.current_job_id)
+            if content.current_job_id is not None
+            else None
+        )
+        return self._clock.now() if job is None else await self._horizon.unlock_at(job)
+
     async def unlock(self, *, actor: Principal, content_id: int) -> Content:
         """Free a content stuck in generating, for whoever may generate for it.
 
@@ -857,16 +883,12 @@ class GenerationService:
         """Fail ``job`` for :meth:`unlock` (409 while it may still be alive)."""
         grace = timedelta(seconds=self._settings.generation_unlock_grace_seconds)
         now = self._clock.now()
-        # Set when the job opened and moved by every beat since.
-        last_sign = job.heartbeat_at or job.created_at
-        left = grace - (now - last_sign)
-        owner_dead = (
-            job.owner is not None
-            and job.owner != self.instance_id
-            and not await self._leases.alive({job.owner})
-        )
-        if left > timedelta(0) and not owner_dead:
-            raise Conflict("generation_still_running", retry_after=math.ceil(left.total_seconds()))
+        owner_dead = await self._horizon.owner_dead(job)
+        if not owner_dead and self._horizon.grace_ends(job) > now:
+            when = self._horizon.grace_ends(job)
+            raise Conflict(
+                "generation_still_running", **self._horizon.params_at(when, job.content_id)
+            )
         task = self._tasks.get(job.id)
         if task is not None:  # ours, stalled past the grace: stop it (charged, content back)
             task.cancel()
@@ -950,7 +972,7 @@ class GenerationService:
         """Fail ``job`` as abandoned: by heartbeat age (``cutoff``) or by its dead ``owner``."""
         now = self._clock.now()
         # The heartbeat in the WHERE: a job that beat since we looked is alive after all.
-        alive_since = {"heartbeat_at__lt": cutoff} if cutoff is not None else {"owner": owner}
+        alive_since = {"heartbeat_at__lte": cutoff} if cutoff is not None else {"owner": owner}
         async with in_transaction() as conn:
             done = await (
                 GenerationJob.filter(id=job.id, status__in=ACTIVE, **alive_since)

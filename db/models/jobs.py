@@ -50,12 +50,16 @@ class ProcessLease(Model):
     """A running process instance and until when it is known alive (renewed while it runs).
 
     Used when there is no Redis (with Redis the lease is a key with an expiry). A process whose
-    lease expired is dead: its generation jobs are reaped.
+    lease expired is dead: its generation jobs are reaped. The row also records what the
+    instance runs and its last heartbeat, for contexor status.
     """
 
     instance = fields.CharField(max_length=64, primary_key=True)
     started_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
+    heartbeat_at = fields.DatetimeField(null=True)
+    parts = fields.JSONField(default=list)
+    stopped = fields.BooleanField(default=False)
 
     class Meta:
         table = "process_leases"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -270,6 +271,29 @@ async def test_unlock_is_409_when_not_generating_and_frees_a_dead_jobs_content(
     await Content.filter(id=team.content.id).update(
         status=ContentStatus.GENERATING, current_job_id=job.id
     )
+    # The edit's 409 says the author may unlock now (the owner is dead), and which content.
+    locked = await assert_error(
+        await api.patch(
+            f"/api/contents/{team.content.id}",
+            json={"title": "x"},
+            headers=team.headers["writer"],
+        ),
+        409,
+        "content_generating",
+    )
+    assert (locked["retry_after"], locked["content_id"]) == (0, team.content.id)
+    assert datetime.fromisoformat(locked["unlock_at"]) == services.clock.now().replace(
+        microsecond=0
+    )
+    # So does a regeneration's.
+    again = await assert_error(
+        await api.post(
+            f"/api/contents/{team.content.id}/generate", json={}, headers=team.headers["writer"]
+        ),
+        409,
+        "content_generating",
+    )
+    assert (again["retry_after"], again["content_id"]) == (0, team.content.id)
 
     response = await api.post(url, headers=team.headers["writer"])
 
@@ -277,3 +301,41 @@ async def test_unlock_is_409_when_not_generating_and_frees_a_dead_jobs_content(
     assert response.status == 200, body
     assert body["status"] == "draft"
     assert (await GenerationJob.get(id=job.id)).error == "job_abandoned"
+
+
+async def test_a_live_jobs_409_says_when_the_author_may_unlock_and_unlock_waits_for_it(
+    api, services: Services, team: Team, clock
+) -> None:
+    # A job of this very process (alive), last seen now: unlockable once the grace has passed.
+    job = await GenerationJob.create(
+        organization_id=team.content.organization_id,
+        workspace_id=team.content.workspace_id,
+        content_id=team.content.id,
+        user_id=team.users["writer"].id,
+        kind="draft",
+        status="running",
+        model="offline",
+        params={"previous_status": "draft"},
+        heartbeat_at=clock.now(),
+        owner=services.generation.instance_id,
+    )
+    await Content.filter(id=team.content.id).update(
+        status=ContentStatus.GENERATING, current_job_id=job.id
+    )
+    grace = services.settings.generation_unlock_grace_seconds
+    ends = clock.now() + timedelta(seconds=grace)
+    edit = await api.patch(
+        f"/api/contents/{team.content.id}", json={"body": "x"}, headers=team.headers["writer"]
+    )
+    locked = await assert_error(edit, 409, "content_generating")
+    assert (locked["retry_after"], datetime.fromisoformat(locked["unlock_at"])) == (grace, ends)
+
+    url = f"/api/contents/{team.content.id}/unlock"
+    early = await assert_error(
+        await api.post(url, headers=team.headers["writer"]), 409, "generation_still_running"
+    )
+    assert datetime.fromisoformat(early["unlock_at"]) == ends
+    clock.advance(seconds=grace)
+    response = await api.post(url, headers=team.headers["writer"])
+    assert response.status == 200, await response.json()
+    assert (await Content.get(id=team.content.id)).status == ContentStatus.DRAFT

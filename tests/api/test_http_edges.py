@@ -243,6 +243,10 @@ async def test_the_document_states_what_the_server_enforces(api) -> None:
     )
     summary = {p["name"]: p for p in spec["paths"]["/api/usage/summary"]["get"]["parameters"]}
     assert summary["scope_id"]["required"] is True and summary["id"]["deprecated"] is True
+    edit_409 = spec["paths"]["/api/contents/{id}"]["patch"]["responses"]["409"]
+    assert edit_409["content"]["application/json"]["schema"]["$ref"].endswith("LockConflictOut")
+    lock = spec["components"]["schemas"]["LockConflictDetail"]["properties"]
+    assert {"unlock_at", "retry_after", "content_id"} <= set(lock)
     ready = spec["paths"]["/readyz"]["get"]["responses"]["503"]
     assert ready["content"]["application/json"]["schema"]["$ref"].endswith("ReadyOut")
     assert "WWW-Authenticate" in spec["paths"]["/api/auth/me"]["get"]["responses"]["401"]["headers"]

@@ -14,6 +14,7 @@ from core.api.keys import SERVICES_KEY
 from core.api.pagination import Page, PageQuery, page_of
 from core.api.routing import ApiRoutes
 from core.api.schemas.content import (
+    LOCK_CONFLICT,
     ApproveIn,
     ContentCreateIn,
     ContentListQuery,
@@ -88,9 +89,13 @@ async def get_content(request: web.Request) -> web.Response:
     body=ContentUpdateIn,
     response=ContentOut,
     errors=(403, 409),
+    error_bodies=LOCK_CONFLICT,
 )
 async def update_content(request: web.Request) -> web.Response:
-    """200 the content; 409 when approved, generating, or in review for its writer."""
+    """200 the content; 409 when approved, generating, or in review for its writer.
+
+    A 409 ``content_generating`` says when the author may unlock it (``unlock_at``, UTC, and
+    ``retry_after`` seconds, 0 meaning now) and which content (``content_id``)."""
     actor = await current_user(request)
     content_id = path_id(request)
     body = await parse_body(request, ContentUpdateIn)
@@ -109,6 +114,7 @@ async def update_content(request: web.Request) -> web.Response:
     summary="Delete (soft; the audit trail stays)",
     status=204,
     errors=(403, 409),
+    error_bodies=LOCK_CONFLICT,
 )
 async def delete_content(request: web.Request) -> web.Response:
     """204; 403 for a writer's approved content; 409 while generating."""
@@ -122,10 +128,12 @@ async def delete_content(request: web.Request) -> web.Response:
     summary="Unlock a content stuck in generating (its job died or shows no life)",
     response=ContentOut,
     errors=(403, 409),
+    error_bodies=LOCK_CONFLICT,
 )
 async def unlock_content(request: web.Request) -> web.Response:
     """200 the content back in its previous state; 409 ``generation_still_running`` with
-    ``retry_after`` seconds while the job may be alive, ``not_generating`` when not locked."""
+    ``unlock_at`` and ``retry_after`` seconds while the job may be alive, ``not_generating``
+    when not locked."""
     actor = await current_user(request)
     content = await request.app[SERVICES_KEY].generation.unlock(
         actor=actor, content_id=path_id(request)
@@ -138,6 +146,7 @@ async def unlock_content(request: web.Request) -> web.Response:
     summary="Send a draft to review",
     response=ContentOut,
     errors=(403, 409),
+    error_bodies=LOCK_CONFLICT,
 )
 async def submit_content(request: web.Request) -> web.Response:
     """200 the content in review; 409 from any other state or with an empty body."""

@@ -8,6 +8,7 @@ from core.api.auth import current_user
 from core.api.http import json_response, parse_body, path_id
 from core.api.keys import SERVICES_KEY
 from core.api.routing import ApiRoutes
+from core.api.schemas.content import LOCK_CONFLICT
 from core.api.schemas.generation import GenerateIn, JobOut, StartedJobOut
 from core.services.generation import JobView
 
@@ -21,6 +22,7 @@ api = ApiRoutes(tag="generation")
     response=StartedJobOut,
     status=202,
     errors=(402, 403, 409, 503),
+    error_bodies=LOCK_CONFLICT,
 )
 async def generate(request: web.Request) -> web.Response:
     """202 with the job (and ``Location`` to poll); 402 over a limit; 409 unless draft/rejected."""

@@ -157,3 +157,36 @@ class VersionOut(BaseModel):
             created_by=version.created_by_id,
             created_at=version.created_at,
         )
+
+
+class LockConflictDetail(BaseModel):
+    """A 409 about a content's state; while it is generating, also when it may be unlocked."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="`content_generating`, `generation_still_running`, …")
+    message: str
+    current_status: ContentStatus | None = None
+    content_id: int | None = Field(
+        default=None, description="The locked content (`POST /api/contents/{id}/unlock`)."
+    )
+    unlock_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When its author may unlock it: now if the job's process is dead, else when the"
+            " job will have shown no life for GENERATION_UNLOCK_GRACE_SECONDS."
+        ),
+    )
+    retry_after: int | None = Field(
+        default=None, description="Seconds until `unlock_at` (0: unlock now)."
+    )
+
+
+class LockConflictOut(BaseModel):
+    """The error envelope of a 409 on a content that may be locked by a generation."""
+
+    error: LockConflictDetail
+
+
+# The 409 of every route that meets the generation lock.
+LOCK_CONFLICT = ((409, LockConflictOut),)
