@@ -43,6 +43,10 @@ class LockingSession:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_LIMIT_SECONDS
         while True:
+            # This session sits in an open transaction, and PostgreSQL keeps the first activity
+            # snapshot it reads for the whole transaction (stats_fetch_consistency = cache):
+            # without clearing it, a racer that blocks after the first look is never seen.
+            await self._connection.execute("SELECT pg_stat_clear_snapshot()")
             blocked = await self._connection.fetchval(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> $1 "
@@ -56,7 +60,17 @@ class LockingSession:
                     f"the code under test finished without waiting for the lock: {unless!r}"
                 )
             if loop.time() > deadline:
-                raise AssertionError(f"{blocked} of {count} sessions waited for the lock")
+                await self._connection.execute("SELECT pg_stat_clear_snapshot()")
+                seen = await self._connection.fetch(
+                    "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid) AS by, "
+                    "left(query, 80) AS query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> $1",
+                    self.pid,
+                )
+                raise AssertionError(
+                    f"{blocked} of {count} sessions waited for the lock; the others: "
+                    + "; ".join(str(dict(row)) for row in seen)
+                )
             await asyncio.sleep(0.01)
 
     async def commit(self) -> None:
