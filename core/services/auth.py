@@ -141,7 +141,7 @@ class AuthService:
                 raise RateLimited("otp_cooldown", retry_after=self._settings.otp_resend_seconds)
             await self._check_cooldown_and_cap(phone, requester)
             code, salt = generate_code(), new_salt()
-            code_hash = await self._hasher.hash(code, salt)
+            code_hash = self._hasher.hash(code, salt, phone)
             # SmsFailed (503) propagates from here with nothing stored; see the module notes.
             await self._sms.send_otp(phone=phone, code=code, language=language)
             sent_at = self._clock.now()
@@ -214,7 +214,7 @@ class AuthService:
         if otp is None or otp.expires_at <= now:
             raise InvalidInput("code_expired")
         await self._count_attempt(otp, now)
-        if not await self._hasher.matches(code, otp.salt, otp.code_hash):
+        if not await self._hasher.matches(code, otp.salt, phone, otp.code_hash):
             raise InvalidInput("invalid_code", remaining_attempts=await self._remaining(otp))
         # Conditional too: of two concurrent right answers exactly one signs in.
         consumed = await OtpCode.filter(id=otp.id, used_at=None, voided_at=None).update(used_at=now)
