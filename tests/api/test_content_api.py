@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core.container import Services
+from core.text.excerpt import EXCERPT_CHARS, excerpt
 from db.models import Content, Project, Role, User
 from tests.support.api_checks import assert_error
 from tests.support.auth import auth_headers
@@ -297,6 +298,27 @@ async def test_content_shape_and_create(api, services: Services, tenancy: Tenanc
     }
     fetched = await api.get(f"/api/contents/{created['id']}", headers=headers)
     assert await fetched.json() == created
+
+
+async def test_the_list_shows_an_excerpt_and_the_detail_the_body(
+    api, services: Services, tenancy: Tenancy
+) -> None:
+    body = "سطر اول   متن\n\n" + " ".join(["واژه"] * 400)
+    created = await services.content.create(
+        actor=tenancy.actors["admin"], project_id=tenancy.project.id, title="بلند", body=body
+    )
+    headers = tenancy.headers["admin"]
+    detail = await (await api.get(f"/api/contents/{created.id}", headers=headers)).json()
+    response = await api.get("/api/contents", headers=headers)
+    assert response.content_type == "application/json" and response.charset == "utf-8"
+    [row] = (await response.json())["results"]
+    assert detail["body"] == body
+    assert row == {
+        **{key: value for key, value in detail.items() if key != "body"},
+        "excerpt": excerpt(body),
+    }
+    assert row["excerpt"].startswith("سطر اول متن واژه") and row["excerpt"].endswith("…")
+    assert len(row["excerpt"]) <= EXCERPT_CHARS + 1
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from core.services.content import (
     MAX_VARIABLE_VALUE_CHARS,
     MAX_VARIABLES,
 )
+from core.text.excerpt import EXCERPT_CHARS, excerpt
 from db.models import Content, ContentStatus, ContentVersion, VersionSource
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -117,6 +118,54 @@ class ContentOut(BaseModel):
             prompt=content.prompt_id,
             title=content.title,
             body=content.body,
+            status=content.status,
+            variables=content.variables,
+            word_count=content.word_count,
+            has_pii=content.has_pii,
+            pii_findings=content.pii_findings,
+            created_by=content.created_by_id,
+            decided_by=content.decided_by_id,
+            decided_at=content.decided_at,
+            rejection_reason=content.rejection_reason,
+            approved_version=content.approved_version,
+            created_at=content.created_at,
+            updated_at=content.updated_at,
+        )
+
+
+class ContentSummaryOut(BaseModel):
+    """A list row: the content without its body, with the body's opening instead."""
+
+    id: int
+    project: int
+    prompt: int | None
+    title: str
+    excerpt: str = Field(
+        description=f"The body's first {EXCERPT_CHARS} characters, whitespace folded, "
+        "cut at a word with an ellipsis; the detail has the whole body"
+    )
+    status: ContentStatus
+    variables: dict[str, Any]
+    word_count: int
+    has_pii: bool
+    pii_findings: dict[str, int] = Field(description="PII types found and their counts")
+    created_by: int | None
+    decided_by: int | None
+    decided_at: datetime | None
+    rejection_reason: str | None
+    approved_version: int | None = Field(description="Number of the version that was approved")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_domain(cls, content: Content) -> ContentSummaryOut:
+        """The list shape of a content row (ids only: no query per row)."""
+        return cls(
+            id=content.id,
+            project=content.project_id,
+            prompt=content.prompt_id,
+            title=content.title,
+            excerpt=excerpt(content.body),
             status=content.status,
             variables=content.variables,
             word_count=content.word_count,
