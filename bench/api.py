@@ -294,6 +294,7 @@ async def start_product(url: str, redis_url: str, workers: int, workdir: Path) -
         LLM_BACKEND="offline",
         SMS_BACKEND="console",
         LOG_LEVEL="INFO",
+        PLAYGROUND="false",
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", "--no-bot", "--no-scheduler",

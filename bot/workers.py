@@ -50,12 +50,15 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def api_worker_count(settings: Settings) -> int:
-    """``API_WORKERS``, or its default; always 1 on SQLite or without Redis (see above)."""
+    """``API_WORKERS``, or its default; always 1 on SQLite, without Redis (see above) or with
+    the development playground (``Settings.runs_playground``)."""
     shared_state = not settings.uses_sqlite and bool(settings.redis_url)
-    if not shared_state:
+    # The development playground's page and fake Bot API live in one process's sidecar.
+    if not shared_state or settings.runs_playground:
         if settings.api_workers not in (None, 1):
             logger.warning(
-                "API_WORKERS=%s ignored: several workers need PostgreSQL and Redis",
+                "API_WORKERS=%s ignored: several workers need PostgreSQL and Redis, and no"
+                " playground",
                 settings.api_workers,
             )
         return 1

@@ -139,7 +139,7 @@ async def test_two_workers_share_the_port_run_one_bot_and_scheduler_and_restart(
 def test_the_default_is_the_core_count_only_with_postgres_and_redis() -> None:
     postgres = "postgres://u@127.0.0.1/x"
     cores = os.cpu_count() or 1
-    base = {"_env_file": None, "secret_key": "k" * 40}
+    base = {"_env_file": None, "secret_key": "k" * 40, "playground": False}
     assert api_worker_count(Settings(**base, database_url=postgres, redis_url="redis://r")) == cores
     assert api_worker_count(Settings(**base, database_url=postgres)) == 1
     assert (
@@ -153,3 +153,7 @@ def test_the_default_is_the_core_count_only_with_postgres_and_redis() -> None:
         == 3
     )
     assert api_worker_count(Settings(**base, database_url=postgres, api_workers=3)) == 1
+    playground = {**base, "playground": None}
+    assert (
+        api_worker_count(Settings(**playground, database_url=postgres, redis_url="redis://r")) == 1
+    )
