@@ -42,9 +42,10 @@ from core.clock import Clock
 from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
-from core.security.principal import Principal, load_principal
+from core.security.principal import Principal
 from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
+from core.security.session_principal import session_principal
 from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -268,13 +269,11 @@ class AuthService:
     async def authenticate(self, access_token: object) -> Principal:
         """The principal of the active user an access token names; ``Unauthenticated`` otherwise.
 
-        The session is the token's refresh family; the roles are read here, once per request.
+        The session is the token's refresh family; the user, the session's state and the roles
+        are read here, once per request, in one query (``core/security/session_principal.py``).
         """
         claims = self._tokens.decode(access_token, expected_type=ACCESS)
-        principal = await load_principal(claims.user_id, session_id=claims.family_id)
-        if await self._tokens.family_revoked(claims.family_id):
-            raise Unauthenticated("token_revoked")
-        return principal
+        return await session_principal(claims.user_id, claims.family_id)
 
     async def me(self, actor: Principal) -> Profile:
         """The actor with the active organisations they belong to."""

@@ -39,7 +39,7 @@ async def list_contents(request: web.Request) -> web.Response:
     """200 page; filters ``?organization= ?workspace= ?project= ?status= ?search=``."""
     actor = await current_user(request)
     query = parse_query(request, ContentListQuery)
-    listing = await request.app[SERVICES_KEY].content.list_contents(
+    listing = await request.app[SERVICES_KEY].content.list_summaries(
         actor=actor,
         organization_id=query.organization,
         workspace_id=query.workspace,

@@ -27,7 +27,8 @@ from core.services.content import (
     MAX_VARIABLE_VALUE_CHARS,
     MAX_VARIABLES,
 )
-from core.text.excerpt import EXCERPT_CHARS, excerpt
+from core.services.content_listing import ContentSummary
+from core.text.excerpt import EXCERPT_CHARS
 from db.models import Content, ContentStatus, ContentVersion, VersionSource
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -158,26 +159,26 @@ class ContentSummaryOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_domain(cls, content: Content) -> ContentSummaryOut:
-        """The list shape of a content row (ids only: no query per row)."""
+    def from_domain(cls, summary: ContentSummary) -> ContentSummaryOut:
+        """The wire shape of a list row."""
         return cls(
-            id=content.id,
-            project=content.project_id,
-            prompt=content.prompt_id,
-            title=content.title,
-            excerpt=excerpt(content.body),
-            status=content.status,
-            variables=content.variables,
-            word_count=content.word_count,
-            has_pii=content.has_pii,
-            pii_findings=content.pii_findings,
-            created_by=content.created_by_id,
-            decided_by=content.decided_by_id,
-            decided_at=content.decided_at,
-            rejection_reason=content.rejection_reason,
-            approved_version=content.approved_version,
-            created_at=content.created_at,
-            updated_at=content.updated_at,
+            id=summary.id,
+            project=summary.project_id,
+            prompt=summary.prompt_id,
+            title=summary.title,
+            excerpt=summary.excerpt,
+            status=summary.status,
+            variables=summary.variables,
+            word_count=summary.word_count,
+            has_pii=summary.has_pii,
+            pii_findings=summary.pii_findings,
+            created_by=summary.created_by_id,
+            decided_by=summary.decided_by_id,
+            decided_at=summary.decided_at,
+            rejection_reason=summary.rejection_reason,
+            approved_version=summary.approved_version,
+            created_at=summary.created_at,
+            updated_at=summary.updated_at,
         )
 
 
