@@ -23,7 +23,10 @@ this service. Decisions worth knowing:
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
 - A first verify of an unknown phone creates the user. An inactive user never gets tokens.
 - Access tokens are checked against the database at every request (user active, family not
-  revoked), which costs two indexed reads and makes logout and deactivation take effect at once.
+  revoked, roles), in one query on PostgreSQL (``core/security/session_principal.py``): logout,
+  deactivation and role changes take effect at the next request, with no cache to invalidate.
+- Codes are HMAC-SHA256 (microseconds, on the loop); older PBKDF2 rows still verify until they
+  expire (``core/security/otp.py``).
 """
 
 from __future__ import annotations
