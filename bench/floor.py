@@ -35,11 +35,11 @@ LIST_SQL = """
 WITH page AS (
     SELECT c.id, count(*) OVER () AS total
     FROM contents c
-    JOIN memberships m ON m.organization_id = c.organization_id AND m.user_id = $1
     JOIN organizations o ON o.id = c.organization_id AND o.is_active
     JOIN workspaces w ON w.id = c.workspace_id AND w.is_active
     JOIN projects p ON p.id = c.project_id AND p.is_active
     WHERE c.deleted_at IS NULL
+      AND c.organization_id = ANY(ARRAY(SELECT organization_id FROM memberships WHERE user_id = $1))
     ORDER BY c.id DESC
     LIMIT $3
 )
