@@ -15,8 +15,8 @@ This process (the supervisor) serves nothing itself: it applies migrations once 
 picks a free one and keeps it bound so every worker shares it), starts each worker as
 ``python -m bot.workers``, restarts a worker that dies (after a pause that grows while it keeps
 dying at once), and on SIGTERM or SIGINT forwards SIGTERM to every worker, waits for them to
-stop cleanly (``STOP_GRACE_SECONDS``, then SIGKILL) and exits 0. A worker whose supervisor is
-gone stops itself, so no orphan keeps the port.
+stop cleanly (``SHUTDOWN_GRACE_SECONDS`` and a margin, then SIGKILL) and exits 0. A worker
+whose supervisor is gone stops itself, so no orphan keeps the port.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from core.settings import Settings
 
 logger = logging.getLogger("contexor.workers")
 
-STOP_GRACE_SECONDS = 30.0
+# Beyond the workers' own SHUTDOWN_GRACE_SECONDS (running generations finish first).
+STOP_MARGIN_SECONDS = 15.0
 RESTART_PAUSE_SECONDS = 1.0
 MAX_RESTART_PAUSE_SECONDS = 30.0
 # A worker that lived this long before dying is restarted after the shortest pause again.
@@ -88,7 +89,8 @@ async def run_workers(settings: Settings, count: int, *, bot: bool, scheduler: b
         workers = [_Worker(index) for index in range(count)]
         for worker in workers:
             argv = _worker_argv(worker.index, bot=bot and worker.index == 0, scheduler=scheduler)
-            worker.task = asyncio.create_task(_keep_running(worker, argv, env, stop))
+            grace = settings.shutdown_grace_seconds + STOP_MARGIN_SECONDS
+            worker.task = asyncio.create_task(_keep_running(worker, argv, env, stop, grace))
         logger.info("API served by %d worker processes on port %s", count, port)
         await stop.wait()
         logger.info("stopping %d workers", count)
@@ -106,7 +108,7 @@ def _worker_argv(index: int, *, bot: bool, scheduler: bool) -> list[str]:
 
 
 async def _keep_running(
-    worker: _Worker, argv: list[str], env: dict[str, str], stop: asyncio.Event
+    worker: _Worker, argv: list[str], env: dict[str, str], stop: asyncio.Event, grace: float
 ) -> None:
     """Start the worker, restart it whenever it dies, stop it when ``stop`` is set."""
     while not stop.is_set():
@@ -118,7 +120,7 @@ async def _keep_running(
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set():
             exited.cancel()
-            await _stop(worker)
+            await _stop(worker, grace)
             return
         stopping.cancel()
         worker.pause = _next_pause(worker)
@@ -139,18 +141,16 @@ def _next_pause(worker: _Worker) -> float:
     return min(worker.pause * 2, MAX_RESTART_PAUSE_SECONDS)
 
 
-async def _stop(worker: _Worker) -> None:
+async def _stop(worker: _Worker, grace: float) -> None:
     process = worker.process
     if process is None or process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signal.SIGTERM)
     try:
-        await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+        await asyncio.wait_for(process.wait(), grace)
     except TimeoutError:
-        logger.error(
-            "worker %d did not stop in %.0f s; killing it", worker.index, STOP_GRACE_SECONDS
-        )
+        logger.error("worker %d did not stop in %.0f s; killing it", worker.index, grace)
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
