@@ -26,6 +26,7 @@ from core.services.content import (
     MAX_VARIABLE_NAME_CHARS,
     MAX_VARIABLE_VALUE_CHARS,
     MAX_VARIABLES,
+    MIN_SEARCH_CHARS,
 )
 from core.services.content_listing import ContentSummary
 from core.text.excerpt import EXCERPT_CHARS
@@ -86,7 +87,12 @@ class ContentListQuery(PageQuery):
     workspace: Id | None = None
     project: Id | None = None
     status: ContentStatus | None = None
-    search: Annotated[str, Field(max_length=200)] | None = Field(
+    # minLength is documented, not enforced here: the service answers ``search_too_short``
+    # (the length counts after normalisation), which the document then states.
+    search: (
+        Annotated[str, Field(max_length=200, json_schema_extra={"minLength": MIN_SEARCH_CHARS})]
+        | None
+    ) = Field(
         default=None, description="Words in the title or body (Persian and ASCII digits match)"
     )
 
