@@ -26,6 +26,7 @@ import orjson
 from aiohttp import web
 
 from core.text.excerpt import EXCERPT_FETCH_CHARS, excerpt
+from db.pool import StatelessConnection
 
 BARE_BODY = orjson.dumps({"data": "x" * 6_000})
 PAGE_SIZE = 20
@@ -123,7 +124,10 @@ async def serve(args: argparse.Namespace) -> None:
     if args.bare:
         app = bare_app()
     else:
-        pool = await asyncpg.create_pool(args.database, min_size=4, max_size=4)
+        # Released without asyncpg's reset query, as the product's pool (db/pool.py).
+        pool = await asyncpg.create_pool(
+            args.database, min_size=4, max_size=4, connection_class=StatelessConnection
+        )
         app = list_app(pool, args.secret.encode())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
