@@ -19,6 +19,7 @@ from tortoise.exceptions import BaseORMException
 
 import db
 from bot.runtime import DatabaseUnreachable, run_product
+from bot.workers import api_worker_count, run_workers
 from core.errors import DomainError, InvalidInput
 from core.logging import configure_logging
 from core.settings import Settings, production_problems
@@ -107,7 +108,11 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await preflight(settings, api=parts["api"])
         logging.getLogger("contexor").info(describe_start(settings, **parts))
-        await run_product(settings, **parts)
+        workers = api_worker_count(settings)
+        if parts["api"] and workers > 1:  # several API processes: bot/workers.py
+            await run_workers(settings, workers, bot=parts["bot"], scheduler=parts["scheduler"])
+        else:
+            await run_product(settings, **parts)
     except (StartupFailure, DatabaseUnreachable) as exc:
         raise CliError(str(exc)) from exc
     except Exception as exc:

@@ -41,8 +41,13 @@ from core.settings import Settings
 logger = logging.getLogger("contexor")
 
 
-async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bool) -> None:
-    """Run the selected parts until SIGINT/SIGTERM, then stop them cleanly."""
+async def run_product(
+    settings: Settings, *, bot: bool, api: bool, scheduler: bool, reuse_port: bool = False
+) -> None:
+    """Run the selected parts until SIGINT/SIGTERM, then stop them cleanly.
+
+    ``reuse_port``: bind the API with ``SO_REUSEPORT``, beside other workers (bot/workers.py).
+    """
     stop = _stop_event()
     async with AsyncExitStack() as stack:
         await _open_database(settings)
@@ -62,7 +67,7 @@ async def run_product(settings: Settings, *, bot: bool, api: bool, scheduler: bo
         if api:
             routes = [webhook_route(application, settings)] if webhook and application else []
             routes += playground.routes() if playground else []
-            port = await _start_api(stack, services, routes)
+            port = await _start_api(stack, services, routes, reuse_port=reuse_port)
             if playground is not None:
                 application = await start_playground(stack, playground, port)
         if scheduler:
@@ -184,12 +189,18 @@ async def _publish_commands(application: Application) -> None:
         logger.warning("could not publish the command menu: %s", exc)
 
 
-async def _start_api(stack: AsyncExitStack, services: Services, routes: list[web.RouteDef]) -> int:
+async def _start_api(
+    stack: AsyncExitStack,
+    services: Services,
+    routes: list[web.RouteDef],
+    *,
+    reuse_port: bool = False,
+) -> int:
     settings = services.settings
     runner = ApiRunner(create_app(services, extra_routes=routes), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, settings.api_host, settings.api_port)
+    site = web.TCPSite(runner, settings.api_host, settings.api_port, reuse_port=reuse_port)
     await site.start()
     logger.info("API listening on http://%s:%s", settings.api_host, site.port)
     return site.port

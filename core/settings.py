@@ -107,6 +107,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+    # Processes serving the API (bot/workers.py); None: the core count with PostgreSQL and Redis.
+    api_workers: int | None = Field(default=None, ge=1, le=64)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # None: serve /metrics only when the API listens on a loopback address.
     metrics_enabled: bool | None = None

@@ -32,7 +32,7 @@ def with_pool_size(database_url: str, pool_size: int | None) -> str:
 def tortoise_config(database_url: str, *, pool_size: int | None = None) -> dict[str, Any]:
     """A Tortoise config dict with our one app, its migrations module, and aware UTC times."""
     return {
-        "connections": {"default": with_pool_size(database_url, pool_size)},
+        "connections": {"default": _connection(with_pool_size(database_url, pool_size))},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
@@ -43,6 +43,22 @@ def tortoise_config(database_url: str, *, pool_size: int | None = None) -> dict[
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """The URL, or for PostgreSQL its expansion with a pool that skips the per-release reset
+    (``db/pool.py``)."""
+    if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return database_url
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    from db.pool import StatelessConnection
+
+    expanded = expand_db_url(database_url)
+    if expanded["engine"] != "tortoise.backends.asyncpg":
+        return database_url
+    expanded["credentials"]["connection_class"] = StatelessConnection
+    return expanded
 
 
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))

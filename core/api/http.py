@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +23,8 @@ MAX_BODY_BYTES = 1_000_000
 MAX_JSON_DEPTH = 32
 MAX_ID = 2**31 - 1
 JSON_TYPES = ("application/json",)
+# Datetimes as pydantic writes them (UTC as "Z"), and int keys as strings, as json.dumps does.
+_ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +130,18 @@ def json_response(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """Serialise a pydantic model (by its JSON mode) or plain data as the response body."""
+    """Serialise a pydantic model (by its JSON mode) or plain data straight to UTF-8 bytes.
+
+    No ``str`` in between: pydantic's serializer and orjson both write bytes, which aiohttp
+    sends as they are (``ensure_ascii`` off: Persian goes out as UTF-8, not ``\\uXXXX``).
+    """
     if isinstance(payload, BaseModel):
-        text = payload.model_dump_json()
+        body = payload.__pydantic_serializer__.to_json(payload)
     else:
-        text = json.dumps(payload, ensure_ascii=False, default=str)
-    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+        body = orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
+    return web.Response(
+        body=body, status=status, content_type="application/json", charset="utf-8", headers=headers
+    )
 
 
 def no_content() -> web.Response:

@@ -23,7 +23,10 @@ this service. Decisions worth knowing:
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
 - A first verify of an unknown phone creates the user. An inactive user never gets tokens.
 - Access tokens are checked against the database at every request (user active, family not
-  revoked), which costs two indexed reads and makes logout and deactivation take effect at once.
+  revoked, roles), in one query on PostgreSQL (``core/security/session_principal.py``): logout,
+  deactivation and role changes take effect at the next request, with no cache to invalidate.
+- Codes are HMAC-SHA256 (microseconds, on the loop); older PBKDF2 rows still verify until they
+  expire (``core/security/otp.py``).
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ from core.clock import Clock
 from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
-from core.security.principal import Principal, load_principal
+from core.security.principal import Principal
 from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
+from core.security.session_principal import session_principal
 from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
 from core.settings import Settings
 from core.sms.base import SmsSender
@@ -141,7 +145,7 @@ class AuthService:
                 raise RateLimited("otp_cooldown", retry_after=self._settings.otp_resend_seconds)
             await self._check_cooldown_and_cap(phone, requester)
             code, salt = generate_code(), new_salt()
-            code_hash = await self._hasher.hash(code, salt)
+            code_hash = self._hasher.hash(code, salt, phone)
             # SmsFailed (503) propagates from here with nothing stored; see the module notes.
             await self._sms.send_otp(phone=phone, code=code, language=language)
             sent_at = self._clock.now()
@@ -214,7 +218,7 @@ class AuthService:
         if otp is None or otp.expires_at <= now:
             raise InvalidInput("code_expired")
         await self._count_attempt(otp, now)
-        if not await self._hasher.matches(code, otp.salt, otp.code_hash):
+        if not await self._hasher.matches(code, otp.salt, phone, otp.code_hash):
             raise InvalidInput("invalid_code", remaining_attempts=await self._remaining(otp))
         # Conditional too: of two concurrent right answers exactly one signs in.
         consumed = await OtpCode.filter(id=otp.id, used_at=None, voided_at=None).update(used_at=now)
@@ -268,13 +272,11 @@ class AuthService:
     async def authenticate(self, access_token: object) -> Principal:
         """The principal of the active user an access token names; ``Unauthenticated`` otherwise.
 
-        The session is the token's refresh family; the roles are read here, once per request.
+        The session is the token's refresh family; the user, the session's state and the roles
+        are read here, once per request, in one query (``core/security/session_principal.py``).
         """
         claims = self._tokens.decode(access_token, expected_type=ACCESS)
-        principal = await load_principal(claims.user_id, session_id=claims.family_id)
-        if await self._tokens.family_revoked(claims.family_id):
-            raise Unauthenticated("token_revoked")
-        return principal
+        return await session_principal(claims.user_id, claims.family_id)
 
     async def me(self, actor: Principal) -> Profile:
         """The actor with the active organisations they belong to."""

@@ -55,11 +55,18 @@ from core.presentation import display_name
 from core.security.principal import Principal
 from core.services.audit import AuditAction, AuditService
 from core.services.common import (
+    MAX_LIMIT,
     Listing,
     check_characters,
     fetch_listing,
     is_invisible,
     strip_control_characters,
+)
+from core.services.content_listing import (
+    ContentSummary,
+    ListFilters,
+    fetch_summaries,
+    served_by_sql,
 )
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.unlocking import UnlockHorizon
@@ -217,6 +224,47 @@ class ContentService:
             query = query.filter(Q(*matches, join_type="OR"))
         # Newest first by id: the primary key index serves it; created_at can tie.
         return await fetch_listing(query, offset=offset, limit=limit, order_by=("-id",))
+
+    async def list_summaries(
+        self,
+        *,
+        actor: Principal,
+        organization_id: int | None = None,
+        workspace_id: int | None = None,
+        project_id: int | None = None,
+        status: ContentStatus | None = None,
+        search: str | None = None,
+        author_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> Listing[ContentSummary]:
+        """:meth:`list_contents` as lists show it (an excerpt for the body), in one query where
+        it can be (``core/services/content_listing.py``), else through the ORM."""
+        offset, limit = max(0, offset), max(1, min(limit, MAX_LIMIT))
+        if served_by_sql(search):
+            await _require_filters_visible(actor, organization_id, workspace_id, project_id)
+            filters = ListFilters(organization_id, workspace_id, project_id, status, author_id)
+            page = await fetch_summaries(
+                roles=actor.roles,
+                user_id=actor.user_id,
+                filters=filters,
+                offset=offset,
+                limit=limit,
+            )
+            if page is not None:
+                return Listing(count=page[0], items=page[1])
+        listing = await self.list_contents(
+            actor=actor,
+            organization_id=organization_id,
+            workspace_id=workspace_id,
+            project_id=project_id,
+            status=status,
+            search=search,
+            author_id=author_id,
+            offset=offset,
+            limit=limit,
+        )
+        return Listing(count=listing.count, items=[ContentSummary.of(c) for c in listing.items])
 
     async def list_versions(
         self, *, actor: Principal, content_id: int, offset: int = 0, limit: int = 20

@@ -1,4 +1,4 @@
-"""Code generation, typed-code normalisation and the peppered PBKDF2 hash."""
+"""Code generation, typed-code normalisation, the keyed HMAC hash and the legacy PBKDF2 one."""
 
 from __future__ import annotations
 
@@ -85,49 +85,95 @@ def test_any_digit_script_and_separator_mix_reads_back(
     assert normalize_code(typed) == "".join(map(str, digits))
 
 
-async def test_hash_is_peppered_salted_pbkdf2_of_100k_iterations(hasher: OtpHasher) -> None:
+PHONE = "+989121234567"
+
+
+def test_hash_is_hmac_sha256_of_salt_phone_and_code_under_a_derived_key(
+    hasher: OtpHasher,
+) -> None:
     salt = new_salt()
-    stored = await hasher.hash("123456", salt)
-    pepper = hmac.new(KEY, b"contexor otp pepper v1", hashlib.sha256).digest()
-    keyed = hmac.new(pepper, b"123456", hashlib.sha256).digest()
-    assert otp.ITERATIONS == 100_000
-    assert stored == hashlib.pbkdf2_hmac("sha256", keyed, bytes.fromhex(salt), 100_000).hex()
+    stored = hasher.hash("123456", salt, PHONE)
+    key = hmac.new(KEY, b"contexor otp key v2", hashlib.sha256).digest()
+    message = f"{salt}\x1f{PHONE}\x1f123456".encode()
+    assert stored == "hmac-sha256$" + hmac.new(key, message, hashlib.sha256).hexdigest()
     assert "123456" not in stored
+    assert len(stored) <= 128  # otp_codes.code_hash
 
 
-async def test_hash_depends_on_salt_and_key(hasher: OtpHasher) -> None:
+def test_hash_depends_on_salt_phone_code_and_key(hasher: OtpHasher) -> None:
     salt = new_salt()
-    base = await hasher.hash("123456", salt)
-    assert await hasher.hash("123456", new_salt()) != base
-    assert await hasher.hash("123457", salt) != base
+    base = hasher.hash("123456", salt, PHONE)
+    assert hasher.hash("123456", salt, PHONE) == base
+    assert hasher.hash("123456", new_salt(), PHONE) != base
+    assert hasher.hash("123457", salt, PHONE) != base
+    assert hasher.hash("123456", salt, "+989121234568") != base
     other = OtpHasher(b"x" * 48)
     try:
-        assert await other.hash("123456", salt) != base
+        assert other.hash("123456", salt, PHONE) != base
     finally:
         other.close()
 
 
-async def test_matches_only_the_right_code(hasher: OtpHasher) -> None:
+async def test_matches_only_the_right_code_for_the_right_phone(hasher: OtpHasher) -> None:
     salt = new_salt()
-    stored = await hasher.hash("004217", salt)
-    assert await hasher.matches("004217", salt, stored)
-    assert not await hasher.matches("004218", salt, stored)
-    assert not await hasher.matches("004217", new_salt(), stored)
+    stored = hasher.hash("004217", salt, PHONE)
+    assert await hasher.matches("004217", salt, PHONE, stored)
+    assert not await hasher.matches("004218", salt, PHONE, stored)
+    assert not await hasher.matches("004217", new_salt(), PHONE, stored)
+    assert not await hasher.matches("004217", salt, "+989121234568", stored)
 
 
-async def test_hashing_runs_off_the_event_loop_thread(
+async def test_comparison_is_constant_time(
+    hasher: OtpHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def recording(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(otp.hmac, "compare_digest", recording)
+    salt = new_salt()
+    stored = hasher.hash("004217", salt, PHONE)
+    assert not await hasher.matches("004218", salt, PHONE, stored)
+    assert compared == [(hasher.hash("004218", salt, PHONE).encode(), stored.encode())]
+
+
+def legacy_pbkdf2(code: str, salt: str) -> str:
+    """What rows stored before the HMAC scheme hold, computed here independently."""
+    pepper = hmac.new(KEY, b"contexor otp pepper v1", hashlib.sha256).digest()
+    keyed = hmac.new(pepper, code.encode(), hashlib.sha256).digest()
+    return hashlib.pbkdf2_hmac("sha256", keyed, bytes.fromhex(salt), 100_000).hex()
+
+
+async def test_codes_stored_with_pbkdf2_still_verify(hasher: OtpHasher) -> None:
+    salt = new_salt()
+    stored = legacy_pbkdf2("004217", salt)
+    assert not stored.startswith(otp.SCHEME)
+    assert hasher.legacy_hash("004217", salt) == stored
+    assert await hasher.matches("004217", salt, PHONE, stored)
+    assert not await hasher.matches("004218", salt, PHONE, stored)
+
+
+async def test_legacy_hashing_runs_off_the_event_loop_thread(
     hasher: OtpHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[int] = []
     real = hashlib.pbkdf2_hmac
+    salt = new_salt()
+    stored = legacy_pbkdf2("123456", salt)
 
     def recording(*args, **kwargs):
         threads.append(threading.get_ident())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(otp.hashlib, "pbkdf2_hmac", recording)
-    await hasher.hash("123456", new_salt())
-    assert threads and threading.get_ident() not in threads
+    assert await hasher.matches("123456", salt, PHONE, stored)
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    threads.clear()
+    assert await hasher.matches("123456", salt, PHONE, hasher.hash("123456", salt, PHONE))
+    assert threads == []  # the current scheme never runs PBKDF2
 
 
 def test_hashing_leaves_a_core_for_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:

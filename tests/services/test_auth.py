@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from core.clock import FrozenClock
 from core.container import Services, build_services
 from core.errors import InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
-from core.security.otp import OtpHasher
+from core.security.otp import OtpHasher, new_salt
 from core.services import auth as auth_module
 from core.settings import Environment, Settings, SmsBackend
 from core.sms.base import SmsFailed
@@ -85,6 +85,7 @@ async def test_a_code_is_sent_and_stored_hashed(services: Services, settings: Se
     assert message["to"] == PHONE and message["code"] in message["text"]
     row = await OtpCode.get(phone_number=PHONE)
     assert message["code"] not in row.code_hash and len(row.salt) == 32
+    assert row.code_hash.startswith("hmac-sha256$")
     assert row.attempts == 0 and row.client_address == ADDRESS
     assert (row.expires_at - row.created_at).total_seconds() == 300
 
@@ -134,6 +135,41 @@ async def test_code_expires_after_the_ttl(
     code = last_code(settings, PHONE)
     clock.advance(seconds=1)
     assert (await refusal(verify(services, code))).code == "code_expired"
+
+
+async def store_legacy_code(settings: Settings, clock: FrozenClock, code: str) -> None:
+    """A code as the PBKDF2 scheme stored it before the HMAC one (a deploy in its lifetime)."""
+    hasher = OtpHasher(settings.signing_key())
+    salt = new_salt()
+    try:
+        code_hash = hasher.legacy_hash(code, salt)
+    finally:
+        hasher.close()
+    await OtpCode.create(
+        phone_number=PHONE,
+        code_hash=code_hash,
+        salt=salt,
+        created_at=clock.now(),
+        expires_at=clock.now() + timedelta(seconds=settings.otp_ttl_seconds),
+    )
+
+
+async def test_a_code_stored_with_pbkdf2_still_verifies(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await store_legacy_code(settings, clock, "482913")
+    error = await refusal(verify(services, "482914"))
+    assert (error.code, error.params["remaining_attempts"]) == ("invalid_code", 4)
+    signed_in = await verify(services, "482913")
+    assert signed_in.user.phone_number == PHONE
+
+
+async def test_a_code_stored_with_pbkdf2_expires_as_before(
+    services: Services, settings: Settings, clock: FrozenClock
+) -> None:
+    await store_legacy_code(settings, clock, "482913")
+    clock.advance(seconds=settings.otp_ttl_seconds)
+    assert (await refusal(verify(services, "482913"))).code == "code_expired"
 
 
 async def test_verify_without_any_code_is_expired(services: Services) -> None:
@@ -423,9 +459,11 @@ async def test_an_attempt_is_counted_before_the_code_is_hashed(
     hashed: list[str] = []
     real_matches = OtpHasher.matches
 
-    async def counting_matches(self: OtpHasher, code: str, salt: str, expected: str) -> bool:
+    async def counting_matches(
+        self: OtpHasher, code: str, salt: str, phone: str, expected: str
+    ) -> bool:
         hashed.append(code)
-        return await real_matches(self, code, salt, expected)
+        return await real_matches(self, code, salt, phone, expected)
 
     monkeypatch.setattr(OtpHasher, "matches", counting_matches)
     services = await custom(otp_verify_rate="1000/minute")

@@ -19,6 +19,7 @@ from core.api.schemas.content import (
     ContentCreateIn,
     ContentListQuery,
     ContentOut,
+    ContentSummaryOut,
     ContentUpdateIn,
     RejectIn,
     VersionOut,
@@ -29,16 +30,16 @@ api = ApiRoutes(tag="contents")
 
 @api.get(
     "/api/contents",
-    summary="Content the caller may see, newest first",
+    summary="Content the caller may see, newest first (an excerpt of each body)",
     query=ContentListQuery,
-    response=Page[ContentOut],
+    response=Page[ContentSummaryOut],
     errors=(404,),  # a filter naming an organisation, workspace or project the caller cannot see
 )
 async def list_contents(request: web.Request) -> web.Response:
     """200 page; filters ``?organization= ?workspace= ?project= ?status= ?search=``."""
     actor = await current_user(request)
     query = parse_query(request, ContentListQuery)
-    listing = await request.app[SERVICES_KEY].content.list_contents(
+    listing = await request.app[SERVICES_KEY].content.list_summaries(
         actor=actor,
         organization_id=query.organization,
         workspace_id=query.workspace,
@@ -48,8 +49,8 @@ async def list_contents(request: web.Request) -> web.Response:
         offset=query.offset,
         limit=query.page_size,
     )
-    contents = [ContentOut.from_domain(c) for c in listing.items]
-    return json_response(page_of(request, query, listing.count, contents))
+    results = [ContentSummaryOut.from_domain(c) for c in listing.items]
+    return json_response(page_of(request, query, listing.count, results))
 
 
 @api.post(

@@ -26,7 +26,10 @@ from core.services.content import (
     MAX_VARIABLE_NAME_CHARS,
     MAX_VARIABLE_VALUE_CHARS,
     MAX_VARIABLES,
+    MIN_SEARCH_CHARS,
 )
+from core.services.content_listing import ContentSummary
+from core.text.excerpt import EXCERPT_CHARS
 from db.models import Content, ContentStatus, ContentVersion, VersionSource
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -84,7 +87,12 @@ class ContentListQuery(PageQuery):
     workspace: Id | None = None
     project: Id | None = None
     status: ContentStatus | None = None
-    search: Annotated[str, Field(max_length=200)] | None = Field(
+    # minLength is documented, not enforced here: the service answers ``search_too_short``
+    # (the length counts after normalisation), which the document then states.
+    search: (
+        Annotated[str, Field(max_length=200, json_schema_extra={"minLength": MIN_SEARCH_CHARS})]
+        | None
+    ) = Field(
         default=None, description="Words in the title or body (Persian and ASCII digits match)"
     )
 
@@ -129,6 +137,54 @@ class ContentOut(BaseModel):
             approved_version=content.approved_version,
             created_at=content.created_at,
             updated_at=content.updated_at,
+        )
+
+
+class ContentSummaryOut(BaseModel):
+    """A list row: the content without its body, with the body's opening instead."""
+
+    id: int
+    project: int
+    prompt: int | None
+    title: str
+    excerpt: str = Field(
+        description=f"The body's first {EXCERPT_CHARS} characters, whitespace folded, "
+        "cut at a word with an ellipsis; the detail has the whole body"
+    )
+    status: ContentStatus
+    variables: dict[str, Any]
+    word_count: int
+    has_pii: bool
+    pii_findings: dict[str, int] = Field(description="PII types found and their counts")
+    created_by: int | None
+    decided_by: int | None
+    decided_at: datetime | None
+    rejection_reason: str | None
+    approved_version: int | None = Field(description="Number of the version that was approved")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_domain(cls, summary: ContentSummary) -> ContentSummaryOut:
+        """The wire shape of a list row."""
+        return cls(
+            id=summary.id,
+            project=summary.project_id,
+            prompt=summary.prompt_id,
+            title=summary.title,
+            excerpt=summary.excerpt,
+            status=summary.status,
+            variables=summary.variables,
+            word_count=summary.word_count,
+            has_pii=summary.has_pii,
+            pii_findings=summary.pii_findings,
+            created_by=summary.created_by_id,
+            decided_by=summary.decided_by_id,
+            decided_at=summary.decided_at,
+            rejection_reason=summary.rejection_reason,
+            approved_version=summary.approved_version,
+            created_at=summary.created_at,
+            updated_at=summary.updated_at,
         )
 
 
