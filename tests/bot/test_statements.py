@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from core.settings import Settings
-from db.models import Prompt
+from db.models import Prompt, Role
 from tests.bot.harness import BotHarness, Person
 from tests.fakes.bot_api import FakeBotApi
 from tests.support.queries import recording_queries
@@ -63,17 +63,17 @@ async def test_statements_per_update_of_the_writers_path(harness: BotHarness) ->
     }
 
     assert harness.t("bot.cancelled") in person.texts
-    # Every update: the reachability mark (1), the conversation (1), the link with its user and
-    # the memberships (2). Then /new: the last choice and its re-check (3); continue: the
-    # re-check (2), the last choice and the state, one conditional UPDATE each (2); an answer:
-    # the re-check (2) and the state (1); Cancel: the state (1).
+    # Every update: the reachability mark (1), the conversation (1), the actor (the memberships
+    # with their user, through the link: 1). Then /new: the last choice and its re-check (3);
+    # continue: the re-check (2), the last choice and the state, one conditional UPDATE each
+    # (2); an answer: the re-check (2) and the state (1); Cancel: the state (1).
     assert {name: len(statements) for name, statements in counted.items()} == {
-        "/new": 7,
-        "continue": 8,
-        "text answer": 7,
-        "number answer": 7,
-        "choice answer": 7,
-        "cancel": 5,
+        "/new": 6,
+        "continue": 7,
+        "text answer": 6,
+        "number answer": 6,
+        "choice answer": 6,
+        "cancel": 4,
     }, counted
 
 
@@ -88,3 +88,13 @@ async def test_a_state_write_is_one_statement_without_a_transaction(harness: Bot
     assert len(log.statements) == 1 and log.statements[0].startswith("UPDATE")
     state = await services.conversations.get(person.chat_id, person.id)
     assert (state.state, state.data) == ("y", {"b": 2})
+
+
+async def test_the_actor_of_a_member_is_one_statement(harness: BotHarness) -> None:
+    person = await harness.linked_user(Role.EDITOR)
+    services = harness.services
+    assert services is not None and person.org is not None and person.user is not None
+    with recording_queries() as log:
+        actor = await services.telegram.actor_for_telegram(person.id)
+    assert log.count == 1
+    assert (actor.user_id, dict(actor.roles)) == (person.user.id, {person.org.id: Role.EDITOR})
