@@ -19,7 +19,6 @@ from __future__ import annotations
 from telegram import BotCommand, Update
 from telegram.constants import ChatType
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -33,6 +32,7 @@ from bot.delivery import register_reachability
 from bot.errors import on_error
 from bot.fence import Fence, FencedRequest
 from bot.handlers import FEATURES, Registry, Step, load_registry
+from bot.pacing import ReplyAwareRateLimiter
 from bot.processor import PerUserUpdateProcessor
 from bot.texts import t
 from bot.turn import SERVICES, load_turn
@@ -78,7 +78,7 @@ def build_application(
         .base_url(base_url)
         .base_file_url(base_file_url)
         .defaults(Defaults(block=True))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(ReplyAwareRateLimiter(max_retries=3))
         .concurrent_updates(PerUserUpdateProcessor())
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)

@@ -18,6 +18,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.pacing import replying_to, stop_replying
+
 DEFAULT_MAX_CONCURRENT = 256
 
 
@@ -40,7 +42,12 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._holders[key] = self._holders.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                # Answers to this chat are replies, not bulk sends (bot/pacing.py).
+                token = replying_to(_chat_id(update))
+                try:
+                    await coroutine
+                finally:
+                    stop_replying(token)
         finally:
             self._holders[key] -= 1
             if not self._holders[key]:
@@ -63,3 +70,9 @@ def _key(update: object) -> Any:
         if update.effective_chat is not None:
             return ("chat", update.effective_chat.id)
     return ("other", id(update))
+
+
+def _chat_id(update: object) -> int | None:
+    if isinstance(update, Update) and update.effective_chat is not None:
+        return update.effective_chat.id
+    return None

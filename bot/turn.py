@@ -9,6 +9,7 @@ update in :func:`load_turn`), render with ``turn.say`` / ``turn.show``. A
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,8 +87,9 @@ class Turn:
     # -- state -------------------------------------------------------------------------------
 
     async def set_state(self, state: str, data: dict[str, Any] | None = None) -> None:
-        self.conversation = await self.services.conversations.set(
-            self.chat_id, self.sender.id, state, data
+        await self.services.conversations.set(self.chat_id, self.sender.id, state, data)
+        self.conversation = Conversation(
+            self.chat_id, self.sender.id, state, data or {}, self.conversation.language
         )
 
     async def clear_state(self) -> None:
@@ -149,14 +151,12 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     sender = update.effective_user
     chat = update.effective_chat
     assert sender is not None and chat is not None  # the handlers' filters ensure both
-    conversation = await services.conversations.get(chat.id, sender.id)
-    actor: Principal | None = None
-    refusal: DomainError | None = None
-    try:
-        actor = await services.telegram.actor_for_telegram(sender.id)
-    except Unauthenticated as exc:
-        if exc.code != "telegram_not_linked":
-            refusal = exc
+    # Two independent reads on two pooled connections: one round trip of waiting, not two.
+    conversation, found = await asyncio.gather(
+        services.conversations.get(chat.id, sender.id),
+        _actor(services, sender.id),
+    )
+    actor, refusal = found
     return Turn(
         update=update,
         context=context,
@@ -168,6 +168,16 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
         conversation=conversation,
         refusal=refusal,
     )
+
+
+async def _actor(
+    services: Services, telegram_user_id: int
+) -> tuple[Principal | None, DomainError | None]:
+    """The linked actor, or why there is none to act as (``None`` when simply not linked)."""
+    try:
+        return await services.telegram.actor_for_telegram(telegram_user_id), None
+    except Unauthenticated as exc:
+        return None, (None if exc.code == "telegram_not_linked" else exc)
 
 
 def pick_language(

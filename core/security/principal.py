@@ -10,7 +10,7 @@ seen there. A write that needs the membership row itself (under a lock) still re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -52,5 +52,15 @@ async def load_principal(user: User | int, *, session_id: str | None = None) -> 
     rows = await Membership.filter(user_id=user.id, organization__is_active=True).values_list(
         "organization_id", "role"
     )
-    roles = MappingProxyType({organization_id: Role(role) for organization_id, role in rows})
-    return Principal(user=user, session_id=session_id, roles=roles)
+    return principal_of(user, rows, session_id=session_id)
+
+
+def principal_of(
+    user: User, roles: Iterable[tuple[int, Role | str]], *, session_id: str | None = None
+) -> Principal:
+    """The principal of ``user`` with these (organisation, role) pairs of active organisations,
+    read by the caller in its own query; ``Unauthenticated`` for an inactive user."""
+    if not user.is_active:
+        raise Unauthenticated("user_inactive")
+    by_organization = MappingProxyType({org: Role(role) for org, role in roles})
+    return Principal(user=user, session_id=session_id, roles=by_organization)

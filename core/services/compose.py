@@ -15,8 +15,11 @@ the same checks; a retired project or a lost membership just stops being offered
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from tortoise import timezone
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
@@ -132,23 +135,19 @@ class ComposeService:
     async def choose(self, *, actor: Principal, project_id: int, prompt_id: int | None) -> Choice:
         """Check the project and prompt for the actor and remember them as their last choice."""
         choice = await self.check(actor=actor, project_id=project_id, prompt_id=prompt_id)
-        await ComposeChoice.update_or_create(
-            user_id=actor.user_id,
-            defaults={
-                "organization_id": choice.organization.id,
-                "project_id": choice.project.id,
-                "prompt_id": choice.prompt.id if choice.prompt is not None else None,
-            },
-        )
+        await _remember(actor.user_id, choice)
         return choice
 
     async def check(self, *, actor: Principal, project_id: int, prompt_id: int | None) -> Choice:
         """The checked choice (``NotFound`` for anything foreign, retired or unusable there)."""
-        place = await self._place(actor, project_id)
         if prompt_id is None:
-            return place
-        prompt = await _usable_prompts(place.workspace).get_or_none(id=prompt_id)
-        if prompt is None:
+            return await self._place(actor, project_id)
+        # Both reads at once (one round trip of waiting); the prompt is checked against the
+        # place below, as _usable_prompts would, before anything of it is used.
+        place, prompt = await asyncio.gather(
+            self._place(actor, project_id), visible_prompts().get_or_none(id=prompt_id)
+        )
+        if prompt is None or not _usable_in(prompt, place.workspace):
             raise NotFound()
         return Choice(place.organization, place.workspace, place.project, prompt)
 
@@ -192,11 +191,35 @@ class ComposeService:
         return Page(items=[render(row) for row in rows], page=page, pages=pages, count=count)
 
 
+async def _remember(user_id: int, choice: Choice) -> None:
+    """Store the last choice: one conditional UPDATE once the user has a row (no transaction)."""
+    values = {
+        "organization_id": choice.organization.id,
+        "project_id": choice.project.id,
+        "prompt_id": choice.prompt.id if choice.prompt is not None else None,
+    }
+    rows = ComposeChoice.filter(user_id=user_id)
+    if await rows.update(**values, updated_at=timezone.now()):
+        return
+    try:
+        await ComposeChoice.create(user_id=user_id, **values)
+    except IntegrityError:  # a concurrent first choice won the insert
+        await rows.update(**values, updated_at=timezone.now())
+
+
 def _usable_prompts(workspace: Workspace) -> QuerySet[Prompt]:
     return (
         visible_prompts()
         .filter(organization_id=workspace.organization_id)
         .filter(Q(workspace_id__isnull=True) | Q(workspace_id=workspace.id))
+    )
+
+
+def _usable_in(prompt: Prompt, workspace: Workspace) -> bool:
+    """A visible prompt is usable in ``workspace`` on the terms of :func:`_usable_prompts`."""
+    return prompt.organization_id == workspace.organization_id and prompt.workspace_id in (
+        None,
+        workspace.id,
     )
 
 

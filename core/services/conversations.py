@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 from core.clock import Clock
@@ -54,13 +55,12 @@ class ConversationService:
         data: dict[str, Any] | None = None,
         *,
         ttl: timedelta | None = None,
-    ) -> Conversation:
-        """Replace the state and its data; the expiry restarts."""
+    ) -> None:
+        """Replace the state and its data; the expiry restarts (the language stays)."""
         expires_at = self._clock.now() + (ttl or self._ttl)
-        row = await self._upsert(
+        await self._upsert(
             chat_id, telegram_user_id, state=state, data=data or {}, expires_at=expires_at
         )
-        return Conversation(chat_id, telegram_user_id, state, row.data, row.language)
 
     async def clear(self, chat_id: int, telegram_user_id: int) -> None:
         """Back to idle (the language choice stays)."""
@@ -95,19 +95,19 @@ class ConversationService:
                 state="", data={}, expires_at=None
             )
 
-    async def _upsert(self, chat_id: int, telegram_user_id: int, **values: Any) -> BotConversation:
-        key = {"chat_id": chat_id, "telegram_user_id": telegram_user_id}
+    async def _upsert(self, chat_id: int, telegram_user_id: int, **values: Any) -> None:
+        """One conditional UPDATE when the row exists (every write after a chat's first)."""
+        rows = BotConversation.filter(chat_id=chat_id, telegram_user_id=telegram_user_id)
         for _ in range(2):  # a concurrent first write wins the insert; we then update it
-            row = await BotConversation.get_or_none(**key)
-            if row is not None:
-                for name, value in values.items():
-                    setattr(row, name, value)
-                await row.save(update_fields=[*values, "updated_at"])
-                return row
+            if await rows.update(**values, updated_at=timezone.now()):
+                return
             try:
-                return await BotConversation.create(
-                    **key, **{"state": "", "data": {}, "expires_at": None, **values}
+                await BotConversation.create(
+                    chat_id=chat_id,
+                    telegram_user_id=telegram_user_id,
+                    **{"state": "", "data": {}, "expires_at": None, **values},
                 )
+                return
             except IntegrityError:
                 continue
         raise RuntimeError("conversation row vanished while being written")  # pragma: no cover

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 
 from core.errors import Conflict, Unauthenticated
-from core.security.principal import Principal, load_principal
+from core.security.principal import Principal, load_principal, principal_of
 from core.services.auth import AuthService
 from core.services.conversations import ConversationService
 from core.validators.phone import PhoneE164, mask_phone
-from db.models import TelegramLink, User
+from db.models import Membership, TelegramLink, User
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,15 @@ class TelegramLinkService:
 
         A bot update has no session: the link is the credential, checked on every update.
         """
+        # A member of some active organisation (every writer): one query, the user joined in.
+        memberships = await Membership.filter(
+            user__telegram_link__telegram_user_id=telegram_user_id,
+            organization__is_active=True,
+        ).select_related("user")
+        if memberships:
+            return principal_of(
+                memberships[0].user, ((m.organization_id, m.role) for m in memberships)
+            )
         link = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id).select_related(
             "user"
         )
