@@ -12,10 +12,8 @@ read before the database is opened; the composition root and the CLI do exactly 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tortoise import Tortoise
-from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as _migrate
 
 from db.config import tortoise_config
@@ -28,25 +26,8 @@ async def init(database_url: str, *, pool_size: int | None = None) -> None:
     PTB, aiohttp and APScheduler create tasks and callbacks whose context we do not control.
     """
     _ensure_sqlite_folder(database_url)
-    config = _without_session_reset(tortoise_config(database_url, pool_size=pool_size))
+    config = tortoise_config(database_url, pool_size=pool_size)
     await Tortoise.init(config=config, _enable_global_fallback=True)
-
-
-def _without_session_reset(config: dict[str, Any]) -> dict[str, Any]:
-    connection = expand_db_url(config["connections"]["default"])
-    if connection["engine"] == "tortoise.backends.asyncpg":
-        connection["credentials"]["reset"] = _keep_session
-        config["connections"]["default"] = connection
-    return config
-
-
-async def _keep_session(connection: object) -> None:
-    """asyncpg's pool reset, minus its round trip: Tortoise takes a pooled connection for each
-    statement outside a transaction, and on each release asyncpg would send ``SELECT
-    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` (one more round trip per
-    statement). Nothing here takes advisory locks, holds cursors, listens or sets session
-    variables, so that query undoes nothing; asyncpg still rolls back an open transaction and
-    drops listeners before calling this."""
 
 
 async def close() -> None:
