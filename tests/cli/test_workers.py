@@ -136,11 +136,17 @@ async def test_two_workers_share_the_port_run_one_bot_and_scheduler_and_restart(
                 await output._task
 
 
-def test_the_default_is_the_core_count_only_with_postgres_and_redis() -> None:
+def test_several_workers_are_opt_in_and_only_with_postgres_redis_and_polling() -> None:
     postgres = "postgres://u@127.0.0.1/x"
-    cores = os.cpu_count() or 1
     base = {"_env_file": None, "secret_key": "k" * 40, "playground": False}
-    assert api_worker_count(Settings(**base, database_url=postgres, redis_url="redis://r")) == cores
+    assert api_worker_count(Settings(**base, database_url=postgres, redis_url="redis://r")) == 1
+    webhook = {**base, "telegram_webhook_url": "https://bot.example.test/hook"}
+    assert (
+        api_worker_count(
+            Settings(**webhook, database_url=postgres, redis_url="redis://r", api_workers=3)
+        )
+        == 1
+    )
     assert api_worker_count(Settings(**base, database_url=postgres)) == 1
     assert (
         api_worker_count(Settings(**base, database_url="sqlite:///x.db", redis_url="redis://r"))
