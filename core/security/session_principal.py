@@ -11,13 +11,11 @@ statement-by-statement path of ``load_principal``.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from tortoise import connections
 
 from core.errors import Unauthenticated
-from core.security.principal import Principal, load_principal
-from db.models import RefreshToken, Role, User
+from core.security.principal import Principal, load_principal, principal_of
+from db.models import RefreshToken, User
 
 _USER_COLUMNS = tuple(User._meta.fields_db_projection.values())
 # Fixed text: the columns come from the model, every value is a parameter.
@@ -60,7 +58,5 @@ async def session_principal(user_id: int, session_id: str) -> Principal:
     if first["session_revoked"]:
         raise Unauthenticated("token_revoked")
     user = User._init_from_db(**{column: first[column] for column in _USER_COLUMNS})
-    roles = {
-        row["member_of"]: Role(row["member_role"]) for row in rows if row["member_of"] is not None
-    }
-    return Principal(user=user, session_id=session_id, roles=MappingProxyType(roles))
+    roles = ((row["member_of"], row["member_role"]) for row in rows if row["member_of"] is not None)
+    return principal_of(user, roles, session_id=session_id)
