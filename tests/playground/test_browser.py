@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -43,20 +44,40 @@ def browser() -> Iterator[WebDriver]:
 
 
 def _link_as_writer(driver: WebDriver, url: str, home: str) -> str:
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException])
     driver.get(f"{url}/playground")
-    wait.until(ready.element_to_be_clickable((By.ID, "person-writer"))).click()
+    _click(wait, (By.ID, "person-writer"))
     _type(driver, "/start")
-    share = (By.CSS_SELECTOR, "#reply-keyboard button")
-    wait.until(ready.element_to_be_clickable(share)).click()
-    wait.until(lambda d: d.find_element(By.ID, "sms-code").text.strip())
-    code = driver.find_element(By.ID, "sms-code").text.strip()
+    _click(wait, (By.CSS_SELECTOR, "#reply-keyboard button"))
+    code = wait.until(lambda d: "".join(_texts(d, "#sms-code")))
     _type(driver, code)
-    wait.until(
-        lambda d: any(b.text == home for b in d.find_elements(By.CSS_SELECTOR, ".bubble.bot .text"))
-    )
-    menu = driver.find_elements(By.CSS_SELECTOR, ".bubble.bot .inline-keyboard button")
-    return "\n".join(button.text for button in menu)
+    wait.until(lambda d: home in _texts(d, ".bubble.bot .text"))
+    return "\n".join(_texts(driver, ".bubble.bot .inline-keyboard button"))
+
+
+# The page re-renders its bubbles while the bot answers, so an element found by one call may be
+# gone by the next (StaleElementReferenceException): read what a person sees in one script call.
+_READ = "return Array.from(document.querySelectorAll(arguments[0]), e => e[arguments[1]]);"
+
+
+def _texts(driver: WebDriver, selector: str) -> list[str]:
+    return [text.strip() for text in driver.execute_script(_READ, selector, "innerText")]
+
+
+def _directions(driver: WebDriver, selector: str) -> list[str]:
+    return driver.execute_script(_READ, selector, "dir")
+
+
+def _click(wait: WebDriverWait, locator: tuple[str, str]) -> None:
+    """Click once the element is clickable, finding it afresh if a re-render replaced it."""
+
+    def clicked(driver: WebDriver) -> bool:
+        element = ready.element_to_be_clickable(locator)(driver)
+        if element:
+            element.click()
+        return bool(element)
+
+    wait.until(clicked)
 
 
 def _type(driver: WebDriver, text: str) -> None:
@@ -70,5 +91,5 @@ async def test_link_in_the_browser(playground: RunningPlayground, browser: WebDr
     home = t("fa", "bot.home.title.writer")
     menu = await asyncio.to_thread(_link_as_writer, browser, playground.url, home)
     assert t("fa", "bot.home.button.new") in menu
-    bubbles = browser.find_elements(By.CSS_SELECTOR, ".bubble.bot .text")
-    assert all(bubble.get_attribute("dir") == "auto" for bubble in bubbles)
+    directions = _directions(browser, ".bubble.bot .text")
+    assert directions and set(directions) == {"auto"}
