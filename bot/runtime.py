@@ -65,7 +65,7 @@ async def run_product(
             logger.error("webhook mode needs the REST sidecar (drop --no-api); bot not started")
             application = None
         if api:
-            routes = [webhook_route(application, settings)] if webhook and application else []
+            routes = _webhook_ingress(services, application, playground is not None)
             routes += playground.routes() if playground else []
             port = await _start_api(stack, services, routes, reuse_port=reuse_port)
             if playground is not None:
@@ -149,6 +149,20 @@ async def _wind_down_generations(services: Services) -> None:
         logger.warning(
             "%d generations outlived the %s s grace; their text was kept", cancelled, grace
         )
+
+
+def _webhook_ingress(
+    services: Services, application: Application | None, playground: bool
+) -> list[web.RouteDef]:
+    """The webhook route, in webhook mode: in the bot's process, and with Redis in every API
+    process (the update goes to the stream the bot's leader reads), so any of ``API_WORKERS``
+    or a ``--no-bot`` replica can take Telegram's POST."""
+    settings = services.settings
+    if playground or not settings.telegram_webhook_url or settings.telegram_bot_token is None:
+        return []
+    if application is None and services.redis is None:
+        return []
+    return [webhook_route(settings, application=application, redis=services.redis)]
 
 
 def _build_bot(services: Services) -> Application | None:

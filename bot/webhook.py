@@ -3,8 +3,9 @@
 The route is added when the sidecar's app is built (``create_app(..., extra_routes=…)``),
 before aiohttp freezes its router. Telegram sends ``X-Telegram-Bot-Api-Secret-Token`` with the
 secret given to ``setWebhook``; a request without the right one is answered 403 and never reaches
-the bot. With Redis the update goes to the stream all replicas share, and the holder of the bot
-lease processes it (``bot/update_queue.py``); without, to this process's Application. Without
+the bot. With Redis the update goes to the stream all replicas (and all ``API_WORKERS`` of each)
+share, so any of them serves the route, and the holder of the bot lease processes it
+(``bot/update_queue.py``); without, to this process's Application. Without
 ``TELEGRAM_WEBHOOK_SECRET`` (development only; production refuses to start) the
 secret is derived from ``SECRET_KEY``.
 """
@@ -17,6 +18,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 from telegram import Update
@@ -47,10 +49,21 @@ def webhook_path(settings: Settings) -> str:
     return path if path not in ("", "/") else DEFAULT_PATH
 
 
-def webhook_route(application: Application, settings: Settings) -> web.RouteDef:
-    """The POST route that checks the secret and queues the update for the application."""
+def webhook_route(
+    settings: Settings, *, application: Application | None, redis: aioredis.Redis | None
+) -> web.RouteDef:
+    """The POST route that checks the secret and queues the update.
+
+    With Redis the update goes to the shared stream, so any process serves the route, the bot's
+    or not (the other ``API_WORKERS``, a ``--no-bot`` replica); without, to ``application``.
+    """
+    if redis is None and application is None:
+        raise ValueError("webhook ingress needs Redis or this process's Application")
+    # Imported here: bot.update_queue imports this module (set_webhook).
+    from bot.update_queue import UpdateStream
+
     secret = webhook_secret(settings).encode()
-    stream = _shared_stream(application, settings)
+    stream = UpdateStream(redis, settings.redis_key_prefix) if redis is not None else None
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -60,27 +73,18 @@ def webhook_route(application: Application, settings: Settings) -> web.RouteDef:
             return web.Response(status=413)
         body = await request.read()
         try:
-            payload = json.loads(body)
-            update = Update.de_json(payload, application.bot)
+            # Decoded here only to refuse what the bot could not decode; no Bot is needed.
+            update = Update.de_json(json.loads(body), application.bot if application else None)
         except (ValueError, TypeError, KeyError):
             logger.warning("webhook: an undecodable update was ignored")
             return web.Response(status=400, text="bad update")
         if stream is None:
+            assert application is not None
             await application.update_queue.put(update)
             return web.Response(text="ok")
         return await _enqueue(stream, update.update_id, body)
 
     return web.post(webhook_path(settings), receive)
-
-
-def _shared_stream(application: Application, settings: Settings):
-    """With Redis, replicas share one stream and the bot lease's holder processes it."""
-    redis = application.bot_data["services"].redis
-    if redis is None:
-        return None
-    from bot.update_queue import UpdateStream
-
-    return UpdateStream(redis, settings.redis_key_prefix)
 
 
 async def _enqueue(stream, update_id: int, body: bytes) -> web.Response:

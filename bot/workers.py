@@ -51,8 +51,11 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def api_worker_count(settings: Settings) -> int:
-    """``API_WORKERS`` (default 1); always 1 on SQLite, without Redis (see above), in webhook
-    mode, or with the development playground (``Settings.runs_playground``)."""
+    """``API_WORKERS``; by default the core count with PostgreSQL and Redis, else 1.
+
+    Always 1 on SQLite, without Redis (see above) or with the development playground
+    (``Settings.runs_playground``), whatever was asked.
+    """
     shared_state = not settings.uses_sqlite and bool(settings.redis_url)
     # The development playground's page and fake Bot API live in one process's sidecar.
     if not shared_state or settings.runs_playground:
@@ -63,14 +66,7 @@ def api_worker_count(settings: Settings) -> int:
                 settings.api_workers,
             )
         return 1
-    if settings.telegram_webhook_url and settings.api_workers not in (None, 1):
-        # The webhook route and its bot live in worker 0 only; a POST landing on another
-        # worker would not be taken. Until every worker can enqueue updates, one process.
-        logger.warning("API_WORKERS=%s ignored in webhook mode", settings.api_workers)
-        return 1
-    # Opt-in: SIGTERM of a multi-worker bot with leadership could hang in the integration of
-    # this branch (see the README), so several workers are asked for, never assumed.
-    return settings.api_workers or 1
+    return settings.api_workers or os.cpu_count() or 1
 
 
 @dataclass

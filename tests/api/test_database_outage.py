@@ -42,6 +42,7 @@ async def test_database_down_is_503_logged_once_and_recovers_without_restart(
         SMS_BACKEND="file",
         SMS_OUTBOX=str(tmp_path / "outbox.jsonl"),
         API_PORT="0",
+        API_WORKERS="1",  # the outage as one process sees it
     )
     await _run(tmp_path, env, "bootstrap", "--phone", ADMIN_PHONE, "--org", "Outage Org")
     process = await asyncio.create_subprocess_exec(

@@ -51,6 +51,7 @@ async def product(tmp_path: Path, database_url: str, redis_url: str | None, redi
         SMS_BACKEND="file",
         SMS_OUTBOX=str(tmp_path / "outbox.jsonl"),
         API_PORT="0",
+        API_WORKERS="1",
         OTP_REQUEST_RATE="1000/minute",
         OTP_VERIFY_RATE="1000/minute",
     )

@@ -42,7 +42,10 @@ async def test_webhook_mode_refuses_without_the_secret_and_handles_with_it(
 
     application.update_processor.on_processed = mark
     client = await aiohttp_client(
-        create_app(services, extra_routes=[webhook_route(application, settings)])
+        create_app(
+            services,
+            extra_routes=[webhook_route(settings, application=application, redis=services.redis)],
+        )
     )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(services.aclose)

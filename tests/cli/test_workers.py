@@ -8,12 +8,15 @@ import os
 import re
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.texts import t
+from bot.webhook import SECRET_HEADER
 from bot.workers import api_worker_count
 from core.settings import Settings
 from tests.cli.test_cli import _contexor, _env
@@ -136,30 +139,89 @@ async def test_two_workers_share_the_port_run_one_bot_and_scheduler_and_restart(
                 await output._task
 
 
-def test_several_workers_are_opt_in_and_only_with_postgres_redis_and_polling() -> None:
+def test_workers_default_to_the_core_count_only_with_postgres_and_redis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     postgres = "postgres://u@127.0.0.1/x"
     base = {"_env_file": None, "secret_key": "k" * 40, "playground": False}
-    assert api_worker_count(Settings(**base, database_url=postgres, redis_url="redis://r")) == 1
-    webhook = {**base, "telegram_webhook_url": "https://bot.example.test/hook"}
-    assert (
-        api_worker_count(
-            Settings(**webhook, database_url=postgres, redis_url="redis://r", api_workers=3)
-        )
-        == 1
-    )
-    assert api_worker_count(Settings(**base, database_url=postgres)) == 1
-    assert (
-        api_worker_count(Settings(**base, database_url="sqlite:///x.db", redis_url="redis://r"))
-        == 1
-    )
-    assert (
-        api_worker_count(
-            Settings(**base, database_url=postgres, redis_url="redis://r", api_workers=3)
-        )
-        == 3
-    )
+    shared = {**base, "database_url": postgres, "redis_url": "redis://r"}
+    assert api_worker_count(Settings(**shared)) == 2
+    assert api_worker_count(Settings(**shared, api_workers=3)) == 3
+    assert api_worker_count(Settings(**shared, api_workers=1)) == 1
+    webhook = {**shared, "telegram_webhook_url": "https://bot.example.test/hook"}
+    assert api_worker_count(Settings(**webhook)) == 2  # every worker takes Telegram's POSTs
+    # One process where state would split: SQLite, no Redis, the playground.
     assert api_worker_count(Settings(**base, database_url=postgres, api_workers=3)) == 1
-    playground = {**base, "playground": None}
-    assert (
-        api_worker_count(Settings(**playground, database_url=postgres, redis_url="redis://r")) == 1
-    )
+    sqlite = {**base, "database_url": "sqlite:///x.db", "redis_url": "redis://r"}
+    assert api_worker_count(Settings(**sqlite, api_workers=3)) == 1
+    playground = {**shared, "playground": None}
+    assert api_worker_count(Settings(**playground, api_workers=3)) == 1
+
+
+HOOK_SECRET = "workers-webhook-secret_0123"
+
+
+async def test_webhook_mode_every_worker_takes_updates_and_sigterm_stops_them_all(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """Webhook mode with leadership: Telegram's POST may land on any worker (the kernel picks),
+    each queues it for worker 0's bot, and SIGTERM still stops every process cleanly."""
+    async with FakeBotApi() as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=_env(
+                API_PORT="0",
+                API_WORKERS="2",
+                DATABASE_URL=database_url,
+                REDIS_URL=redis_url,
+                TELEGRAM_BOT_TOKEN=fake.token,
+                TELEGRAM_API_BASE_URL=fake.url,
+                TELEGRAM_WEBHOOK_URL="https://bot.example.test/tg/hook",
+                TELEGRAM_WEBHOOK_SECRET=HOOK_SECRET,
+                REDIS_KEY_PREFIX=f"test:{uuid.uuid4().hex[:12]}:",  # its own stream and seen ids
+                PTB_TIMEDELTA="1",
+            ),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        output = Output(process)
+        try:
+            await output.until("contexor is running", 2)
+            await output.until(r"leads the bot \(lease token", 1)
+            [url] = {match.group(1) for match in output.matching(LISTENING)}
+            users = range(410_001, 410_011)
+            # A new connection per POST, so the kernel spreads them over both workers.
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                for n, user in enumerate(users):
+                    message = fake.user_sends_text(user, "/help")
+                    payload = {"update_id": 9000 + n, "message": message.to_json()}
+                    headers = {SECRET_HEADER: HOOK_SECRET}
+                    async with session.post(
+                        f"{url}/tg/hook", json=payload, headers=headers
+                    ) as response:
+                        assert response.status == 200
+                    async with session.post(f"{url}/tg/hook", json=payload) as response:
+                        assert response.status == 403
+            for user in users:
+                await fake.wait_for_calls("sendMessage", 1, chat_id=user, timeout=30)
+            assert [fake.messages(u, from_bot=True)[0].text for u in users] == [
+                t("fa", "bot.help.unlinked")
+            ] * len(users)
+
+            workers = [int(m.group(2)) for m in output.matching(STARTED)]
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=60) == 0
+            assert not [pid for pid in workers if _alive(pid)]
+            assert len(output.matching(r"worker \d stopped \(exit 0\)")) == 2
+            assert len(output.matching("bot lease released")) == 1
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            with contextlib.suppress(Exception):
+                await output._task

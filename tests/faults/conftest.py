@@ -58,6 +58,7 @@ async def product(
         OPENAI_BASE_URL=model.base_url,
         OPENAI_API_KEY="faults",
         OPENAI_TIMEOUT_SECONDS="30",
+        API_WORKERS="1",  # the faults as one process meets them; its pid is the one signalled
     )
     status, err = await run.command("bootstrap", "--phone", ADMIN_PHONE, "--org", "Faults")
     assert status == 0, err

@@ -38,6 +38,8 @@ def replica_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "API_HOST": "127.0.0.1",
         "API_PORT": "0",
         "LOG_LEVEL": "INFO",
+        # A replica here is one process: SIGSTOP and kill -9 must reach the bot's own process.
+        "API_WORKERS": "1",
     }
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
