@@ -14,6 +14,7 @@ share the bot through a lease). ``Application.run_polling`` is never used: it ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -50,7 +51,9 @@ async def run_product(
     """
     stop = _stop_event()
     async with AsyncExitStack() as stack:
-        await _open_database(settings)
+        if not await _open_database(settings, stop):
+            logger.info("stopped while waiting for the database")
+            return
         stack.push_async_callback(db.close)
         services = build_services(settings, instance_id=THIS_INSTANCE)
         stack.push_async_callback(services.aclose)
@@ -84,13 +87,14 @@ class DatabaseUnreachable(RuntimeError):
     """The database never answered within ``DATABASE_WAIT_SECONDS`` at start-up."""
 
 
-async def _open_database(settings: Settings) -> None:
+async def _open_database(settings: Settings, stop: asyncio.Event) -> bool:
     """Migrate (SQLite or ``AUTO_MIGRATE``) and open the pool, waiting for the database.
 
     While it is unreachable (not started yet, restarting) each try is logged on one line and
     repeated with a doubling backoff (1 s, at most 5 s apart) for ``DATABASE_WAIT_SECONDS``;
     then ``DatabaseUnreachable``, which the CLI turns into one line and exit status 1. Any
-    other failure (bad credentials, a broken migration) is not waited out.
+    other failure (bad credentials, a broken migration) is not waited out. SIGTERM or SIGINT
+    (``stop``) ends the wait at once: False, nothing was started.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.database_wait_seconds
@@ -99,7 +103,7 @@ async def _open_database(settings: Settings) -> None:
         attempt += 1
         try:
             await _connect_database(settings)
-            return
+            return True
         except Exception as exc:
             await db.close()
             if unavailable_dependency(exc) != DATABASE:
@@ -113,7 +117,9 @@ async def _open_database(settings: Settings) -> None:
             logger.warning(
                 "database unreachable (try %d: %s); trying again in %g s", attempt, reason, delay
             )
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
         delay = min(delay * 2, 5.0)
 
 

@@ -116,6 +116,37 @@ async def test_startup_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert port in cases["a busy port"]["API_PORT"]
 
 
+async def test_sigterm_ends_the_wait_for_the_database_at_once(tmp_path: Path) -> None:
+    """A container stopped while its database is still down exits now, not after the wait."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--no-scheduler",
+        cwd=tmp_path,
+        env=_env(
+            DATABASE_URL="postgres://contexor:secret@127.0.0.1:1/contexor",
+            DATABASE_WAIT_SECONDS="300",
+            API_PORT="0",
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await asyncio.wait_for(_lines_until(process, "database unreachable (try 2"), timeout=60)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+        assert process.stderr is not None
+        rest = (await process.stderr.read()).decode()
+        assert "stopped while waiting for the database" in rest
+        assert "Traceback" not in rest
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 async def test_every_database_command_fails_in_one_line_when_the_database_is_down(
     tmp_path: Path,
 ) -> None:
