@@ -22,7 +22,7 @@ from bot.texts import t
 from core.container import Services
 from core.errors import DomainError, Unauthenticated
 from core.security.principal import Principal
-from core.services.conversations import Conversation
+from core.services.conversations import RESUME, Conversation
 from db.models import User
 
 SERVICES = "services"
@@ -91,6 +91,19 @@ class Turn:
         self.conversation = Conversation(
             self.chat_id, self.sender.id, state, data or {}, self.conversation.language
         )
+
+    async def finish_state(self) -> bool:
+        """End an interruption (``ConversationService.interrupt``): back to the flow it
+        interrupted (True) or idle."""
+        kept = self.data.get(RESUME)
+        resumed = await self.services.conversations.finish(self.chat_id, self.sender.id, self.data)
+        language = self.conversation.language
+        if resumed:
+            state, data = kept["state"], kept["data"]
+            self.conversation = Conversation(self.chat_id, self.sender.id, state, data, language)
+        else:
+            self.conversation = Conversation(self.chat_id, self.sender.id, language=language)
+        return resumed
 
     async def clear_state(self) -> None:
         await self.services.conversations.clear(self.chat_id, self.sender.id)

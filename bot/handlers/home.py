@@ -6,6 +6,7 @@ from telegram import InlineKeyboardButton
 
 from bot import keyboards
 from bot.turn import Turn
+from core.services.conversations import RESUME
 from db.models import Role
 
 # From most to least powerful; a member of several organisations gets their highest role's menu.
@@ -67,7 +68,14 @@ async def show_help(turn: Turn) -> None:
 
 
 async def cancel(turn: Turn) -> None:
-    """Stop whatever is going on and go back to the menu."""
+    """Stop whatever is going on and go back to the menu; an interruption (a rejection's
+    reason) is cancelled alone, back to the flow it interrupted."""
+    if turn.data.get(RESUME):
+        await turn.finish_state()
+        if turn.is_button:
+            await turn.ack()
+        await turn.say(turn.t("bot.cancelled_resumed"), keyboards.remove())
+        return
     for hook in turn.context.application.bot_data["registry"].on_cancel:
         await hook(turn)
     had_state = turn.state is not None

@@ -29,6 +29,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import Forbidden, TelegramError
 
 from bot import formatting, keyboards
+from bot.handlers.generate import GENERATING
 from bot.outbox_render import register_keyboard, render
 from bot.texts import moment, t
 from bot.turn import Turn
@@ -128,18 +129,26 @@ async def _ask_reason(turn: Turn, content_id: int) -> None:
     card = {"id": content.id}
     if message is not None and message.text:
         card.update(card_chat=message.chat_id, card_message=message.message_id, card=message.text)
-    await turn.services.conversations.set(private_chat, turn.sender.id, REASON, card)
+    # Whatever the presser was doing in their private chat waits for the reason (turn.py).
+    await turn.services.conversations.interrupt(
+        private_chat, turn.sender.id, REASON, card, keep_unless=frozenset({GENERATING})
+    )
     cancel = keyboards.inline([[keyboards.button(turn.t("bot.button.cancel"), "cancel")]])
     try:
         await turn.context.bot.send_message(
             private_chat, turn.t("bot.review.ask_reason", title=content.title), reply_markup=cancel
         )
-    except Forbidden:
+    except Forbidden:  # the presser never opened a private chat: nothing there to keep
         await turn.services.conversations.clear(private_chat, turn.sender.id)
         await turn.ack(turn.t("bot.review.need_private"), alert=True)
         return
     in_group = private_chat != turn.chat_id
     await turn.ack(turn.t("bot.review.reason_in_private") if in_group else None)
+
+
+async def _tell_resumed(turn: Turn, resumed: bool) -> None:
+    if resumed:
+        await turn.say(turn.t("bot.review.resumed"))
 
 
 async def reason_given(turn: Turn) -> None:
@@ -153,15 +162,17 @@ async def reason_given(turn: Turn) -> None:
     except InvalidInput:
         raise  # a bad reason: the state stays, the next message is tried again
     except Conflict as conflict:
-        await turn.clear_state()
+        resumed = await turn.finish_state()
         await turn.say(_conflict_text(turn.language, conflict))
+        await _tell_resumed(turn, resumed)
         return
     except DomainError:
-        await turn.clear_state()  # removed meanwhile, content gone: nothing to wait for
+        await turn.finish_state()  # removed meanwhile, content gone: nothing to wait for
         raise
     card = dict(turn.data)
-    await turn.clear_state()
+    resumed = await turn.finish_state()
     await turn.say(turn.t("bot.review.rejected", title=content.title))
+    await _tell_resumed(turn, resumed)
     if card.get("card") and card.get("card_chat") and card.get("card_message"):
         line = _decision_line(turn, content, display_name(actor.user))
         # On failure the outbox's own edit of this copy (if it is one) still comes.

@@ -18,6 +18,8 @@ from core.clock import Clock
 from db.models import BotConversation
 
 DEFAULT_TTL = timedelta(hours=24)
+# The data key under which an interruption keeps the state it interrupted (``interrupt``).
+RESUME = "resume"
 
 
 @dataclass
@@ -61,6 +63,41 @@ class ConversationService:
         await self._upsert(
             chat_id, telegram_user_id, state=state, data=data or {}, expires_at=expires_at
         )
+
+    async def interrupt(
+        self,
+        chat_id: int,
+        telegram_user_id: int,
+        state: str,
+        data: dict[str, Any],
+        *,
+        keep_unless: frozenset[str] = frozenset(),
+    ) -> None:
+        """Set ``state`` while keeping the one it replaces, for ``finish`` to return to.
+
+        A person halfway through a flow (answering a prompt's questions, say) who is asked
+        something else (the reason for a rejection) finds the flow where they left it once that
+        is answered or cancelled. Interrupting the same state again keeps the first one kept;
+        states in ``keep_unless`` (owned by a running task) are not kept.
+        """
+        current = await self.get(chat_id, telegram_user_id)
+        if current.state == state:
+            kept = current.data.get(RESUME)
+        elif current.state and current.state not in keep_unless:
+            kept = {"state": current.state, "data": current.data}
+        else:
+            kept = None
+        await self.set(chat_id, telegram_user_id, state, {**data, RESUME: kept} if kept else data)
+
+    async def finish(self, chat_id: int, telegram_user_id: int, data: dict[str, Any]) -> bool:
+        """End an interruption (``data`` is its state's): back to the state it kept, or idle.
+        True when there was one to return to."""
+        kept = data.get(RESUME)
+        if not kept:
+            await self.clear(chat_id, telegram_user_id)
+            return False
+        await self.set(chat_id, telegram_user_id, kept["state"], kept["data"])
+        return True
 
     async def clear(self, chat_id: int, telegram_user_id: int) -> None:
         """Back to idle (the language choice stays)."""

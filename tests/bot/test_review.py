@@ -20,6 +20,7 @@ from db.models import (
     Organization,
     OutboxMessage,
     OutboxStatus,
+    Prompt,
     Role,
 )
 from tests.bot.harness import BotHarness, Person
@@ -400,6 +401,56 @@ async def test_reviewchat_by_an_admin_sends_cards_to_the_group(harness: BotHarne
     )
     decided = await Content.get(id=content.id)
     await closed(harness, card, decision_line(harness, decided, "ویراستار دو"))
+
+
+async def test_a_reject_in_the_middle_of_a_flow_returns_to_it_after_the_reason_or_cancel(
+    harness: BotHarness,
+) -> None:
+    """An editor halfway through /new's questions presses Reject on a card: the reason is
+    asked, and once given (or cancelled) the next message answers the question they were on."""
+    first, _, writer = await team(harness)
+    assert harness.services is not None and harness.workspace and harness.project
+    prompt = await Prompt.create(
+        organization=await harness.default_org(),
+        title="پست کوتاه",
+        template="{topic} {words}",
+        variables=[
+            {"name": "topic", "label": {"fa": "موضوع", "en": "Topic"}, "type": "text"},
+            {"name": "words", "label": {"fa": "تعداد کلمه", "en": "Words"}, "type": "number"},
+        ],
+    )
+    await first.send("/new")
+    await first.press(harness.workspace.name)
+    await first.press(harness.project.name)
+    await first.press_data(f"new:go:{harness.project.id}:{prompt.id}")
+    await first.send("قهوهٔ دمی")
+    assert "تعداد کلمه" in (first.last_text or "")
+    conversations = harness.services.conversations
+    asking = await conversations.get(first.id, first.id)
+
+    content = await submitted(harness, writer)
+    card = await card_of(harness, first.id, content.id)
+    await first.press(harness.t("bot.review.reject"), card)
+    assert first.last_text == harness.t("bot.review.ask_reason", title="پست بهار")
+    await first.send("منبع آمارها را بنویسید.")
+    assert (await Content.get(id=content.id)).status == ContentStatus.REJECTED
+    assert first.texts[-2:] == [
+        harness.t("bot.review.rejected", title="پست بهار"),
+        harness.t("bot.review.resumed"),
+    ]
+    back = await conversations.get(first.id, first.id)
+    assert (back.state, back.data) == (asking.state, asking.data)
+
+    other = await submitted(harness, writer, title="پست تابستان")
+    card = await card_of(harness, first.id, other.id)
+    await first.press(harness.t("bot.review.reject"), card)
+    await first.press(harness.t("bot.button.cancel"))
+    assert first.last_text == harness.t("bot.cancelled_resumed")
+    await unchanged(other)
+    await first.send("۳۰۰")  # the question they were on before either Reject
+    assert harness.t("bot.vars.generate") in first.buttons
+    answered = await conversations.get(first.id, first.id)
+    assert answered.data != asking.data and "resume" not in answered.data
 
 
 async def test_reject_in_the_group_asks_the_reason_privately(harness: BotHarness) -> None:
