@@ -15,7 +15,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import keyboards
-from bot.texts import error_text, t
+from bot.texts import EDIT_KEPT, error_text, t
 from bot.turn import pick_language, services_of
 from core.errors import DomainError
 
@@ -38,6 +38,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     zone = services_of(context).settings.zone
     text = error_text(language, error, zone) if isinstance(error, DomainError) else None
     text = text or t(language, "bot.error.internal")
+    if isinstance(error, DomainError) and error.params.get(EDIT_KEPT):
+        text = f"{text}\n{t(language, 'bot.unlock.edit_kept')}"
     if isinstance(error, DomainError) and _offers_unlock(error):
         await _say_with_unlock(update, context, text, language, error.params["content_id"])
         return

@@ -30,6 +30,8 @@ __all__ = [
 
 # The 409s about the generation lock that core gives an ``unlock_at`` (core/services/unlocking.py).
 LOCK_CODES = frozenset({"content_generating", "generation_still_running"})
+# Set on a lock refusal whose edit the bot kept for after the unlock (bot/handlers/drafts.py).
+EDIT_KEPT = "edit_kept"
 
 
 def t(language: str, key: str, /, **params: Any) -> str:

@@ -12,13 +12,15 @@ id is refused like any other unknown content.
 from __future__ import annotations
 
 from bot import keyboards
-from bot.texts import moment, unlock_when
+from bot.texts import EDIT_KEPT, moment, unlock_when
 from bot.turn import Turn
 from core.errors import Conflict, NotFound, PermissionDenied
 from db.models import Content, ContentStatus
 
 EDIT_TITLE = "drafts.title"
 EDIT_BODY = "drafts.body"
+# The edit a generation lock refused, kept in the state until Unlock saves it.
+PENDING = "pending"
 # Room for the header and the buttons within Telegram's 4096 characters.
 BODY_PREVIEW = 3500
 _SUBMITTABLE = frozenset({ContentStatus.DRAFT, ContentStatus.REJECTED})
@@ -134,7 +136,11 @@ async def on_button(turn: Turn) -> None:
     elif action == "u":
         content = await turn.services.generation.unlock(actor=actor, content_id=content.id)
         await turn.ack(turn.t("bot.unlock.done"))
-        await open_content(turn, content)
+        pending = turn.data.get(PENDING)
+        if turn.state in (EDIT_TITLE, EDIT_BODY) and turn.data.get("id") == content.id and pending:
+            await _save_edit(turn, content.id, pending)  # the edit the lock refused
+        else:
+            await open_content(turn, content)
     elif action == "dy":
         await turn.services.content.delete(actor=actor, content_id=content.id)
         await turn.ack(turn.t("bot.drafts.deleted"))
@@ -144,13 +150,26 @@ async def on_button(turn: Turn) -> None:
 
 
 async def edited_text(turn: Turn) -> None:
-    actor = turn.require_actor()
     content_id = int(turn.data.get("id", 0))
     text = turn.text.strip()
-    if turn.state == EDIT_TITLE:
-        content = await turn.services.content.update(actor=actor, content_id=content_id, title=text)
-    else:
-        content = await turn.services.content.update(actor=actor, content_id=content_id, body=text)
+    try:
+        await _save_edit(turn, content_id, text)
+    except Conflict as conflict:
+        if conflict.code != "content_generating":
+            raise
+        # Kept until the lock is gone: Unlock saves it (on_button), nothing to type again.
+        await turn.set_state(turn.state or EDIT_BODY, {"id": content_id, PENDING: text})
+        conflict.params[EDIT_KEPT] = True
+        raise
+
+
+async def _save_edit(turn: Turn, content_id: int, text: str) -> None:
+    """Save the title or body the writer sent (the state says which), then show the draft."""
+    actor = turn.require_actor()
+    field = "title" if turn.state == EDIT_TITLE else "body"
+    content = await turn.services.content.update(
+        actor=actor, content_id=content_id, **{field: text}
+    )
     await turn.clear_state()
     await turn.say(turn.t("bot.drafts.saved", version=content.version_count))
     await open_content(turn, content)

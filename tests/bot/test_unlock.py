@@ -81,22 +81,37 @@ async def test_a_live_owner_says_when_and_unlock_waits_for_the_grace(
 
     # The edit meets the lock: it says when, and offers the way out.
     text = await writer.send("an edit while it generates")
-    assert text == f"{harness.t('bot.unlock.locked')}\n{harness.t('bot.unlock.at', time=ends)}"
+    assert text == "\n".join(
+        (
+            harness.t("bot.unlock.locked"),
+            harness.t("bot.unlock.at", time=ends),
+            harness.t("bot.unlock.edit_kept"),
+        )
+    )
     assert writer.buttons == [harness.t("bot.unlock.button")]
     await writer.press(harness.t("bot.unlock.button"))
     assert writer.toasts[-1] == harness.t("bot.unlock.too_early", time=ends)
     assert (await Content.get(id=content.id)).status == ContentStatus.GENERATING
     assert (await GenerationJob.get(id=job.id)).status == JobStatus.RUNNING
-    # Opening it says the same.
-    opened = await _open(harness, writer, "Plan")
-    assert opened is not None and harness.t("bot.unlock.at", time=ends) in opened
-
     harness.clock.advance(seconds=grace)
     await writer.press(harness.t("bot.unlock.button"))
 
     assert writer.toasts[-1] == harness.t("bot.unlock.done")
+    # The edit the lock refused is saved now, not typed again.
     unlocked = await Content.get(id=content.id)
-    assert (unlocked.status, unlocked.body) == (ContentStatus.DRAFT, "old text")
+    assert (unlocked.status, unlocked.body) == (ContentStatus.DRAFT, "an edit while it generates")
+    assert harness.t("bot.drafts.saved", version=unlocked.version_count) in writer.texts
+    await writer.send("another message")  # the edit state is over: nothing else is saved
+    assert (await Content.get(id=content.id)).body == "an edit while it generates"
+
+    # Locked again by a live generation: opening it says when it may be unlocked.
+    await _stuck(harness, content, owner=harness.services.generation.instance_id)
+    ends = moment(
+        "fa", harness.clock.now() + timedelta(seconds=grace), harness.services.settings.zone
+    )
+    await _open(harness, writer, "Plan")
+    # Among the newest messages (the unlocked job's failure notice may come in between).
+    assert any(harness.t("bot.unlock.at", time=ends) in text for text in writer.texts[-3:])
 
 
 async def test_another_members_forged_unlock_changes_nothing(harness: BotHarness) -> None:
