@@ -18,7 +18,9 @@ edit row, edited or "not modified"          ``sent`` (an edit row changes the me
                                             its batch
 403 ``Forbidden`` (bot blocked)             ``failed``; the person's link is marked unreachable
                                             and their other rows are given up without a call
-                                            until they write to the bot again
+                                            until they write to the bot again; for a review
+                                            group's card, the group is unbound and its cards
+                                            go to each editor (``ReviewService``)
 400 ``BadRequest`` (chat not found, …)      ``failed``: retrying cannot help
 5xx, timeout, network error, other errors   retried with doubling backoff; ``failed`` with the
                                             last error after ``OUTBOX_MAX_ATTEMPTS`` tries
@@ -53,7 +55,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.outbox_render import UnknownKind, render
 from core.container import Services
-from core.services.notifications import EDIT_KINDS
+from core.services.notifications import EDIT_KINDS, KIND_CONTENT_SUBMITTED
 from core.services.outbox import REASON_NOT_LINKED, REASON_UNREACHABLE, Delivery
 from db.models import OutboxStatus
 
@@ -73,6 +75,8 @@ class PassReport:
     failed: int = 0
     pause_seconds: float = 0.0
     blocked_users: set[int] = field(default_factory=set)
+    # Group chats that refused a review card in this pass: their other cards go to editors.
+    refused_chats: set[int] = field(default_factory=set)
 
 
 # What a row of a kind that is not a message does, with Telegram's errors raised.
@@ -91,6 +95,7 @@ class DeliveryWorker:
         self._bot = bot
         self._actions = dict(actions or {})
         self._outbox = services.outbox
+        self._review = services.review
         self._settings = services.settings
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -186,6 +191,11 @@ class DeliveryWorker:
         if not delivery.reachable or message.user_id in report.blocked_users:
             await self._give_up(delivery, report, REASON_UNREACHABLE)
             return
+        if message.user_id is None and delivery.chat_id in report.refused_chats:
+            await self._give_up(delivery, report, "review chat refused")
+            if message.kind == KIND_CONTENT_SUBMITTED:  # claimed with the refused one
+                await self._review_chat_refused(delivery)
+            return
         action = self._actions.get(message.kind)
         if action is None:
             try:
@@ -233,6 +243,9 @@ class DeliveryWorker:
                 await self._outbox.mark_unreachable(user_id=message.user_id)
                 report.blocked_users.add(message.user_id)
             await self._give_up(delivery, report, f"403: {exc.message}")
+            if message.user_id is None and message.kind == KIND_CONTENT_SUBMITTED:
+                report.refused_chats.add(delivery.chat_id)
+                await self._review_chat_refused(delivery)
         except BadRequest as exc:
             if message.kind in EDIT_KINDS and "not modified" in exc.message.lower():
                 # The message already reads so (the presser's own copy, edited at the press).
@@ -273,6 +286,19 @@ class DeliveryWorker:
             await self._give_up(delivery, report, "the message to edit has no recorded id")
             return None
         return original.sent_chat_id, original.sent_message_id
+
+    async def _review_chat_refused(self, delivery: Delivery) -> None:
+        """A review group refused a card: the group is unbound, its cards go to each editor."""
+        chat_id = delivery.message.chat_id
+        assert chat_id is not None
+        resent = await self._review.review_chat_refused(
+            chat_id=chat_id, card_id=delivery.message.id
+        )
+        logger.warning(
+            "review group %s refused a card (403): unbound, %d cards sent to each editor",
+            chat_id,
+            resent,
+        )
 
     async def _give_up(self, delivery: Delivery, report: PassReport, reason: str) -> None:
         await self._outbox.give_up(delivery, reason=reason)

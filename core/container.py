@@ -157,7 +157,7 @@ def build_services(
         prompts=PromptService(max_rendered_chars=settings.max_rendered_chars),
         compose=ComposeService(),
         content=content,
-        review=ReviewService(content=content, audit=audit),
+        review=ReviewService(content=content, audit=audit, outbox=outbox),
         generation=GenerationService(
             settings=settings,
             clock=clock,

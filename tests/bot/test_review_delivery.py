@@ -15,10 +15,13 @@ from bot.texts import moment
 from core.clock import FrozenClock
 from core.container import Services
 from db.models import (
+    AuditLog,
     Content,
     Language,
+    Organization,
     OutboxMessage,
     OutboxStatus,
+    Project,
     Role,
     TelegramLink,
     User,
@@ -195,3 +198,52 @@ async def test_a_group_card_goes_to_the_group_and_a_403_blames_nobody(
     report = await worker.deliver_once()
     assert (report.sent, report.failed) == (1, 1)  # the first card's edit; the new card
     assert not await TelegramLink.filter(unreachable_since__not_isnull=True).exists()
+    # No notice of the removal reached the bot, the 403 says enough: the group is unbound and
+    # the card goes to each editor instead (the writer who submitted it excluded).
+    assert (await Organization.get(id=org_id)).review_chat_id is None
+    audit = await AuditLog.get(action="review_chat_set", changes__contains={"why": "bot_refused"})
+    assert audit.changes["review_chat_id"] == [GROUP, None]
+    assert (await worker.deliver_once()).sent == 2
+    for chat in (ADMIN_TG, EDITOR_TG):
+        resent = bot_api.last_message(chat)
+        assert resent.buttons[0].callback_data == f"rv:a:{world.content.id}"
+    # A second refusal of the same chat resends nothing twice.
+    group_card = await OutboxMessage.filter(chat_id=GROUP, status=OutboxStatus.FAILED).last()
+    assert group_card is not None
+    assert await services.review.review_chat_refused(chat_id=GROUP, card_id=group_card.id) == 0
+
+
+async def test_cards_waiting_for_a_refusing_group_go_to_each_editor_once(
+    bot: Bot, bot_api: FakeBotApi, world: World, services: Services
+) -> None:
+    """Two cards queued for the group; the first is refused: neither reaches the group, each
+    editor gets both, and a card decided meanwhile is not resent."""
+    org_id = world.content.organization_id
+    await services.review.bind_review_chat(
+        actor=await principal_for(world.admin), organization_id=org_id, chat_id=GROUP
+    )
+    second = await make_content(
+        await Project.get(id=world.content.project_id), world.writer, title="Autumn", body="Text"
+    )
+    third = await make_content(
+        await Project.get(id=world.content.project_id), world.writer, title="Winter", body="Text"
+    )
+    await Content.filter(id__in=(second.id, third.id)).update(word_count=1)
+    writer = await principal_for(world.writer)
+    for content in (world.content, second, third):
+        await services.content.submit(actor=writer, content_id=content.id)
+    await services.content.approve(actor=await principal_for(world.admin), content_id=third.id)
+    bot_api.fail_next("sendMessage", 403, "Forbidden: bot is not a member of the group chat")
+    worker = DeliveryWorker(bot, services)
+    await worker.deliver_once()
+    await worker.deliver_once()
+    group_texts = [m.text for m in bot_api.messages(GROUP, from_bot=True)]
+    assert group_texts == []
+    for chat in (ADMIN_TG, EDITOR_TG):
+        approve_buttons = [
+            b.callback_data
+            for m in bot_api.messages(chat, from_bot=True)
+            for b in m.buttons
+            if (b.callback_data or "").startswith("rv:a:")
+        ]
+        assert sorted(approve_buttons) == sorted([f"rv:a:{world.content.id}", f"rv:a:{second.id}"])
