@@ -12,19 +12,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core.services.notifications import KIND_USAGE_REPORT
 from core.services.outbox import OutboxService
 from core.services.reports import PeriodReport, ReportService, UsageLine
 from core.settings import Settings
-from db.models import Membership, Organization, Role
+from db.models import Membership, Organization, Role, UsageReportNotice
 
 MAX_LINES = 15  # per breakdown: a report of a large organisation stays one message
 
 
 class PeriodReportNotices:
-    """Writes one ``usage_report`` row per admin of every active organisation."""
+    """Writes one ``usage_report`` row per admin of every active organisation, once per
+    organisation and period (``UsageReportNotice``)."""
 
     def __init__(self, *, settings: Settings, reports: ReportService, outbox: OutboxService):
         self._settings = settings
@@ -32,24 +34,48 @@ class PeriodReportNotices:
         self._outbox = outbox
 
     async def send_period_ended(self, at: datetime) -> dict[str, int]:
-        """Report the billing period that ended before ``at``; counts of organisations and rows."""
+        """Report the billing period that ended before ``at``; counts of organisations and rows
+        (and of organisations skipped because their report went out already)."""
         start, end, key = self._reports.period_just_ended(at)
-        organizations = messages = 0
+        organizations = messages = already = 0
+        reported = set(
+            await UsageReportNotice.filter(period_key=key).values_list("organization_id", flat=True)
+        )
         for org_id, name in (
             await Organization.filter(is_active=True).order_by("id").values_list("id", "name")
         ):
-            report = await self._reports.build(org_id, start, end, key)
-            admins = await Membership.filter(organization_id=org_id, role=Role.ADMIN).values_list(
-                "user_id", flat=True
-            )
-            payload = self.payload(report, organization=name)
-            # One transaction per organisation: a failure later on keeps what was written.
+            sent = None
+            if org_id not in reported:
+                sent = await self._send_once(org_id, name, (start, end, key), sent_at=at)
+            if sent is None:
+                already += 1
+                continue
+            messages += sent
+            organizations += 1
+        counts = {"organizations": organizations, "messages": messages}
+        return {**counts, "already_sent": already} if already else counts
+
+    async def _send_once(
+        self, org_id: int, name: str, period: tuple[datetime, datetime, str], *, sent_at: datetime
+    ) -> int | None:
+        """One organisation's report in one transaction with its ``UsageReportNotice``: a crash
+        later on keeps what was written, and a rerun skips it (None: sent before)."""
+        start, end, key = period
+        report = await self._reports.build(org_id, start, end, key)
+        admins = await Membership.filter(organization_id=org_id, role=Role.ADMIN).values_list(
+            "user_id", flat=True
+        )
+        payload = self.payload(report, organization=name)
+        try:
             async with in_transaction() as conn:
-                messages += await self._outbox.enqueue(
+                await UsageReportNotice.create(
+                    using_db=conn, organization_id=org_id, period_key=key, created_at=sent_at
+                )
+                return await self._outbox.enqueue(
                     connection=conn, user_ids=admins, kind=KIND_USAGE_REPORT, payload=payload
                 )
-            organizations += 1
-        return {"organizations": organizations, "messages": messages}
+        except IntegrityError:  # a concurrent run got there first
+            return None
 
     def payload(self, report: PeriodReport, *, organization: str) -> dict[str, Any]:
         zone = self._settings.zone

@@ -26,7 +26,7 @@ from db.models.orgs import Membership, Organization
 from db.models.outbox import OutboxMessage
 from db.models.usage import UsageCounter, UsageLimit, UsageLog, UsageReservation
 from db.models.users import TelegramLink, User
-from db.models.warnings import LimitWarning
+from db.models.warnings import LimitWarning, UsageReportNotice
 
 __all__ = [
     "AuditLog",
@@ -60,6 +60,7 @@ __all__ = [
     "UsageLimit",
     "UsageLog",
     "UsagePeriod",
+    "UsageReportNotice",
     "UsageReservation",
     "UsageScope",
     "User",

@@ -55,6 +55,9 @@ class UsageCounter(Model):
     class Meta:
         table = "usage_counters"
         unique_together = (("organization", "scope", "scope_id", "period", "period_key"),)
+        # The limit-warning check reads every counter of the current periods, across
+        # organisations (core/services/limit_warnings.py): the unique key starts elsewhere.
+        indexes = (Index(fields=("period", "period_key"), name="usage_counters_period_idx"),)
 
 
 class UsageReservation(Model):

@@ -1,4 +1,5 @@
-"""The usage-limit warnings already sent: one row per scope, period and metric."""
+"""Notices sent once: usage-limit warnings (per scope, period and metric) and end-of-period
+usage reports (per organisation and period)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,23 @@ class LimitWarning(Model):
     class Meta:
         table = "limit_warnings"
         unique_together = (("organization", "scope", "scope_id", "period", "period_key", "metric"),)
+
+
+class UsageReportNotice(Model):
+    """An organisation's end-of-period usage report, sent once.
+
+    Inserted in the transaction that writes the report's outbox rows: a rerun of the rollover
+    (by hand after a crash, or a catch-up) finds it and skips that organisation, so the admins
+    of organisations already reported are not sent the report again.
+    """
+
+    id = fields.IntField(primary_key=True)
+    organization = fields.ForeignKeyField(
+        "models.Organization", related_name="usage_report_notices", on_delete=fields.CASCADE
+    )
+    period_key = fields.CharField(max_length=20)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "usage_report_notices"
+        unique_together = (("organization", "period_key"),)

@@ -193,6 +193,43 @@ async def test_a_boundary_missed_while_down_is_caught_up_on_start_within_its_gra
     assert len(await outbox(KIND_USAGE_REPORT)) == 1
 
 
+async def test_a_rerun_after_a_crash_sends_only_the_reports_not_yet_sent(
+    services: Services, clock: FrozenClock, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollover died after the first organisation's report: running it again (by hand)
+    reports the second alone, and a third run sends nothing."""
+    other = await make_org(name="Beta")
+    beta_admin = await add_member(other, Role.ADMIN, await make_user(full_name="Bea"))
+    await TelegramLink.create(user=beta_admin, telegram_user_id=7101, chat_id=7101)
+    await log_usage(team, tehran(2026, 11, 15))
+    clock.current = tehran(2026, 12, 1, 0, 0, 1).astimezone(UTC)
+    build = services.reports.build
+
+    async def crash_on_beta(org_id: int, *args: object):
+        if org_id == other.id:
+            raise ConnectionError("the database went away")
+        return await build(org_id, *args)
+
+    monkeypatch.setattr(services.reports, "build", crash_on_beta)
+    with pytest.raises(ConnectionError):
+        await jobs.usage_rollover(services)
+    assert [row.user_id for row in await outbox(KIND_USAGE_REPORT)] == [team.admin.id]
+
+    monkeypatch.setattr(services.reports, "build", build)
+    assert await jobs.usage_rollover(services) == {
+        "organizations": 1,
+        "messages": 1,
+        "already_sent": 1,
+    }
+    assert await jobs.usage_rollover(services) == {
+        "organizations": 0,
+        "messages": 0,
+        "already_sent": 2,
+    }
+    rows = await outbox(KIND_USAGE_REPORT)
+    assert sorted(row.user_id for row in rows) == sorted([team.admin.id, beta_admin.id])
+
+
 # --- limit warnings: once per period, scope and metric ---------------------------------------
 
 
