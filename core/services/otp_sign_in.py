@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from tortoise import connections
@@ -124,27 +125,36 @@ async def count_attempt_by_orm(phone: str, now: datetime, *, limit: int) -> Atte
 
 # Sign-in -----------------------------------------------------------------------------------------
 
-_USER_COLUMNS = tuple(User._meta.fields_db_projection.values())
-# What User.create inserts: every field but the generated id (field name, column), each value cast
-# to its column's type below (parameters in INSERT ... SELECT get no type from the target column).
-_USER_INSERTED = tuple(
-    (name, column)
-    for name, column in User._meta.fields_db_projection.items()
-    if not User._meta.fields_map[name].generated
-)
+
+def _user_columns() -> tuple[str, ...]:
+    return tuple(User._meta.fields_db_projection.values())
+
+
+def _user_inserted() -> tuple[tuple[str, str], ...]:
+    """What ``User.create`` inserts: every field but the generated id, as (field, column)."""
+    projection = User._meta.fields_db_projection
+    return tuple(
+        (name, column)
+        for name, column in projection.items()
+        if not User._meta.fields_map[name].generated
+    )
 
 
 def _cast(model: Any, name: str) -> str:
     return model._meta.fields_map[name].get_for_dialect("postgres", "SQL_TYPE")
 
 
+@cache
 def _sign_in_sql(with_session: bool) -> str:
-    users = ", ".join(column for _, column in _USER_INSERTED)
+    """Built once, after the ORM is set up. Each value is cast to its column's type: parameters
+    in ``INSERT ... SELECT`` get no type from the target column."""
+    inserted = _user_inserted()
+    users = ", ".join(column for _, column in inserted)
     values = ", ".join(
-        f"${n}::{_cast(User, name)}" for n, (name, _) in enumerate(_USER_INSERTED, start=3)
+        f"${n}::{_cast(User, name)}" for n, (name, _) in enumerate(inserted, start=3)
     )
-    returned = ", ".join(f"users.{column}" for column in _USER_COLUMNS)
-    first = 3 + len(_USER_INSERTED)
+    returned = ", ".join(f"users.{column}" for column in _user_columns())
+    first = 3 + len(inserted)
     session = ""
     if with_session:
         session = f""", session AS (
@@ -173,9 +183,6 @@ FROM (SELECT 1) AS one LEFT JOIN signed ON TRUE
 """  # noqa: S608
 
 
-_SIGN_IN_SQL = {True: _sign_in_sql(True), False: _sign_in_sql(False)}
-
-
 async def sign_in(
     otp_id: int, phone: str, now: datetime, *, language: Language, session: NewSession | None
 ) -> User:
@@ -193,19 +200,19 @@ async def sign_in(
         otp_id,
         *(
             User._meta.fields_map[name].to_db_value(getattr(fresh, name), fresh)
-            for name, _ in _USER_INSERTED
+            for name, _ in _user_inserted()
         ),
     ]
     if session is not None:
         values += [session.jti, session.family_id, session.created_at, session.expires_at]
     client = connections.get("default")
-    rows = await client.execute_query_dict(_SIGN_IN_SQL[session is not None], values)
+    rows = await client.execute_query_dict(_sign_in_sql(session is not None), values)
     row = rows[0]
     if not row["consumed"]:
         raise InvalidInput("code_expired")
     if row["id"] is None:  # the phone's user exists and is inactive: no stamp, no session
         raise Unauthenticated("user_inactive")
-    return User._init_from_db(**{column: row[column] for column in _USER_COLUMNS})
+    return User._init_from_db(**{column: row[column] for column in _user_columns()})
 
 
 async def sign_in_by_orm(
