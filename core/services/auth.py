@@ -20,6 +20,8 @@ this service. Decisions worth knowing:
   at one phone's code must be bounded whoever makes them).
 - An attempt is counted by one conditional UPDATE before the hash is compared, and only a
   counted attempt is compared: 50 concurrent guesses compare at most ``OTP_MAX_ATTEMPTS`` times.
+  On PostgreSQL a verify is two statements (``core/services/otp_sign_in.py``): find-and-count,
+  then consume + create or stamp the user + store the session; a wrong code is the first alone.
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
 - A first verify of an unknown phone creates the user. An inactive user never gets tokens.
 - Access tokens are checked against the database at every request (user active, family not
