@@ -395,7 +395,7 @@ class AuthService:
         if current is None or current.used_at or current.voided_at or current.expires_at <= now:
             raise InvalidInput("code_expired")
         # Out of attempts: a new code can be asked for once the resend cooldown has passed.
-        ready_at = current.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
+        ready_at = attempt.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
         raise RateLimited("too_many_attempts", retry_after=_seconds(ready_at - now))
 
     def _language(self, language: str | None) -> Language:
