@@ -70,6 +70,16 @@ class Rotation:
 
 
 @dataclass(frozen=True)
+class NewSession:
+    """A sign-in's refresh-token row before it is stored: its family, ``jti`` and times."""
+
+    family_id: str
+    jti: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class TokenClaims:
     """The checked claims of one token."""
 
@@ -103,17 +113,37 @@ class TokenManager:
 
     async def issue(self, user_id: int, *, family_id: str | None = None) -> TokenPair:
         """A new session: an access and a refresh token in a new family (or ``family_id``)."""
-        family_id = family_id or uuid.uuid4().hex
-        now = self._clock.now()
-        access, _ = self._encode(user_id, ACCESS, family_id, self._access_ttl, now=now)
-        refresh, claims = self._encode(user_id, REFRESH, family_id, self._refresh_ttl, now=now)
+        session = self.new_session(family_id=family_id)
         await RefreshToken.create(
-            jti=claims.jti,
-            family_id=family_id,
+            jti=session.jti,
+            family_id=session.family_id,
             user_id=user_id,
             parent_jti=None,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        )
+        return self.session_pair(user_id, session)
+
+    def new_session(self, *, family_id: str | None = None) -> NewSession:
+        """The stored half of a new session, decided before its user's id is known.
+
+        Sign-in stores it in the same statement that creates or finds the user
+        (``core/services/otp_sign_in.py``), then encodes the pair with :meth:`session_pair`.
+        """
+        now = self._clock.now()
+        return NewSession(
+            family_id=family_id or uuid.uuid4().hex,
+            jti=uuid.uuid4().hex,
             created_at=now,
-            expires_at=claims.expires_at,
+            expires_at=now.replace(microsecond=0) + self._refresh_ttl,
+        )
+
+    def session_pair(self, user_id: int, session: NewSession) -> TokenPair:
+        """The tokens of a stored new session: its refresh token carries the stored ``jti``."""
+        now = session.created_at
+        access, _ = self._encode(user_id, ACCESS, session.family_id, self._access_ttl, now=now)
+        refresh, _ = self._encode(
+            user_id, REFRESH, session.family_id, self._refresh_ttl, now=now, jti=session.jti
         )
         return TokenPair(access=access, refresh=refresh)
 

@@ -20,6 +20,8 @@ this service. Decisions worth knowing:
   at one phone's code must be bounded whoever makes them).
 - An attempt is counted by one conditional UPDATE before the hash is compared, and only a
   counted attempt is compared: 50 concurrent guesses compare at most ``OTP_MAX_ATTEMPTS`` times.
+  On PostgreSQL a verify is two statements (``core/services/otp_sign_in.py``): find-and-count,
+  then consume + create or stamp the user + store the session; a wrong code is the first alone.
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
 - A first verify of an unknown phone creates the user. An inactive user never gets tokens.
 - Access tokens are checked against the database at every request (user active, family not
@@ -35,10 +37,10 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import NoReturn
 
 from limits import RateLimitItem
 from redis.asyncio import Redis
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from core.clock import Clock
@@ -49,7 +51,8 @@ from core.security.principal import Principal
 from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
 from core.security.session_principal import session_principal
-from core.security.tokens import ACCESS, REFRESH, TokenManager, TokenPair
+from core.security.tokens import ACCESS, REFRESH, NewSession, TokenManager, TokenPair
+from core.services.otp_sign_in import Attempt, count_attempt, sign_in
 from core.settings import Settings
 from core.sms.base import SmsSender
 from core.validators.phone import PhoneE164, mask_phone, normalize_phone
@@ -179,14 +182,16 @@ class AuthService:
         telegram_user_id: int | None = None,
     ) -> SignIn:
         """Check a typed code; on success sign in (creating the user on a first sign-in)."""
-        user = await self.verify_phone(
+        session = self._tokens.new_session()
+        user = await self._verify(
             phone_raw,
             code_raw,
             client_address=client_address,
             language=language,
             telegram_user_id=telegram_user_id,
+            session=session,
         )
-        return SignIn(user=user, tokens=await self._tokens.issue(user.id))
+        return SignIn(user=user, tokens=self._tokens.session_pair(user.id, session))
 
     async def verify_phone(
         self,
@@ -202,6 +207,26 @@ class AuthService:
         The proof of owning a phone without a session: sign-in adds tokens on top, the Telegram
         link adds the link (``core/services/telegram.py``).
         """
+        return await self._verify(
+            phone_raw,
+            code_raw,
+            client_address=client_address,
+            language=language,
+            telegram_user_id=telegram_user_id,
+            session=None,
+        )
+
+    async def _verify(
+        self,
+        phone_raw: object,
+        code_raw: object,
+        *,
+        client_address: str | None,
+        language: str | None,
+        telegram_user_id: int | None,
+        session: NewSession | None,
+    ) -> User:
+        """The verify of both: two statements on PostgreSQL (``core/services/otp_sign_in.py``)."""
         phone = self.parse_phone(phone_raw)
         await self._limit(
             self._verify_rate,
@@ -214,25 +239,21 @@ class AuthService:
         if code is None:
             raise InvalidInput("invalid_code_format")
         now = self._clock.now()
-        otp = await self._live_code(phone)
-        if otp is None or otp.expires_at <= now:
+        limit = self._settings.otp_max_attempts
+        attempt = await count_attempt(phone, now, limit=limit)
+        if attempt is None or attempt.expires_at <= now:
             raise InvalidInput("code_expired")
-        await self._count_attempt(otp, now)
-        if not await self._hasher.matches(code, otp.salt, phone, otp.code_hash):
-            raise InvalidInput("invalid_code", remaining_attempts=await self._remaining(otp))
-        # Conditional too: of two concurrent right answers exactly one signs in.
-        consumed = await OtpCode.filter(id=otp.id, used_at=None, voided_at=None).update(used_at=now)
-        if not consumed:
-            raise InvalidInput("code_expired")
-        user, _ = await User.get_or_create(
-            phone_number=phone,
-            defaults={"language": self._language(language)},
-        )
-        if not user.is_active:
-            logger.info("sign-in refused: user %s is inactive", user.id)
-            raise Unauthenticated("user_inactive")
-        user.last_login_at = now
-        await user.save(update_fields=["last_login_at"])
+        if not attempt.counted:
+            await self._refuse_uncounted(attempt, now)
+        if not await self._hasher.matches(code, attempt.salt, phone, attempt.code_hash):
+            raise InvalidInput("invalid_code", remaining_attempts=await self._remaining(attempt))
+        try:
+            user = await sign_in(
+                attempt.id, phone, now, language=self._language(language), session=session
+            )
+        except Unauthenticated:
+            logger.info("sign-in refused: the user of %s is inactive", mask_phone(phone))
+            raise
         logger.info("user %s proved their phone", user.id)
         return user
 
@@ -368,28 +389,13 @@ class AuthService:
         if await today.count() >= self._settings.otp_daily_cap:
             raise RateLimited("otp_daily_cap", retry_after=retry_after)
 
-    async def _live_code(self, phone: PhoneE164) -> OtpCode | None:
-        return (
-            await OtpCode.filter(
-                phone_number=phone, purpose=OtpPurpose.LOGIN, used_at=None, voided_at=None
-            )
-            .order_by("-created_at", "-id")
-            .first()
-        )
-
-    async def _count_attempt(self, otp: OtpCode, now: datetime) -> None:
-        """Count one attempt atomically, or raise why none is left."""
-        limit = self._settings.otp_max_attempts
-        counted = await OtpCode.filter(
-            id=otp.id, attempts__lt=limit, used_at=None, voided_at=None, expires_at__gt=now
-        ).update(attempts=F("attempts") + 1)
-        if counted:
-            return
-        current = await OtpCode.get_or_none(id=otp.id)
+    async def _refuse_uncounted(self, attempt: Attempt, now: datetime) -> NoReturn:
+        """Why no attempt was counted: the code ended meanwhile, or none is left."""
+        current = await OtpCode.get_or_none(id=attempt.id)
         if current is None or current.used_at or current.voided_at or current.expires_at <= now:
             raise InvalidInput("code_expired")
         # Out of attempts: a new code can be asked for once the resend cooldown has passed.
-        ready_at = current.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
+        ready_at = attempt.created_at + timedelta(seconds=self._settings.otp_resend_seconds)
         raise RateLimited("too_many_attempts", retry_after=_seconds(ready_at - now))
 
     def _language(self, language: str | None) -> Language:
@@ -397,10 +403,12 @@ class AuthService:
             return Language(language)
         return Language(self._settings.default_language)
 
-    async def _remaining(self, otp: OtpCode) -> int:
-        current = await OtpCode.get_or_none(id=otp.id)
-        attempts = current.attempts if current is not None else self._settings.otp_max_attempts
-        return max(0, self._settings.otp_max_attempts - attempts)
+    async def _remaining(self, attempt: Attempt) -> int:
+        limit = self._settings.otp_max_attempts
+        if attempt.attempts is not None:  # counted and returned by the same statement
+            return max(0, limit - attempt.attempts)
+        current = await OtpCode.get_or_none(id=attempt.id)
+        return max(0, limit - (current.attempts if current is not None else limit))
 
 
 def build_auth_service(

@@ -53,6 +53,7 @@ from core.llm.pii import scan
 from core.notify import Notifier
 from core.presentation import display_name
 from core.security.principal import Principal
+from core.services import content_detail
 from core.services.audit import AuditAction, AuditService
 from core.services.common import (
     MAX_LIMIT,
@@ -694,7 +695,10 @@ class ContentService:
 
     async def _visible(self, actor: Principal, content_id: int) -> tuple[Content, Role]:
         """The live content and the actor's role in its organisation, or ``NotFound``."""
-        content = await live_contents().get_or_none(id=content_id)
+        if content_detail.available():
+            content = await content_detail.fetch_live_content(content_id)
+        else:
+            content = await live_contents().get_or_none(id=content_id)
         if content is None:
             raise NotFound()
         role = role_of(actor, content.organization_id)

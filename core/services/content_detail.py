@@ -1,0 +1,45 @@
+"""One live content row by id in one parameterised query (PostgreSQL): the detail's hot path.
+
+``live_contents().get_or_none(id=...)`` (``core/services/content.py``) has pypika build the same
+three-join SQL text anew for every request; here the text is fixed once and only the id is a
+parameter. The row is turned into a ``Content`` by the ORM's own ``_init_from_db``, as the ORM
+does with its rows, so everything after (the read rule, the JSON) is the same code on both paths;
+``tests/services/test_content_detail.py`` checks that both find exactly the same rows. Whether the
+actor may read it stays in ``ContentService._visible``, in one place for every path.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from tortoise import connections
+
+from db.models import Content
+
+
+@cache
+def _sql() -> str:
+    """Fixed text, built once after the ORM is set up (the foreign-key columns exist only then):
+    the columns come from the model, the id is a parameter. "Live" as in ``live_contents()``:
+    not deleted, and its project, workspace and organisation all active."""
+    columns = ", ".join(f"c.{column}" for column in Content._meta.fields_db_projection.values())
+    return f"""SELECT {columns}
+FROM contents c
+JOIN projects p ON p.id = c.project_id AND p.is_active
+JOIN workspaces w ON w.id = c.workspace_id AND w.is_active
+JOIN organizations o ON o.id = c.organization_id AND o.is_active
+WHERE c.id = $1 AND c.deleted_at IS NULL
+"""  # noqa: S608
+
+
+def available() -> bool:
+    """Whether this database takes the one-query path (PostgreSQL)."""
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
+async def fetch_live_content(content_id: int) -> Content | None:
+    """The live content ``content_id`` (None: unknown, deleted or retired). PostgreSQL only."""
+    rows = await connections.get("default").execute_query_dict(_sql(), [content_id])
+    if not rows:
+        return None
+    return Content._init_from_db(**rows[0])
