@@ -77,6 +77,8 @@ VOCABULARY = (
 )
 WORDS = VOCABULARY.split()
 STATUSES = ["draft"] * 4 + ["review"] * 2 + ["approved"] * 4
+# The product's scenarios by short name, in the order they run (``--endpoints``).
+ENDPOINTS = ("list", "detail", "me", "usage", "verify")
 ROLES = [Role.ADMIN] + [Role.EDITOR] * 4 + [Role.WRITER] * 10 + [Role.VIEWER] * 5
 
 DETAIL_LUA = """
@@ -507,6 +509,10 @@ async def main(args: argparse.Namespace) -> int:
                     verify=True,
                 ),
             ]
+            # --endpoints: a subset, in this order (the list page is always measured first).
+            scenarios = [
+                s for s, key in zip(scenarios, ENDPOINTS, strict=True) if key in args.endpoints
+            ]
             product = await start_product(url, redis_url, args.workers, Path(workdir))
             servers.append(product)
             results = await measure_product(url, product, scenarios, token, ids, args)
@@ -648,7 +654,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-statements", action="store_true", help="skip the transactions-per-request probes"
     )
+    parser.add_argument(
+        "--endpoints",
+        default=",".join(ENDPOINTS),
+        help=f"comma-separated subset of {','.join(ENDPOINTS)} (the list is always included)",
+    )
     args = parser.parse_args(argv)
+    args.endpoints = {"list", *filter(None, args.endpoints.split(","))}
+    if not args.endpoints <= set(ENDPOINTS):
+        parser.error(f"--endpoints takes names from {','.join(ENDPOINTS)}")
     if not 0 < args.duration <= 120 or args.contents < 1 or not 0 < args.workers <= 16:
         parser.error("duration must be in (0, 120], contents >= 1, workers in 1..16")
     return args

@@ -141,17 +141,32 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
     from core.bootstrap import bootstrap  # the CLI's other commands need none of it
     from core.clock import Clock
+    from core.services.list_totals import ListTotals
 
     async def work() -> str:
-        result = await bootstrap(
-            phone=args.phone,
-            org_name=args.org,
-            full_name=args.name,
-            clock=Clock(),
-            phone_regions=settings.phone_regions,
+        # The running API caches list totals in Redis; a reactivated organisation changes them.
+        redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        totals = ListTotals(
+            redis,
+            key_prefix=settings.redis_key_prefix,
+            ttl_seconds=settings.list_total_cache_seconds,
         )
+        try:
+            result = await bootstrap(
+                phone=args.phone,
+                org_name=args.org,
+                full_name=args.name,
+                clock=Clock(),
+                phone_regions=settings.phone_regions,
+                totals=totals,
+            )
+        finally:
+            if redis is not None:
+                await redis.aclose()
         summary = {
             "organization": {"id": result.organization.id, "slug": result.organization.slug},
             "admin": {"id": result.admin.id, "phone_number": result.admin.phone_number},

@@ -12,6 +12,8 @@ default workspace and project by their fixed slug, and built-in prompts by key. 
 - A retired (inactive) organisation, default workspace or project is reactivated (its admin
   running bootstrap again).
 - Built-in prompts an organisation already has are left as they are (see core/prompt_library.py).
+- Reactivating shows retired content again, so ``totals`` (the API's cached list totals) is told
+  the organisation changed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.errors import Conflict
 from core.prompt_library import seed_prompt_library
 from core.services.catalog import ensure_default_catalog
 from core.services.common import clean_name
+from core.services.list_totals import ListTotals
 from core.text.slug import slugify
 from core.validators.phone import DEFAULT_REGIONS, normalize_phone
 from db.models import Membership, Organization, Project, Role, User, Workspace
@@ -67,6 +70,7 @@ async def bootstrap(
     full_name: str | None,
     clock: Clock,
     phone_regions: Collection[str] = DEFAULT_REGIONS,
+    totals: ListTotals | None = None,
 ) -> BootstrapResult:
     """Create or find the organisation, its admin, defaults and prompt library, in one
     transaction; ``InvalidInput`` for a bad phone number (or one outside ``phone_regions``) or
@@ -76,10 +80,14 @@ async def bootstrap(
     clean_full_name = None if full_name is None else clean_name(full_name, field="name")
     for attempt in range(ATTEMPTS):
         try:
-            return await _bootstrap_once(e164, name, clean_full_name, clock)
+            result = await _bootstrap_once(e164, name, clean_full_name, clock)
         except IntegrityError:
             if attempt == ATTEMPTS - 1:
                 raise
+            continue
+        if totals is not None:  # after the commit: what it reactivated counts again
+            await totals.changed(result.organization.id)
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 

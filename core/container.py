@@ -28,6 +28,7 @@ from core.services.conversations import ConversationService
 from core.services.generation import GenerationService
 from core.services.invites import InviteService
 from core.services.leases import ProcessLeases
+from core.services.list_totals import ListTotals
 from core.services.notifications import OutboxNotifier
 from core.services.orgs import OrganizationService
 from core.services.outbox import OutboxService
@@ -130,7 +131,12 @@ def build_services(
     horizon = UnlockHorizon(
         clock=clock, leases=leases, grace_seconds=settings.generation_unlock_grace_seconds
     )
-    content = ContentService(clock=clock, notifier=notifier, audit=audit, horizon=horizon)
+    totals = ListTotals(
+        redis, key_prefix=settings.redis_key_prefix, ttl_seconds=settings.list_total_cache_seconds
+    )
+    content = ContentService(
+        clock=clock, notifier=notifier, audit=audit, horizon=horizon, totals=totals
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -153,7 +159,7 @@ def build_services(
         invites=InviteService(
             clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)
         ),
-        catalog=CatalogService(),
+        catalog=CatalogService(totals=totals),
         prompts=PromptService(max_rendered_chars=settings.max_rendered_chars),
         compose=ComposeService(),
         content=content,

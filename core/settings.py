@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Every key the product writes to Redis starts with this, so deployments (or test sessions)
     # that share one Redis server never read each other's counters, claims or leases.
     redis_key_prefix: str = Field(default="contexor:", min_length=1, max_length=64)
+    # The content list's total is cached this long per filter in Redis (writes invalidate it at
+    # once, core/services/list_totals.py); 0 counts on every request. Without Redis: no cache.
+    list_total_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     secret_key: SecretStr | None = None
 
     telegram_bot_token: SecretStr | None = None

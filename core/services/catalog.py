@@ -28,6 +28,7 @@ from core.services.common import (
     fetch_listing,
     readable_organization_ids,
 )
+from core.services.list_totals import ListTotals
 from core.services.permissions import Action, authorize
 from db.models import Language, Organization, Project, User, Workspace
 
@@ -58,6 +59,10 @@ def active_projects() -> QuerySet[Project]:
 
 class CatalogService:
     """Workspaces and projects under the role matrix: admins write, members read."""
+
+    def __init__(self, *, totals: ListTotals | None = None) -> None:
+        # Retiring a workspace or project hides its content: the org's list totals change.
+        self._totals = totals or ListTotals(None, key_prefix="", ttl_seconds=0)
 
     # -- workspaces ---------------------------------------------------------------------
 
@@ -123,6 +128,7 @@ class CatalogService:
         """Retire a workspace and, with it, the visibility of its projects; admins only."""
         workspace = await _workspace_for(actor, workspace_id, Action.MANAGE_WORKSPACES)
         await _update_active(Workspace, workspace.id, {"is_active": False})
+        await self._totals.changed(workspace.organization_id)
 
     # -- projects -----------------------------------------------------------------------
 
@@ -199,6 +205,7 @@ class CatalogService:
         """Retire a project; admins only."""
         project = await _project_for(actor, project_id, Action.MANAGE_PROJECTS)
         await _update_active(Project, project.id, {"is_active": False})
+        await self._totals.changed(project.workspace.organization_id)
 
 
 async def ensure_default_catalog(

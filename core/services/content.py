@@ -69,6 +69,7 @@ from core.services.content_listing import (
     fetch_summaries,
     served_by_sql,
 )
+from core.services.list_totals import ListTotals
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.unlocking import UnlockHorizon
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
@@ -172,12 +173,21 @@ class ContentService:
         notifier: Notifier,
         audit: AuditService,
         horizon: UnlockHorizon | None = None,
+        totals: ListTotals | None = None,
     ) -> None:
         self._clock = clock
         self._notifier = notifier
         self._audit = audit
         # Says in a 409 content_generating when the author may unlock it (none: the 409 alone).
         self._horizon = horizon
+        # Cached list totals: every write below that can change a count marks its organisation
+        # after its commit (a caller passing ``connection`` marks after its own commit).
+        self._totals = totals or ListTotals(None, key_prefix="", ttl_seconds=0)
+
+    @property
+    def totals(self) -> ListTotals:
+        """The list totals this service keeps, for callers that own the transaction."""
+        return self._totals
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -251,6 +261,7 @@ class ContentService:
                 filters=filters,
                 offset=offset,
                 limit=limit,
+                totals=self._totals if self._totals.enabled else None,
             )
             if page is not None:
                 return Listing(count=page[0], items=page[1])
@@ -340,6 +351,7 @@ class ContentService:
                 new_status=ContentStatus.DRAFT,
                 changes={"version": 1},
             )
+        await self._totals.changed(organization_id)
         return content
 
     @_explains_lock
@@ -397,6 +409,8 @@ class ContentService:
                 new_status=new_status,
                 changes=changes,
             )
+        if new_status != current.status:  # rejected -> draft
+            await self._totals.changed(current.organization_id)
         return await Content.get(id=content_id)
 
     async def _save_text_edit(
@@ -454,6 +468,7 @@ class ContentService:
                 action=AuditAction.DELETED,
                 old_status=current.status,
             )
+        await self._totals.changed(current.organization_id)
 
     @_explains_lock
     async def submit(self, *, actor: Principal, content_id: int) -> Content:
@@ -491,6 +506,8 @@ class ContentService:
                 await self._notifier.content_submitted(
                     connection=conn, content=submitted, by=actor.user
                 )
+        if done:
+            await self._totals.changed(content.organization_id)
         if not done:
             current = await _current(content_id)
             if current.status == ContentStatus.DRAFT:
@@ -542,13 +559,15 @@ class ContentService:
         """Draft or rejected -> generating, after the same checks as an edit (writer own, editor+).
 
         Pass ``connection`` to make it part of your transaction (e.g. with the job row and the
-        usage reservation); a 409 ``content_generating`` means a job already runs for it.
+        usage reservation), and call ``totals.changed`` after it commits; a 409
+        ``content_generating`` means a job already runs for it.
         """
         content, role = await self._visible(actor, content_id)
         _require_edit(role, actor, content)
         if not may(role, Action.GENERATE):
             raise PermissionDenied(action=Action.GENERATE.value)
         now = self._clock.now()
+        ticket = None
         async with _transaction(connection) as conn:
             # Try each status it may start from, so the one it left is known exactly.
             for previous in GENERATABLE_FROM:
@@ -565,8 +584,13 @@ class ContentService:
                         new_status=ContentStatus.GENERATING,
                     )
                     started = await Content.get(id=content_id).using_db(conn)
-                    return GenerationTicket(content=started, previous_status=previous)
-        raise _state_conflict(await _current(content_id))
+                    ticket = GenerationTicket(content=started, previous_status=previous)
+                    break
+        if ticket is None:
+            raise _state_conflict(await _current(content_id))
+        if connection is None:
+            await self._totals.changed(content.organization_id)
+        return ticket
 
     async def bind_generation(
         self, *, content_id: int, job_id: int, connection: BaseDBAsyncClient
@@ -646,6 +670,8 @@ class ContentService:
                 changes={"version": version.number, "job": job_id}
                 | ({"incomplete": True} if incomplete else {}),
             )
+        if connection is None:
+            await self._totals.changed(current.organization_id)
         return version
 
     async def abort_generation(
@@ -678,9 +704,10 @@ class ContentService:
             )
             if not done:
                 return False
+            organization_id = await _organization_of(conn, content_id)
             await self._audit.record(
                 connection=conn,
-                organization_id=await _organization_of(conn, content_id),
+                organization_id=organization_id,
                 actor_id=actor_id,
                 action=AuditAction.GENERATION_FAILED,
                 target_type=TARGET,
@@ -691,6 +718,8 @@ class ContentService:
                 changes={"job": job_id},
                 note=error,
             )
+        if connection is None:
+            await self._totals.changed(organization_id)
         return True
 
     async def _visible(self, actor: Principal, content_id: int) -> tuple[Content, Role]:
@@ -768,6 +797,7 @@ class ContentService:
                 )
         if not done:
             raise await decision_conflict(content.id)
+        await self._totals.changed(content.organization_id)
         return decided
 
     async def _write_version(

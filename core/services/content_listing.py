@@ -5,6 +5,9 @@ two scans), 20 whole bodies fetched only to be cut to an excerpt, and pypika bui
 SQL text anew each time. On PostgreSQL, without a text search, :func:`fetch_summaries` asks
 once: the page's ids with ``count(*) OVER ()`` (the total from the same scan), joined back to
 their rows with only ``left(body, EXCERPT_FETCH_CHARS)``, so no body beyond the excerpt is read.
+That count still scans every visible row; with Redis the total is cached per filter
+(``core/services/list_totals.py``) and a request that finds it reads only its page, which the
+primary key index serves newest first, stopping after the page's rows.
 The visibility rule is the one of ``ContentService._visibility_filter`` (docs/architecture.md
 §1), spelled in SQL; ``tests/services/test_content_listing.py`` checks that both paths return
 exactly the same summaries for every role and filter. Everything else (SQLite, a search, a page
@@ -21,6 +24,7 @@ from typing import Any
 import orjson
 from tortoise import connections
 
+from core.services.list_totals import ListTotals
 from core.services.permissions import Action, may
 from core.text.excerpt import EXCERPT_FETCH_CHARS, excerpt
 from db.models import Content, ContentStatus, Role
@@ -100,6 +104,11 @@ class _Parameters:
         self.values.append(value)
         return f"${len(self.values)}"
 
+    def copy(self) -> _Parameters:
+        twin = _Parameters()
+        twin.values = list(self.values)
+        return twin
+
 
 def _visibility(roles: Mapping[int, Role], user_id: int, p: _Parameters) -> str | None:
     """The SQL of ``ContentService._visibility_filter``: everything in orgs where the role reads
@@ -149,38 +158,66 @@ async def fetch_summaries(
     filters: ListFilters,
     offset: int,
     limit: int,
+    totals: ListTotals | None = None,
 ) -> tuple[int, list[ContentSummary]] | None:
-    """(count, newest-first page) in one round trip; ``None`` when the page is past the end
-    (the window count comes with rows only: the caller counts then)."""
+    """(count, newest-first page); ``None`` when the page is past the end (the window count
+    comes with rows only: the caller counts then).
+
+    With a cached total (``core/services/list_totals.py``) only the page is read. A page that
+    does not hold the rows that total promises, or a total that says the page is past the end,
+    is not believed: the counting query answers and its total replaces the entry.
+    """
     p = _Parameters()
     visible = _visibility(roles, user_id, p)
     if visible is None:
         return 0, []
-    where = _filters(filters, p)
+    where = visible + _filters(filters, p)
+    cached = None
+    if totals is not None:
+        orgs = roles if filters.organization_id is None else (filters.organization_id,)
+        cached = await totals.lookup(f"{where}\n{p.values!r}", orgs)
+    # A cached total that puts this page past the end is checked by counting (offset 0 aside:
+    # there the empty page itself confirms a total of 0).
+    if cached is not None and cached.total is not None and (offset < cached.total or not offset):
+        rows = await _page(where, p.copy(), offset=offset, limit=limit, counted=False)
+        if len(rows) == min(limit, cached.total - offset):
+            return cached.total, [_summary(row) for row in rows]
+    rows = await _page(where, p, offset=offset, limit=limit, counted=True)
+    if not rows and offset > 0:
+        return None
+    total = rows[0]["total"] if rows else 0
+    if cached is not None and totals is not None:
+        await totals.store(cached, total)
+    return total, [_summary(row) for row in rows]
+
+
+async def _page(
+    where: str, p: _Parameters, *, offset: int, limit: int, counted: bool
+) -> list[dict[str, Any]]:
+    """The page's rows, with ``total`` (``count(*) OVER ()``: a scan of every visible row)
+    when ``counted``; without it the id index serves the page and stops after its rows."""
+    total = ", count(*) OVER () AS total" if counted else ""
     # Placeholders only; every value is a parameter.
     sql = f"""
         WITH page AS (
-            SELECT c.id, count(*) OVER () AS total
+            SELECT c.id{total}
             FROM contents c
             JOIN organizations o ON o.id = c.organization_id
             JOIN workspaces w ON w.id = c.workspace_id
             JOIN projects p ON p.id = c.project_id
             WHERE c.deleted_at IS NULL AND o.is_active AND w.is_active AND p.is_active
-              AND {visible}{where}
+              AND {where}
             ORDER BY c.id DESC
             LIMIT {p(limit)} OFFSET {p(offset)}
         )
-        SELECT page.total, c.id, c.project_id, c.prompt_id, c.title,
+        SELECT {"page.total, " if counted else ""}c.id, c.project_id, c.prompt_id, c.title,
                left(c.body, {p(EXCERPT_FETCH_CHARS)}) AS head, c.status, c.variables,
                c.word_count, c.has_pii, c.pii_findings, c.created_by_id, c.decided_by_id,
                c.decided_at, c.rejection_reason, c.approved_version, c.created_at, c.updated_at
         FROM page JOIN contents c ON c.id = page.id
         ORDER BY c.id DESC
     """  # noqa: S608
-    rows = await connections.get("default").execute_query_dict(sql, p.values)
-    if not rows:
-        return None if offset > 0 else (0, [])
-    return rows[0]["total"], [_summary(row) for row in rows]
+    return await connections.get("default").execute_query_dict(sql, p.values)
 
 
 def _summary(row: dict[str, Any]) -> ContentSummary:

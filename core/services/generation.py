@@ -417,6 +417,7 @@ class GenerationService:
                 cost_usd=worst_cost,
                 at=now,
             )
+        await self._content.totals.changed(content.organization_id)  # now generating
         return job
 
     # --- reading -------------------------------------------------------------------------------
@@ -749,6 +750,7 @@ class GenerationService:
                 at=run.reserved_at,
             )
             await self._notify(conn, job, ok=True)
+        await self._content.totals.changed(job.organization_id)  # back to draft
 
     async def _fail(self, run: _Run, outcome: _Outcome, duration_ms: int | None) -> None:
         job = run.job
@@ -799,6 +801,7 @@ class GenerationService:
                     at=run.reserved_at,
                 )
             await self._notify(conn, job, ok=False)
+        await self._content.totals.changed(job.organization_id)  # back to draft or rejected
 
     async def _keep_partial(
         self, conn: BaseDBAsyncClient, run: _Run, partial: str, findings: dict[str, int]
@@ -992,6 +995,7 @@ class GenerationService:
             )
             await self._usage.release(connection=conn, job_id=job.id)
             await self._notify(conn, job, ok=False)
+        await self._content.totals.changed(job.organization_id)  # back to its previous status
         why = f"no heartbeat since {cutoff}" if cutoff is not None else f"{owner} is gone"
         logger.warning("reaped generation job %s (%s)", job.id, why)
         return True
