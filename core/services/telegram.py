@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -20,6 +22,7 @@ from core.security.principal import Principal, load_principal, principal_of
 from core.services.auth import AuthService
 from core.services.conversations import ConversationService
 from core.validators.phone import PhoneE164, mask_phone
+from db import raw
 from db.models import Membership, TelegramLink, User
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,9 @@ class TelegramLinkService:
 
         A bot update has no session: the link is the credential, checked on every update.
         """
+        client = raw.postgres()
+        if client is not None:  # db/raw.py: every bot update asks this
+            return _principal_from_rows(await raw.fetch(client, _actor_sql(), telegram_user_id))
         # A member of some active organisation (every writer): one query, the user joined in.
         memberships = await Membership.filter(
             user__telegram_link__telegram_user_id=telegram_user_id,
@@ -145,3 +151,29 @@ async def _refuse_phone_linked_elsewhere(phone: PhoneE164, telegram_user_id: int
     )
     if other:
         raise Conflict("phone_linked_elsewhere")
+
+
+# -- the actor on PostgreSQL (db/raw.py) -------------------------------------------------------
+
+
+@cache
+def _actor_sql() -> str:
+    """The linked user with each (organisation, role) of their active organisations: one row
+    per membership, or one row with no organisation for a user who has none."""
+    # Only the model's own column names are formatted in; the Telegram id is a parameter.
+    columns = raw.columns(User, "u")
+    return (
+        f"SELECT {columns}, m.organization_id AS m_organization, m.role AS m_role"  # noqa: S608
+        " FROM telegram_links l JOIN users u ON u.id = l.user_id"
+        " LEFT JOIN (memberships m JOIN organizations o"
+        " ON o.id = m.organization_id AND o.is_active) ON m.user_id = u.id"
+        " WHERE l.telegram_user_id = $1"
+    )
+
+
+def _principal_from_rows(rows: list[Any]) -> Principal:
+    if not rows:
+        raise Unauthenticated("telegram_not_linked")
+    user = raw.prefixed(User, rows[0], "u")
+    roles = [(r["m_organization"], r["m_role"]) for r in rows if r["m_organization"] is not None]
+    return principal_of(user, roles)
