@@ -23,9 +23,11 @@ from core.container import Services
 from core.errors import DomainError, Unauthenticated
 from core.security.principal import Principal
 from core.services.conversations import RESUME, Conversation
+from core.services.telegram import UpdateStart
 from db.models import User
 
 SERVICES = "services"
+_START = "contexor_update_start"
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -164,12 +166,15 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     sender = update.effective_user
     chat = update.effective_chat
     assert sender is not None and chat is not None  # the handlers' filters ensure both
-    # Two independent reads on two pooled connections: one round trip of waiting, not two.
-    conversation, found = await asyncio.gather(
-        services.conversations.get(chat.id, sender.id),
-        _actor(services, sender.id),
-    )
-    actor, refusal = found
+    start = context.__dict__.pop(_START, None)
+    if start is not None:  # read with the reachability mark, before the handlers ran
+        conversation, actor, refusal = start.conversation, start.actor, start.refusal
+    else:
+        # Two independent reads on two pooled connections: one round trip of waiting, not two.
+        conversation, (actor, refusal) = await asyncio.gather(
+            services.conversations.get(chat.id, sender.id),
+            _actor(services, sender.id),
+        )
     return Turn(
         update=update,
         context=context,
@@ -181,6 +186,13 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
         conversation=conversation,
         refusal=refusal,
     )
+
+
+def keep_start(context: ContextTypes.DEFAULT_TYPE, start: UpdateStart) -> None:
+    """Hand what ``TelegramLinkService.begin_update`` read at the start of this update (handler
+    group -1, bot/delivery.py) to :func:`load_turn`, so it is not read twice. PTB builds one
+    context per update and passes it to every handler of it."""
+    context.__dict__[_START] = start
 
 
 async def _actor(

@@ -43,7 +43,12 @@ class ConversationService:
 
     async def get(self, chat_id: int, telegram_user_id: int) -> Conversation:
         """The live state of this chat and user (idle when none or expired)."""
-        row = await _row(chat_id, telegram_user_id)
+        return self.snapshot(chat_id, telegram_user_id, await _row(chat_id, telegram_user_id))
+
+    def snapshot(
+        self, chat_id: int, telegram_user_id: int, row: BotConversation | None
+    ) -> Conversation:
+        """The live state in ``row`` (read by the caller, which may read more beside it)."""
         if row is None:
             return Conversation(chat_id, telegram_user_id)
         if row.expires_at is not None and row.expires_at <= self._clock.now():
