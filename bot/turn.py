@@ -10,10 +10,19 @@ update in :func:`load_turn`), render with ``turn.say`` / ``turn.show``. A
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram import User as TelegramUser
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -25,6 +34,9 @@ from core.security.principal import Principal
 from core.services.conversations import RESUME, Conversation
 from core.services.telegram import UpdateStart
 from db.models import User
+
+logger = logging.getLogger("contexor.bot")
+T = TypeVar("T")
 
 SERVICES = "services"
 _START = "contexor_update_start"
@@ -119,9 +131,10 @@ class Turn:
         self, text: str, markup: Markup | None = None, *, parse_mode: str | None = None
     ) -> Message:
         """Send a new message to the chat."""
-        await self.ack()
-        return await self.context.bot.send_message(
-            self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+        return await self._with_ack(
+            self.context.bot.send_message(
+                self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+            )
         )
 
     async def show(
@@ -136,7 +149,15 @@ class Turn:
         if query is None or query.message is None:
             await self.say(text, markup, parse_mode=parse_mode)
             return
-        await self.ack()
+        await self._with_ack(self._edit(query, text, markup, parse_mode))
+
+    async def _edit(
+        self,
+        query: CallbackQuery,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        parse_mode: str | None,
+    ) -> None:
         try:
             await query.edit_message_text(text, reply_markup=markup, parse_mode=parse_mode)
         except BadRequest as exc:
@@ -146,6 +167,23 @@ class Turn:
             await self.context.bot.send_message(
                 self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
             )
+
+    async def _with_ack(self, answer: Awaitable[T]) -> T:
+        """``answer`` and, for a press not answered yet, its ``answerCallbackQuery`` at once:
+        two Bot API calls side by side, not one after the other (the spinner stops as the
+        answer arrives). A failed answer raises as before; a failed acknowledgement of a press
+        whose answer went out is only logged, since the person has their answer."""
+        query = self.update.callback_query
+        if query is None or self.answered:
+            return await answer
+        self.answered = True
+        acked, answered = await asyncio.gather(query.answer(), answer, return_exceptions=True)
+        if isinstance(answered, BaseException):
+            raise answered
+        if isinstance(acked, BaseException):
+            update_id = self.update.update_id
+            logger.warning("could not answer the press of update %s: %s", update_id, acked)
+        return answered
 
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the button press once (Telegram stops the spinner); a no-op for messages."""

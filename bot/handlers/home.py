@@ -80,8 +80,6 @@ async def cancel(turn: Turn) -> None:
         await hook(turn)
     had_state = turn.state is not None
     await turn.clear_state()
-    if turn.is_button:
-        await turn.ack()
     await turn.say(
         turn.t("bot.cancelled" if had_state else "bot.nothing_to_cancel"), keyboards.remove()
     )
