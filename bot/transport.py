@@ -61,6 +61,8 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
                 skip_auto_headers=("Accept-Encoding",),
+                # HTTP(S)_PROXY and NO_PROXY from the environment, as httpx honoured them.
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:

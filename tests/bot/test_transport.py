@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.transport import AiohttpRequest
-from tests.fakes.bot_api import FakeBotApi, UploadedFile
+from tests.fakes.bot_api import DEFAULT_BOT_USERNAME, FakeBotApi, UploadedFile
+from tests.support.proxy import CuttableProxy
 
 USER = 880_001
 
@@ -92,3 +94,17 @@ async def test_nobody_listening_is_a_network_error(bot_api: FakeBotApi) -> None:
         assert not isinstance(raised.value, TimedOut)
     finally:
         await client.request.shutdown()
+
+
+async def test_the_proxy_of_the_environment_is_used(bot_api: FakeBotApi, monkeypatch) -> None:
+    proxy = CuttableProxy("127.0.0.1", urlsplit(bot_api.url).port)
+    await proxy.start()
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    try:
+        # The host does not resolve: only the proxy reaches the fake.
+        async with _bot("http://api.telegram.invalid", bot_api.token) as client:
+            assert (await client.get_me()).username == DEFAULT_BOT_USERNAME
+    finally:
+        await proxy.cut()
