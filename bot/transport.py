@@ -98,8 +98,13 @@ class AiohttpRequest(BaseRequest):
         else:
             body, headers = None, None
         try:
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+            async with session.request(  # no redirect followed, as with httpx
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
