@@ -212,7 +212,12 @@ async def _remember(user_id: int, choice: Choice) -> None:
         "prompt_id": choice.prompt.id if choice.prompt is not None else None,
     }
     rows = ComposeChoice.filter(user_id=user_id)
-    if await rows.update(**values, updated_at=timezone.now()):
+    client = raw.postgres()
+    if client is not None:  # db/raw.py: every "continue in X / Y" writes it
+        changed = await raw.execute(client, _REMEMBER, user_id, *values.values(), timezone.now())
+    else:
+        changed = await rows.update(**values, updated_at=timezone.now())
+    if changed:
         return
     try:
         await ComposeChoice.create(user_id=user_id, **values)
@@ -261,6 +266,12 @@ _PLACE_AND_PROMPT = (
     " JOIN organizations o ON o.id = w.organization_id AND o.is_active"
     " LEFT JOIN prompts t ON t.id = {prompt} AND t.is_active"
     " WHERE p.is_active"
+)
+
+
+_REMEMBER = (
+    "UPDATE compose_choices SET organization_id = $2, project_id = $3, prompt_id = $4,"
+    " updated_at = $5 WHERE user_id = $1"
 )
 
 

@@ -249,10 +249,13 @@ async def test_the_last_choice(db: str, monkeypatch) -> None:
         return await compose.last_choice(actor=await principal_for(writer))
 
     assert await _both(monkeypatch, last) == (None, None)  # nothing saved
-    for prompt_id in (prompt.id, None):
-        await compose.choose(
-            actor=await principal_for(writer), project_id=project.id, prompt_id=prompt_id
-        )
+    for prompt_id, fast_write in ((prompt.id, True), (None, True), (prompt.id, False)):
+        with monkeypatch.context() as patched:
+            if not fast_write:
+                patched.setattr(raw, "postgres", lambda: None)
+            await compose.choose(
+                actor=await principal_for(writer), project_id=project.id, prompt_id=prompt_id
+            )
         fast, slow = await _both(monkeypatch, last)
         assert fast == slow and fast is not None
         chosen = fast[3]  # type: ignore[index]
