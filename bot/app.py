@@ -35,6 +35,7 @@ from bot.handlers import FEATURES, Registry, Step, load_registry
 from bot.pacing import ReplyAwareRateLimiter
 from bot.processor import PerUserUpdateProcessor
 from bot.texts import t
+from bot.transport import AiohttpRequest
 from bot.turn import SERVICES, load_turn
 from core.container import Services
 from core.services.permissions import ROLE_RANK
@@ -80,11 +81,16 @@ def build_application(
         .defaults(Defaults(block=True))
         .rate_limiter(ReplyAwareRateLimiter(max_retries=3))
         .concurrent_updates(PerUserUpdateProcessor())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .write_timeout(WRITE_TIMEOUT)
-        .pool_timeout(POOL_TIMEOUT)
-        .connection_pool_size(64)
+        # aiohttp rather than PTB's httpx: the Bot API calls were the bot's largest CPU cost
+        .request(
+            AiohttpRequest(
+                connection_pool_size=64,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                write_timeout=WRITE_TIMEOUT,
+                pool_timeout=POOL_TIMEOUT,
+            )
+        )
         # getUpdates goes through the fence of bot/fence.py (the bot lease, docs/scaling.md).
         .get_updates_request(
             FencedRequest(

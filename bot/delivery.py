@@ -54,6 +54,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.outbox_render import UnknownKind, render
+from bot.turn import keep_start
 from core.container import Services
 from core.services.notifications import EDIT_KINDS, KIND_CONTENT_SUBMITTED
 from core.services.outbox import REASON_NOT_LINKED, REASON_UNREACHABLE, Delivery
@@ -340,7 +341,7 @@ def register_reachability(application: Application, services: Services) -> None:
     same notice for a group unbinds it wherever it was an organisation's review group.
     """
 
-    async def track(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+    async def track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         user = update.effective_user
         if user is None or user.is_bot:
             return
@@ -352,6 +353,13 @@ def register_reachability(application: Application, services: Services) -> None:
                 elif await services.review.forget_review_chat(chat_id=change.chat.id):
                     # The bot left a review group: cards go to each editor again.
                     logger.info("review group %s unbound: the bot was removed", change.chat.id)
+            elif update.effective_chat is not None:
+                # One statement clears the mark and reads what the update's handler starts
+                # from (bot/turn.py), which takes it from the context.
+                start = await services.telegram.begin_update(update.effective_chat.id, user.id)
+                keep_start(context, start)
+                if start.reached:
+                    logger.info("Telegram user %s is reachable again", user.id)
             elif await services.outbox.mark_reachable(user.id):
                 logger.info("Telegram user %s is reachable again", user.id)
         except Exception:

@@ -18,7 +18,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram.request import HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
+
+from bot.transport import AiohttpRequest
 
 logger = logging.getLogger("contexor.bot")
 
@@ -49,8 +51,9 @@ class Fence:
         return False
 
 
-class FencedRequest(HTTPXRequest):
-    """PTB's HTTPX transport for ``getUpdates``, asking ``fence`` around each request."""
+class FencedRequest(AiohttpRequest):
+    """The bot's transport (``bot/transport.py``) for ``getUpdates``, asking ``fence``
+    around each request."""
 
     def __init__(self, fence: Fence, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -61,10 +64,10 @@ class FencedRequest(HTTPXRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout=HTTPXRequest.DEFAULT_NONE,
-        write_timeout=HTTPXRequest.DEFAULT_NONE,
-        connect_timeout=HTTPXRequest.DEFAULT_NONE,
-        pool_timeout=HTTPXRequest.DEFAULT_NONE,
+        read_timeout=BaseRequest.DEFAULT_NONE,
+        write_timeout=BaseRequest.DEFAULT_NONE,
+        connect_timeout=BaseRequest.DEFAULT_NONE,
+        pool_timeout=BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if not await self.fence.permits():
             await asyncio.sleep(FENCED_PAUSE_SECONDS)

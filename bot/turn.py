@@ -10,10 +10,19 @@ update in :func:`load_turn`), render with ``turn.say`` / ``turn.show``. A
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram import User as TelegramUser
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -23,9 +32,14 @@ from core.container import Services
 from core.errors import DomainError, Unauthenticated
 from core.security.principal import Principal
 from core.services.conversations import RESUME, Conversation
+from core.services.telegram import UpdateStart
 from db.models import User
 
+logger = logging.getLogger("contexor.bot")
+T = TypeVar("T")
+
 SERVICES = "services"
+_START = "contexor_update_start"
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -117,9 +131,10 @@ class Turn:
         self, text: str, markup: Markup | None = None, *, parse_mode: str | None = None
     ) -> Message:
         """Send a new message to the chat."""
-        await self.ack()
-        return await self.context.bot.send_message(
-            self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+        return await self._with_ack(
+            self.context.bot.send_message(
+                self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
+            )
         )
 
     async def show(
@@ -134,7 +149,15 @@ class Turn:
         if query is None or query.message is None:
             await self.say(text, markup, parse_mode=parse_mode)
             return
-        await self.ack()
+        await self._with_ack(self._edit(query, text, markup, parse_mode))
+
+    async def _edit(
+        self,
+        query: CallbackQuery,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        parse_mode: str | None,
+    ) -> None:
         try:
             await query.edit_message_text(text, reply_markup=markup, parse_mode=parse_mode)
         except BadRequest as exc:
@@ -144,6 +167,23 @@ class Turn:
             await self.context.bot.send_message(
                 self.chat_id, text, reply_markup=markup, parse_mode=parse_mode
             )
+
+    async def _with_ack(self, answer: Awaitable[T]) -> T:
+        """``answer`` and, for a press not answered yet, its ``answerCallbackQuery`` at once:
+        two Bot API calls side by side, not one after the other (the spinner stops as the
+        answer arrives). A failed answer raises as before; a failed acknowledgement of a press
+        whose answer went out is only logged, since the person has their answer."""
+        query = self.update.callback_query
+        if query is None or self.answered:
+            return await answer
+        self.answered = True
+        acked, answered = await asyncio.gather(query.answer(), answer, return_exceptions=True)
+        if isinstance(answered, BaseException):
+            raise answered
+        if isinstance(acked, BaseException):
+            update_id = self.update.update_id
+            logger.warning("could not answer the press of update %s: %s", update_id, acked)
+        return answered
 
     async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the button press once (Telegram stops the spinner); a no-op for messages."""
@@ -164,12 +204,15 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     sender = update.effective_user
     chat = update.effective_chat
     assert sender is not None and chat is not None  # the handlers' filters ensure both
-    # Two independent reads on two pooled connections: one round trip of waiting, not two.
-    conversation, found = await asyncio.gather(
-        services.conversations.get(chat.id, sender.id),
-        _actor(services, sender.id),
-    )
-    actor, refusal = found
+    start = context.__dict__.pop(_START, None)
+    if start is not None:  # read with the reachability mark, before the handlers ran
+        conversation, actor, refusal = start.conversation, start.actor, start.refusal
+    else:
+        # Two independent reads on two pooled connections: one round trip of waiting, not two.
+        conversation, (actor, refusal) = await asyncio.gather(
+            services.conversations.get(chat.id, sender.id),
+            _actor(services, sender.id),
+        )
     return Turn(
         update=update,
         context=context,
@@ -181,6 +224,13 @@ async def load_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
         conversation=conversation,
         refusal=refusal,
     )
+
+
+def keep_start(context: ContextTypes.DEFAULT_TYPE, start: UpdateStart) -> None:
+    """Hand what ``TelegramLinkService.begin_update`` read at the start of this update (handler
+    group -1, bot/delivery.py) to :func:`load_turn`, so it is not read twice. PTB builds one
+    context per update and passes it to every handler of it."""
+    context.__dict__[_START] = start
 
 
 async def _actor(

@@ -72,16 +72,12 @@ async def cancel(turn: Turn) -> None:
     reason) is cancelled alone, back to the flow it interrupted."""
     if turn.data.get(RESUME):
         await turn.finish_state()
-        if turn.is_button:
-            await turn.ack()
         await turn.say(turn.t("bot.cancelled_resumed"), keyboards.remove())
         return
     for hook in turn.context.application.bot_data["registry"].on_cancel:
         await hook(turn)
     had_state = turn.state is not None
     await turn.clear_state()
-    if turn.is_button:
-        await turn.ack()
     await turn.say(
         turn.t("bot.cancelled" if had_state else "bot.nothing_to_cancel"), keyboards.remove()
     )

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from tortoise import timezone
 from tortoise.exceptions import IntegrityError
@@ -28,6 +30,7 @@ from core.security.principal import Principal
 from core.services.catalog import active_projects, active_workspaces
 from core.services.permissions import Action, authorize, may
 from core.services.prompts import visible_prompts
+from db import raw
 from db.models import (
     ComposeChoice,
     GenerationKind,
@@ -142,6 +145,9 @@ class ComposeService:
         """The checked choice (``NotFound`` for anything foreign, retired or unusable there)."""
         if prompt_id is None:
             return await self._place(actor, project_id)
+        client = raw.postgres()
+        if client is not None:  # db/raw.py: every answer to a question re-checks here
+            return _checked(actor, await raw.fetch(client, _check_sql(), project_id, prompt_id))
         # Both reads at once (one round trip of waiting); the prompt is checked against the
         # place below, as _usable_prompts would, before anything of it is used.
         place, prompt = await asyncio.gather(
@@ -153,6 +159,13 @@ class ComposeService:
 
     async def last_choice(self, *, actor: Principal) -> Choice | None:
         """The actor's last choice if it is still theirs to use, else ``None``."""
+        client = raw.postgres()
+        if client is not None:  # db/raw.py: the saved choice and its re-check in one statement
+            rows = await raw.fetch(client, _last_choice_sql(), actor.user_id)
+            try:
+                return _checked(actor, rows, prompt_needed=bool(rows and rows[0]["c_prompt"]))
+            except (NotFound, PermissionDenied):
+                return None
         saved = await ComposeChoice.get_or_none(user_id=actor.user_id)
         if saved is None:
             return None
@@ -199,7 +212,12 @@ async def _remember(user_id: int, choice: Choice) -> None:
         "prompt_id": choice.prompt.id if choice.prompt is not None else None,
     }
     rows = ComposeChoice.filter(user_id=user_id)
-    if await rows.update(**values, updated_at=timezone.now()):
+    client = raw.postgres()
+    if client is not None:  # db/raw.py: every "continue in X / Y" writes it
+        changed = await raw.execute(client, _REMEMBER, user_id, *values.values(), timezone.now())
+    else:
+        changed = await rows.update(**values, updated_at=timezone.now())
+    if changed:
         return
     try:
         await ComposeChoice.create(user_id=user_id, **values)
@@ -235,3 +253,71 @@ def _prompt_option(prompt: Prompt) -> Option:
         category=str(prompt.category),
         builtin=prompt.is_builtin,
     )
+
+
+# -- the re-check on PostgreSQL (db/raw.py) ----------------------------------------------------
+
+
+# The active project with its active workspace and organisation (``_place``), and the active
+# prompt of that id beside it. The prompt's own workspace need not be joined: the prompt is
+# usable only without one or in this workspace, which is active (``_usable_in``).
+_PLACE_AND_PROMPT = (
+    " JOIN workspaces w ON w.id = p.workspace_id AND w.is_active"
+    " JOIN organizations o ON o.id = w.organization_id AND o.is_active"
+    " LEFT JOIN prompts t ON t.id = {prompt} AND t.is_active"
+    " WHERE p.is_active"
+)
+
+
+_REMEMBER = (
+    "UPDATE compose_choices SET organization_id = $2, project_id = $3, prompt_id = $4,"
+    " updated_at = $5 WHERE user_id = $1"
+)
+
+
+def _choice_columns() -> str:
+    # Only the models' own column names are formatted into the statements; ids are parameters.
+    return ", ".join(
+        raw.columns(model, alias)
+        for model, alias in ((Project, "p"), (Workspace, "w"), (Organization, "o"), (Prompt, "t"))
+    )
+
+
+@cache
+def _check_sql() -> str:
+    """The project ``$1`` and the prompt ``$2`` for ``ComposeService.check``."""
+    where = _PLACE_AND_PROMPT.format(prompt="$2")
+    return f"SELECT {_choice_columns()} FROM projects p{where} AND p.id = $1"  # noqa: S608
+
+
+@cache
+def _last_choice_sql() -> str:
+    """The saved choice of user ``$1`` for ``ComposeService.last_choice``."""
+    where = _PLACE_AND_PROMPT.format(prompt="c.prompt_id")
+    return (
+        f"SELECT {_choice_columns()}, c.prompt_id AS c_prompt FROM compose_choices c"  # noqa: S608
+        f" JOIN projects p ON p.id = c.project_id{where} AND c.user_id = $1"
+    )
+
+
+def _checked(actor: Principal, rows: list[Any], *, prompt_needed: bool = True) -> Choice:
+    """``ComposeService.check`` from the row of :func:`_check_sql`, in the same order:
+    the place, the actor's right to write there, then the prompt (if one was asked for)."""
+    if not rows:
+        raise NotFound()
+    row = rows[0]
+    organization = raw.prefixed(Organization, row, "o")
+    workspace = raw.prefixed(Workspace, row, "w")
+    project = raw.prefixed(Project, row, "p")
+    # As select_related("workspace__organization") leaves them.
+    object.__setattr__(workspace, "_organization", organization)
+    object.__setattr__(project, "_workspace", workspace)
+    authorize(actor, workspace.organization_id, Action.CREATE_CONTENT)
+    if not prompt_needed:
+        return Choice(organization, workspace, project, None)
+    if row["t_id"] is None:
+        raise NotFound()
+    prompt = raw.prefixed(Prompt, row, "t")
+    if not _usable_in(prompt, workspace):
+        raise NotFound()
+    return Choice(organization, workspace, project, prompt)

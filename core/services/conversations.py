@@ -15,6 +15,7 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 from core.clock import Clock
+from db import raw
 from db.models import BotConversation
 
 DEFAULT_TTL = timedelta(hours=24)
@@ -42,7 +43,12 @@ class ConversationService:
 
     async def get(self, chat_id: int, telegram_user_id: int) -> Conversation:
         """The live state of this chat and user (idle when none or expired)."""
-        row = await BotConversation.get_or_none(chat_id=chat_id, telegram_user_id=telegram_user_id)
+        return self.snapshot(chat_id, telegram_user_id, await _row(chat_id, telegram_user_id))
+
+    def snapshot(
+        self, chat_id: int, telegram_user_id: int, row: BotConversation | None
+    ) -> Conversation:
+        """The live state in ``row`` (read by the caller, which may read more beside it)."""
         if row is None:
             return Conversation(chat_id, telegram_user_id)
         if row.expires_at is not None and row.expires_at <= self._clock.now():
@@ -101,6 +107,10 @@ class ConversationService:
 
     async def clear(self, chat_id: int, telegram_user_id: int) -> None:
         """Back to idle (the language choice stays)."""
+        client = raw.postgres()
+        if client is not None:  # db/raw.py: every update of a conversation ends up here
+            await raw.execute(client, _CLEAR, chat_id, telegram_user_id)
+            return
         await BotConversation.filter(chat_id=chat_id, telegram_user_id=telegram_user_id).update(
             state="", data={}, expires_at=None
         )
@@ -136,7 +146,7 @@ class ConversationService:
         """One conditional UPDATE when the row exists (every write after a chat's first)."""
         rows = BotConversation.filter(chat_id=chat_id, telegram_user_id=telegram_user_id)
         for _ in range(2):  # a concurrent first write wins the insert; we then update it
-            if await rows.update(**values, updated_at=timezone.now()):
+            if await _update(rows, chat_id, telegram_user_id, values):
                 return
             try:
                 await BotConversation.create(
@@ -148,3 +158,43 @@ class ConversationService:
             except IntegrityError:
                 continue
         raise RuntimeError("conversation row vanished while being written")  # pragma: no cover
+
+
+# -- the hot path on PostgreSQL (db/raw.py) ---------------------------------------------------
+
+_SELECT = "SELECT * FROM bot_conversations WHERE chat_id = $1 AND telegram_user_id = $2"
+_CLEAR = (
+    "UPDATE bot_conversations SET state = '', data = '{}'::jsonb, expires_at = NULL"
+    " WHERE chat_id = $1 AND telegram_user_id = $2"
+)
+_SET_STATE = (
+    "UPDATE bot_conversations SET state = $3, data = $4::jsonb, expires_at = $5,"
+    " updated_at = $6 WHERE chat_id = $1 AND telegram_user_id = $2"
+)
+_DATA = BotConversation._meta.fields_map["data"]
+
+
+async def _row(chat_id: int, telegram_user_id: int) -> BotConversation | None:
+    client = raw.postgres()
+    if client is None:
+        return await BotConversation.get_or_none(chat_id=chat_id, telegram_user_id=telegram_user_id)
+    rows = await raw.fetch(client, _SELECT, chat_id, telegram_user_id)
+    return raw.model(BotConversation, rows[0]) if rows else None
+
+
+async def _update(rows: Any, chat_id: int, telegram_user_id: int, values: dict[str, Any]) -> int:
+    """The conditional UPDATE of :meth:`ConversationService._upsert`: a new state (the
+    common write, as raw SQL on PostgreSQL) or any other set of values (through the ORM)."""
+    client = raw.postgres()
+    if client is None or set(values) != {"state", "data", "expires_at"}:
+        return await rows.update(**values, updated_at=timezone.now())
+    return await raw.execute(
+        client,
+        _SET_STATE,
+        chat_id,
+        telegram_user_id,
+        values["state"],
+        _DATA.to_db_value(values["data"], BotConversation),
+        values["expires_at"],
+        timezone.now(),
+    )

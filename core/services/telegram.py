@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from core.errors import Conflict, Unauthenticated
 from core.security.principal import Principal, load_principal, principal_of
 from core.services.auth import AuthService
-from core.services.conversations import ConversationService
+from core.services.conversations import Conversation, ConversationService
 from core.validators.phone import PhoneE164, mask_phone
-from db.models import Membership, TelegramLink, User
+from db import raw
+from db.models import BotConversation, Membership, TelegramLink, User
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,18 @@ class LinkCodeSent:
     phone: PhoneE164
     ttl: int
     resend_after: int
+
+
+@dataclass(frozen=True)
+class UpdateStart:
+    """A bot update's starting point: the chat's conversation, the linked actor or why there is
+    none to act as (``refusal``; both ``None`` when simply not linked), and whether the account
+    had been marked unreachable (the mark is cleared now)."""
+
+    conversation: Conversation
+    actor: Principal | None
+    refusal: Unauthenticated | None
+    reached: bool
 
 
 class TelegramLinkService:
@@ -53,6 +68,9 @@ class TelegramLinkService:
 
         A bot update has no session: the link is the credential, checked on every update.
         """
+        client = raw.postgres()
+        if client is not None:  # db/raw.py: every bot update asks this
+            return _principal_from_rows(await raw.fetch(client, _actor_sql(), telegram_user_id))
         # A member of some active organisation (every writer): one query, the user joined in.
         memberships = await Membership.filter(
             user__telegram_link__telegram_user_id=telegram_user_id,
@@ -68,6 +86,32 @@ class TelegramLinkService:
         if link is None:
             raise Unauthenticated("telegram_not_linked")
         return await load_principal(link.user)
+
+    async def begin_update(self, chat_id: int, telegram_user_id: int) -> UpdateStart:
+        """What a bot update from this account in this chat starts from; their writing also
+        clears an "unreachable" mark (``OutboxService.mark_reachable``). On PostgreSQL all of
+        it is one statement (db/raw.py): it runs for every update."""
+        client = raw.postgres()
+        if client is None:
+            reached = await TelegramLink.filter(
+                telegram_user_id=telegram_user_id, unreachable_since__not_isnull=True
+            ).update(unreachable_since=None)
+            conversation = await self._conversations.get(chat_id, telegram_user_id)
+            try:
+                actor = await self.actor_for_telegram(telegram_user_id)
+            except Unauthenticated as exc:
+                return UpdateStart(conversation, None, _refusal(exc), reached=bool(reached))
+            return UpdateStart(conversation, actor, None, reached=bool(reached))
+        rows = await raw.fetch(client, _begin_sql(), chat_id, telegram_user_id)
+        first = rows[0]  # one row at least: the conversation's columns, maybe all null
+        row = raw.prefixed(BotConversation, first, "c") if first["c_id"] is not None else None
+        conversation = self._conversations.snapshot(chat_id, telegram_user_id, row)
+        reached = bool(first["reached"])
+        try:
+            actor = _principal_from_rows([r for r in rows if r["u_id"] is not None])
+        except Unauthenticated as exc:
+            return UpdateStart(conversation, None, _refusal(exc), reached=reached)
+        return UpdateStart(conversation, actor, None, reached=reached)
 
     async def chat_ids_of(self, user_id: int) -> list[int]:
         """The private chats where this user's linked Telegram account talks to the bot."""
@@ -145,3 +189,51 @@ async def _refuse_phone_linked_elsewhere(phone: PhoneE164, telegram_user_id: int
     )
     if other:
         raise Conflict("phone_linked_elsewhere")
+
+
+# -- the actor on PostgreSQL (db/raw.py) -------------------------------------------------------
+
+
+@cache
+def _actor_sql() -> str:
+    """The linked user with each (organisation, role) of their active organisations: one row
+    per membership, or one row with no organisation for a user who has none."""
+    # Only the model's own column names are formatted in; the Telegram id is a parameter.
+    columns = raw.columns(User, "u")
+    return (
+        f"SELECT {columns}, m.organization_id AS m_organization, m.role AS m_role"  # noqa: S608
+        " FROM telegram_links l JOIN users u ON u.id = l.user_id"
+        " LEFT JOIN (memberships m JOIN organizations o"
+        " ON o.id = m.organization_id AND o.is_active) ON m.user_id = u.id"
+        " WHERE l.telegram_user_id = $1"
+    )
+
+
+def _principal_from_rows(rows: list[Any]) -> Principal:
+    if not rows:
+        raise Unauthenticated("telegram_not_linked")
+    user = raw.prefixed(User, rows[0], "u")
+    roles = [(r["m_organization"], r["m_role"]) for r in rows if r["m_organization"] is not None]
+    return principal_of(user, roles)
+
+
+def _refusal(exc: Unauthenticated) -> Unauthenticated | None:
+    """Why a linked account has no actor (``None``: it is simply not linked)."""
+    return None if exc.code == "telegram_not_linked" else exc
+
+
+@cache
+def _begin_sql() -> str:
+    """For chat ``$1`` and account ``$2``: the reachability mark cleared, the conversation's
+    columns (``c_…``) and the actor's rows of :func:`_actor_sql` (none when not linked)."""
+    actor = _actor_sql().replace("$1", "$2")
+    conversation = raw.columns(BotConversation, "c")
+    return (
+        "WITH reached AS (UPDATE telegram_links SET unreachable_since = NULL"  # noqa: S608
+        " WHERE telegram_user_id = $2 AND unreachable_since IS NOT NULL RETURNING 1),"
+        f" actor AS ({actor})"
+        f" SELECT (SELECT count(*) FROM reached) AS reached, {conversation}, actor.*"
+        " FROM (SELECT 1) AS one"
+        " LEFT JOIN bot_conversations c ON c.chat_id = $1 AND c.telegram_user_id = $2"
+        " LEFT JOIN actor ON true"
+    )

@@ -40,6 +40,7 @@ async def _counted(action) -> list[str]:  # type: ignore[no-untyped-def]
     return log.statements
 
 
+@pytest.mark.postgres  # the pins are PostgreSQL's hand-written statements (db/raw.py)
 async def test_statements_per_update_of_the_writers_path(harness: BotHarness) -> None:
     person: Person = await harness.linked_user()
     org = await harness.default_org()
@@ -63,17 +64,17 @@ async def test_statements_per_update_of_the_writers_path(harness: BotHarness) ->
     }
 
     assert harness.t("bot.cancelled") in person.texts
-    # Every update: the reachability mark (1), the conversation (1), the actor (the memberships
-    # with their user, through the link: 1). Then /new: the last choice and its re-check (3);
-    # continue: the re-check (2), the last choice and the state, one conditional UPDATE each
-    # (2); an answer: the re-check (2) and the state (1); Cancel: the state (1).
+    # Every update: one statement clears the reachability mark and reads the conversation and
+    # the actor (core.services.telegram.begin_update). Then /new: the last choice with its
+    # re-check (1); continue: the re-check (1), the last choice and the state, one conditional
+    # UPDATE each (2); an answer: the re-check (1) and the state (1); Cancel: the state (1).
     assert {name: len(statements) for name, statements in counted.items()} == {
-        "/new": 6,
-        "continue": 7,
-        "text answer": 6,
-        "number answer": 6,
-        "choice answer": 6,
-        "cancel": 4,
+        "/new": 2,
+        "continue": 4,
+        "text answer": 3,
+        "number answer": 3,
+        "choice answer": 3,
+        "cancel": 2,
     }, counted
 
 
