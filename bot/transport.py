@@ -16,7 +16,9 @@ JSON as well as forms), which spares percent-encoding every byte of a Persian te
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -29,7 +31,7 @@ _JSON = {"Content-Type": "application/json"}
 class AiohttpRequest(BaseRequest):
     """A pool of ``connection_pool_size`` keep-alive connections to the Bot API."""
 
-    __slots__ = ("_defaults", "_media_write_timeout", "_pool_size", "_session")
+    __slots__ = ("_defaults", "_media_write_timeout", "_pool_size", "_proxies", "_session")
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class AiohttpRequest(BaseRequest):
         }
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -61,8 +64,9 @@ class AiohttpRequest(BaseRequest):
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
                 skip_auto_headers=("Accept-Encoding",),
-                # HTTP(S)_PROXY and NO_PROXY from the environment, as httpx honoured them.
-                trust_env=True,
+                # Not trust_env: aiohttp would then look the proxy (and ~/.netrc) up again in a
+                # worker thread for every request; _proxy_for reads the environment once.
+                trust_env=False,
             )
 
     async def shutdown(self) -> None:
@@ -105,12 +109,25 @@ class AiohttpRequest(BaseRequest):
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=self._proxy_for(url),
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    def _proxy_for(self, url: str) -> str | None:
+        """HTTP(S)_PROXY and NO_PROXY from the environment, as httpx honoured them: read once
+        per scheme and host (the Bot API is one), since the environment does not change."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        if origin not in self._proxies:
+            host = parts.hostname or ""
+            bypass = urllib.request.proxy_bypass_environment(host)
+            proxies = urllib.request.getproxies_environment()
+            self._proxies[origin] = None if bypass else proxies.get(parts.scheme)
+        return self._proxies[origin]
 
     def _timeout(self, read: Any, write: Any, connect: Any, pool: Any) -> aiohttp.ClientTimeout:
         given = {"read": read, "write": write, "connect": connect, "pool": pool}

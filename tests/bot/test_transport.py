@@ -108,3 +108,12 @@ async def test_the_proxy_of_the_environment_is_used(bot_api: FakeBotApi, monkeyp
             assert (await client.get_me()).username == DEFAULT_BOT_USERNAME
     finally:
         await proxy.cut()
+
+
+async def test_no_proxy_of_the_environment_goes_direct(bot_api: FakeBotApi, monkeypatch) -> None:
+    for name in ("no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: never used
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with _bot(bot_api.url, bot_api.token) as client:
+        assert (await client.get_me()).username == DEFAULT_BOT_USERNAME
