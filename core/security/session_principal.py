@@ -11,10 +11,9 @@ statement-by-statement path of ``load_principal``.
 
 from __future__ import annotations
 
-from tortoise import connections
-
 from core.errors import Unauthenticated
 from core.security.principal import Principal, load_principal, principal_of
+from db import raw
 from db.models import RefreshToken, User
 
 _USER_COLUMNS = tuple(User._meta.fields_db_projection.values())
@@ -42,8 +41,8 @@ async def session_principal(user_id: int, session_id: str) -> Principal:
     Refusals in the order the separate reads gave them: unknown user, inactive user, revoked
     session.
     """
-    client = connections.get("default")
-    if client.capabilities.dialect != "postgres":
+    client = raw.postgres()
+    if client is None:
         principal = await load_principal(user_id, session_id=session_id)
         revoked = RefreshToken.filter(family_id=session_id, revoked_at__isnull=False)
         if await revoked.exists():

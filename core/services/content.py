@@ -73,6 +73,7 @@ from core.services.list_totals import ListTotals
 from core.services.permissions import Action, authorize, may, role_of
 from core.services.unlocking import UnlockHorizon
 from core.text.normalize import normalize_prose, normalize_text, persian_digits
+from db import raw
 from db.models import (
     Content,
     ContentStatus,
@@ -724,8 +725,8 @@ class ContentService:
 
     async def _visible(self, actor: Principal, content_id: int) -> tuple[Content, Role]:
         """The live content and the actor's role in its organisation, or ``NotFound``."""
-        if content_detail.available():
-            content = await content_detail.fetch_live_content(content_id)
+        if (client := raw.postgres()) is not None:
+            content = await content_detail.fetch_live_content(client, content_id)
         else:
             content = await live_contents().get_or_none(id=content_id)
         if content is None:

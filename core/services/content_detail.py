@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
+from db import raw
 from db.models import Content
 
 
@@ -32,14 +33,8 @@ WHERE c.id = $1 AND c.deleted_at IS NULL
 """  # noqa: S608
 
 
-def available() -> bool:
-    """Whether this database takes the one-query path (PostgreSQL)."""
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
-async def fetch_live_content(content_id: int) -> Content | None:
-    """The live content ``content_id`` (None: unknown, deleted or retired). PostgreSQL only."""
-    rows = await connections.get("default").execute_query_dict(_sql(), [content_id])
-    if not rows:
-        return None
-    return Content._init_from_db(**rows[0])
+async def fetch_live_content(client: BaseDBAsyncClient, content_id: int) -> Content | None:
+    """The live content ``content_id`` (None: unknown, deleted or retired) on PostgreSQL's
+    ``client`` (``db.raw.postgres()``)."""
+    rows = await raw.fetch(client, _sql(), content_id)
+    return raw.model(Content, rows[0]) if rows else None

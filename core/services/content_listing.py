@@ -27,6 +27,7 @@ from tortoise import connections
 from core.services.list_totals import ListTotals
 from core.services.permissions import Action, may
 from core.text.excerpt import EXCERPT_FETCH_CHARS, excerpt
+from db import raw
 from db.models import Content, ContentStatus, Role
 
 
@@ -91,7 +92,7 @@ def served_by_sql(search: str | None) -> bool:
     """Whether the one-query path serves this list (PostgreSQL, no text search)."""
     if search:
         return False
-    return connections.get("default").capabilities.dialect == "postgres"
+    return raw.postgres() is not None
 
 
 class _Parameters:

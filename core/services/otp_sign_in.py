@@ -29,11 +29,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from tortoise import connections
 from tortoise.expressions import F
 
 from core.errors import InvalidInput, Unauthenticated
 from core.security.tokens import NewSession
+from db import raw
 from db.models import Language, OtpCode, OtpPurpose, RefreshToken, User
 
 
@@ -72,15 +72,11 @@ FROM live LEFT JOIN counted ON counted.id = live.id
 """
 
 
-def _postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
 async def count_attempt(phone: str, now: datetime, *, limit: int) -> Attempt | None:
     """The phone's live login code with one attempt counted if one is left; None: no code."""
-    if not _postgres():
+    client = raw.postgres()
+    if client is None:
         return await count_attempt_by_orm(phone, now, limit=limit)
-    client = connections.get("default")
     rows = await client.execute_query_dict(_COUNT_SQL, [phone, OtpPurpose.LOGIN.value, limit, now])
     if not rows:
         return None
@@ -192,7 +188,8 @@ async def sign_in(
     ``code_expired`` if the code was consumed or voided meanwhile; ``user_inactive`` for an
     inactive user (the code is used up all the same, as before).
     """
-    if not _postgres():
+    client = raw.postgres()
+    if client is None:
         return await sign_in_by_orm(otp_id, phone, now, language=language, session=session)
     fresh = User(phone_number=phone, language=language, last_login_at=now)
     values: list[Any] = [
@@ -205,7 +202,6 @@ async def sign_in(
     ]
     if session is not None:
         values += [session.jti, session.family_id, session.created_at, session.expires_at]
-    client = connections.get("default")
     rows = await client.execute_query_dict(_sign_in_sql(session is not None), values)
     row = rows[0]
     if not row["consumed"]:

@@ -15,6 +15,7 @@ from core.container import Services
 from core.errors import NotFound
 from core.services import content_detail
 from core.services.content import live_contents
+from db import raw
 from db.models import Content, Role
 from tests.services.test_content_listing import world  # noqa: F401 (the shared fixture)
 from tests.support.factories import principal_for
@@ -38,7 +39,7 @@ async def test_the_query_finds_what_live_contents_finds(world: dict) -> None:  #
     found = 0
     for content_id in await all_ids():
         orm = await live_contents().get_or_none(id=content_id)
-        fast = await content_detail.fetch_live_content(content_id)
+        fast = await content_detail.fetch_live_content(raw.postgres(), content_id)
         assert fields_of(fast) == fields_of(orm), content_id
         found += orm is not None
     assert 0 < found < len(await all_ids()) - 2  # deleted, retired and unknown ids are missed
@@ -66,7 +67,7 @@ async def test_every_role_reads_the_same_json_or_404_on_both_paths(
         with recording_queries() as log:
             fast.append(await read(services, actor, content_id))
         assert log.count == 1, log.statements
-    monkeypatch.setattr(content_detail, "available", lambda: False)
+    monkeypatch.setattr(raw, "postgres", lambda: None)  # the ORM path
     orm = [await read(services, actor, content_id) for content_id in ids]
     assert fast == orm
     assert any(body is None for body in fast) and any(body is not None for body in fast)
