@@ -25,6 +25,7 @@ from telegram.ext import Application
 from tortoise import connections
 
 import db
+from bot import heap
 from bot.app import bot_commands, build_application
 from bot.command_menus import menu_actions
 from bot.delivery import DeliveryWorker
@@ -77,6 +78,7 @@ async def run_product(
             _start_scheduler(stack, services)
         if application is not None:
             await start_bot(stack, application, webhook=webhook)
+        heap.settle()
         logger.info("contexor is running; press Ctrl+C to stop")
         await stop.wait()
         logger.info("stopping")
