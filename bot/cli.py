@@ -25,6 +25,7 @@ from core.logging import configure_logging
 from core.settings import Settings, production_problems
 
 if TYPE_CHECKING:
+    from core.container import Services
     from db.models import JobRun
     from scheduler.setup import JobSpec
 
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--phone", required=True, help="the admin's mobile number")
     boot.add_argument("--org", required=True, help="the organisation's name")
     boot.add_argument("--name", default=None, help="the admin's full name")
+
+    user = commands.add_parser("user", help="switch a user off (ending their sessions) or on")
+    user.add_argument("action", choices=("deactivate", "activate"))
+    user.add_argument("--phone", required=True, help="the user's mobile number")
+    org = commands.add_parser("org", help="switch an organisation off or on")
+    org.add_argument("action", choices=("deactivate", "activate"))
+    org.add_argument("--slug", required=True, help="the organisation's slug")
 
     jobs = commands.add_parser("jobs", help="list or run the scheduler's jobs")
     job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
@@ -145,15 +153,17 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
 
     from core.bootstrap import bootstrap  # the CLI's other commands need none of it
     from core.clock import Clock
+    from core.security.principal_cache import PrincipalCache
     from core.services.list_totals import ListTotals
 
     async def work() -> str:
-        # The running API caches list totals in Redis; a reactivated organisation changes them.
+        # The running API caches list totals and principals by Redis marks; a reactivated
+        # organisation or a new admin changes them.
         redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
-        totals = ListTotals(
-            redis,
-            key_prefix=settings.redis_key_prefix,
-            ttl_seconds=settings.list_total_cache_seconds,
+        prefix = settings.redis_key_prefix
+        totals = ListTotals(redis, key_prefix=prefix, ttl_seconds=settings.list_total_cache_seconds)
+        principals = PrincipalCache(
+            redis, key_prefix=prefix, ttl_seconds=settings.principal_cache_seconds
         )
         try:
             result = await bootstrap(
@@ -163,6 +173,7 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
                 clock=Clock(),
                 phone_regions=settings.phone_regions,
                 totals=totals,
+                principals=principals,
             )
         finally:
             if redis is not None:
@@ -180,6 +191,48 @@ async def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
         return json.dumps(summary, ensure_ascii=False)
 
     print(await _with_database(settings, work))
+    return EXIT_OK
+
+
+async def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    """Deactivate (sessions revoked, refused from the next request) or reactivate a user."""
+
+    async def work(services: Services) -> dict[str, object]:
+        user = await services.accounts.set_user_active(args.phone, active=args.action == "activate")
+        return {"user": user.id, "phone_number": user.phone_number, "active": user.is_active}
+
+    return await _account_command(settings, work)
+
+
+async def cmd_org(settings: Settings, args: argparse.Namespace) -> int:
+    """Deactivate (hidden from its members from the next request) or reactivate an organisation."""
+
+    async def work(services: Services) -> dict[str, object]:
+        organization = await services.accounts.set_organization_active(
+            args.slug, active=args.action == "activate"
+        )
+        return {
+            "organization": organization.id,
+            "slug": organization.slug,
+            "active": organization.is_active,
+        }
+
+    return await _account_command(settings, work)
+
+
+async def _account_command(
+    settings: Settings, work: Callable[[Services], Awaitable[dict[str, object]]]
+) -> int:
+    from core.container import build_services
+
+    async def run() -> str:
+        services = build_services(settings)
+        try:
+            return json.dumps(await work(services), ensure_ascii=False)
+        finally:
+            await services.aclose()
+
+    print(await _with_database(settings, run))
     return EXIT_OK
 
 
@@ -277,6 +330,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "run": cmd_run,
     "migrate": cmd_migrate,
     "bootstrap": cmd_bootstrap,
+    "user": cmd_user,
+    "org": cmd_org,
     "jobs": cmd_jobs,
     "status": cmd_status,
 }

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 from core.clock import Clock
 from core.errors import Conflict
 from core.prompt_library import seed_prompt_library
+from core.security.principal_cache import PrincipalCache
 from core.services.catalog import ensure_default_catalog
 from core.services.common import clean_name
 from core.services.list_totals import ListTotals
@@ -71,6 +72,7 @@ async def bootstrap(
     clock: Clock,
     phone_regions: Collection[str] = DEFAULT_REGIONS,
     totals: ListTotals | None = None,
+    principals: PrincipalCache | None = None,
 ) -> BootstrapResult:
     """Create or find the organisation, its admin, defaults and prompt library, in one
     transaction; ``InvalidInput`` for a bad phone number (or one outside ``phone_regions``) or
@@ -87,6 +89,8 @@ async def bootstrap(
             continue
         if totals is not None:  # after the commit: what it reactivated counts again
             await totals.changed(result.organization.id)
+        if principals is not None:  # a reactivated organisation is in its members' again
+            await principals.changed_for_everyone()
         return result
     raise AssertionError("unreachable")  # pragma: no cover
 

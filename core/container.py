@@ -18,7 +18,9 @@ from core.llm.factory import build_llm_client
 from core.llm.pricing import price_table
 from core.notify import Notifier
 from core.prompt_library import builtin_prompts
+from core.security.principal_cache import PrincipalCache
 from core.security.rate_limit import build_rate_limiter
+from core.services.accounts import AccountService
 from core.services.audit import AuditService
 from core.services.auth import AuthService, build_auth_service
 from core.services.catalog import CatalogService
@@ -57,8 +59,11 @@ class Services:
     llm: LlmClient
     outbox: OutboxService
     notifier: Notifier
+    # REST sessions' principals, kept per process while Redis vouches for them.
+    principals: PrincipalCache
     # Domain services (one line each; keep this list in the order of docs/architecture.md §2):
     auth: AuthService
+    accounts: AccountService
     organizations: OrganizationService
     invites: InviteService
     catalog: CatalogService
@@ -123,7 +128,10 @@ def build_services(
     audit = AuditService(clock=clock)
     llm = llm or build_llm_client(settings)
     usage = UsageService(settings=settings, clock=clock)
-    auth = build_auth_service(settings, clock=clock, redis=redis, sms=sms)
+    principals = PrincipalCache(
+        redis, key_prefix=settings.redis_key_prefix, ttl_seconds=settings.principal_cache_seconds
+    )
+    auth = build_auth_service(settings, clock=clock, redis=redis, sms=sms, principals=principals)
     conversations = ConversationService(clock=clock)
     leases = ProcessLeases(
         clock=clock, redis=redis, key_prefix=settings.redis_key_prefix, instance_id=instance_id
@@ -146,7 +154,14 @@ def build_services(
         llm=llm,
         outbox=outbox,
         notifier=notifier,
+        principals=principals,
         auth=auth,
+        accounts=AccountService(
+            clock=clock,
+            principals=principals,
+            totals=totals,
+            phone_regions=settings.phone_regions,
+        ),
         organizations=OrganizationService(
             notifier=notifier,
             audit=audit,
@@ -155,9 +170,13 @@ def build_services(
             limiter=build_rate_limiter(settings, redis),
             max_organizations_per_user=settings.max_organizations_per_user,
             organization_create_rate=settings.organization_create_rate,
+            principals=principals,
         ),
         invites=InviteService(
-            clock=clock, audit=audit, ttl=timedelta(hours=settings.invite_link_ttl_hours)
+            clock=clock,
+            audit=audit,
+            ttl=timedelta(hours=settings.invite_link_ttl_hours),
+            principals=principals,
         ),
         catalog=CatalogService(totals=totals),
         prompts=PromptService(max_rendered_chars=settings.max_rendered_chars),
@@ -179,7 +198,7 @@ def build_services(
         audit=audit,
         conversations=conversations,
         telegram=TelegramLinkService(auth=auth, conversations=conversations),
-        preferences=PreferenceService(),
+        preferences=PreferenceService(principals=principals),
     )
 
 

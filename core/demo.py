@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.bootstrap import bootstrap
 from core.clock import Clock
+from core.security.principal_cache import PrincipalCache
 from db.models import Membership, Role, User
 
 DEMO_ORGANIZATION = "Contexor Demo"
@@ -41,7 +42,7 @@ class DemoSeed:
     prompts_added: int
 
 
-async def seed_demo(clock: Clock) -> DemoSeed:
+async def seed_demo(clock: Clock, *, principals: PrincipalCache | None = None) -> DemoSeed:
     """The demo organisation and its admin, editor and writer (idempotent)."""
     admin, *others = DEMO_PEOPLE
     result = await bootstrap(
@@ -54,6 +55,8 @@ async def seed_demo(clock: Clock) -> DemoSeed:
         await Membership.get_or_create(
             user_id=user.id, organization_id=result.organization.id, defaults={"role": person.role}
         )
+    if principals is not None:  # memberships (and a reactivated organisation) changed
+        await principals.changed_for_everyone()
     return DemoSeed(
         organization_id=result.organization.id,
         created=result.created_organization,

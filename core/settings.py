@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # The content list's total is cached this long per filter in Redis (writes invalidate it at
     # once, core/services/list_totals.py); 0 counts on every request. Without Redis: no cache.
     list_total_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    # A REST session's principal (user, roles, session state) is kept this long per process and
+    # used only while Redis says nothing changed since (core/security/principal_cache.py): a
+    # logout or role change counts at once. It bounds what a write outside core leaves stale.
+    # 0 reads PostgreSQL on every request. Without Redis: no cache.
+    principal_cache_seconds: float = Field(default=30.0, ge=0, le=300)
     secret_key: SecretStr | None = None
 
     telegram_bot_token: SecretStr | None = None

@@ -70,7 +70,7 @@ class Playground:
         )
 
     async def seed(self) -> None:
-        seeded = await seed_demo(self.services.clock)
+        seeded = await seed_demo(self.services.clock, principals=self.services.principals)
         if seeded.created:
             logger.info("playground: seeded the demo organisation and its admin, editor, writer")
 

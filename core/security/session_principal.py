@@ -12,7 +12,7 @@ statement-by-statement path of ``load_principal``.
 from __future__ import annotations
 
 from core.errors import Unauthenticated
-from core.security.principal import Principal, load_principal, principal_of
+from core.security.principal import OrganizationName, Principal, load_principal, principal_of
 from db import raw
 from db.models import RefreshToken, User
 
@@ -25,7 +25,8 @@ _SQL = (
     EXISTS (
         SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL
     ) AS session_revoked,
-    m.organization_id AS member_of, m.role AS member_role
+    m.organization_id AS member_of, m.role AS member_role,
+    o.name AS member_org_name, o.slug AS member_org_slug
 FROM users u
 LEFT JOIN (
     memberships m JOIN organizations o ON o.id = m.organization_id AND o.is_active
@@ -57,5 +58,10 @@ async def session_principal(user_id: int, session_id: str) -> Principal:
     if first["session_revoked"]:
         raise Unauthenticated("token_revoked")
     user = User._init_from_db(**{column: first[column] for column in _USER_COLUMNS})
-    roles = ((row["member_of"], row["member_role"]) for row in rows if row["member_of"] is not None)
-    return principal_of(user, roles, session_id=session_id)
+    members = [row for row in rows if row["member_of"] is not None]
+    roles = ((row["member_of"], row["member_role"]) for row in members)
+    names = {
+        row["member_of"]: OrganizationName(row["member_org_name"], row["member_org_slug"])
+        for row in members
+    }
+    return principal_of(user, roles, session_id=session_id, organizations=names)

@@ -33,6 +33,7 @@ from tortoise.exceptions import IntegrityError
 
 from core.clock import Clock
 from core.errors import Unauthenticated
+from core.security.principal_cache import PrincipalCache
 from db.models import RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,11 @@ class TokenManager:
         access_ttl: timedelta,
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(0),
+        principals: PrincipalCache | None = None,
     ) -> None:
         self._key = key
+        # A revoked family ends its sessions' cached principals too.
+        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
         self._clock = clock
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
@@ -235,16 +239,17 @@ class TokenManager:
             logger.warning(
                 "refresh token reused: revoking family %s of user %s", row.family_id, row.user_id
             )
-            await self.revoke_family(row.family_id)
+            await self.revoke_family(row.family_id, user_id=row.user_id)
         if row.revoked_at is not None or row.used_at is not None:
             raise Unauthenticated("token_revoked")
         raise Unauthenticated("token_expired")
 
-    async def revoke_family(self, family_id: str) -> None:
-        """Revoke every live token of ``family_id``."""
+    async def revoke_family(self, family_id: str, *, user_id: int) -> None:
+        """Revoke every live token of ``family_id`` (a session of ``user_id``)."""
         await RefreshToken.filter(family_id=family_id, revoked_at=None).update(
             revoked_at=self._clock.now()
         )
+        await self._principals.changed(user_id)
 
     async def family_revoked(self, family_id: str) -> bool:
         """Whether ``family_id`` was revoked (logout, theft, deactivation)."""

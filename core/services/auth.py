@@ -24,9 +24,11 @@ this service. Decisions worth knowing:
   then consume + create or stamp the user + store the session; a wrong code is the first alone.
   A code typed in the wrong shape (not 6 digits) is refused without using an attempt.
 - A first verify of an unknown phone creates the user. An inactive user never gets tokens.
-- Access tokens are checked against the database at every request (user active, family not
-  revoked, roles), in one query on PostgreSQL (``core/security/session_principal.py``): logout,
-  deactivation and role changes take effect at the next request, with no cache to invalidate.
+- Access tokens are checked at every request (user active, family not revoked, roles): in one
+  query on PostgreSQL (``core/security/session_principal.py``), or from the process's cache of
+  principals while their Redis marks are unchanged (``core/security/principal_cache.py``).
+  Logout, a reused refresh token, sign-in and membership changes set those marks after they
+  commit, so they take effect at the next request in every process.
 - Codes are HMAC-SHA256 (microseconds, on the loop); older PBKDF2 rows still verify until they
   expire (``core/security/otp.py``).
 """
@@ -47,10 +49,10 @@ from core.clock import Clock
 from core.errors import InvalidInput, RateLimited, Unauthenticated
 from core.security.locks import ExclusiveClaims
 from core.security.otp import OtpHasher, generate_code, new_salt, normalize_code
-from core.security.principal import Principal
+from core.security.principal import OrganizationName, Principal
+from core.security.principal_cache import PrincipalCache
 from core.security.rate_limit import RateLimiter, build_rate_limiter, parse_rate
 from core.security.requester import Requester
-from core.security.session_principal import session_principal
 from core.security.tokens import ACCESS, REFRESH, NewSession, TokenManager, TokenPair
 from core.services.otp_sign_in import Attempt, count_attempt, sign_in
 from core.settings import Settings
@@ -112,6 +114,7 @@ class AuthService:
         claims: ExclusiveClaims,
         tokens: TokenManager,
         hasher: OtpHasher,
+        principals: PrincipalCache | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -120,6 +123,7 @@ class AuthService:
         self._claims = claims
         self._tokens = tokens
         self._hasher = hasher
+        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
         self._request_rate = parse_rate(settings.otp_request_rate)
         self._verify_rate = parse_rate(settings.otp_verify_rate)
 
@@ -254,6 +258,7 @@ class AuthService:
         except Unauthenticated:
             logger.info("sign-in refused: the user of %s is inactive", mask_phone(phone))
             raise
+        await self._principals.changed(user.id)  # last_login_at, or a new user
         logger.info("user %s proved their phone", user.id)
         return user
 
@@ -278,7 +283,7 @@ class AuthService:
         claims = rotation.claims
         user = await User.get_or_none(id=claims.user_id)
         if user is None or not user.is_active:
-            await self._tokens.revoke_family(claims.family_id)
+            await self._tokens.revoke_family(claims.family_id, user_id=claims.user_id)
             raise Unauthenticated("user_inactive")
         return await self._tokens.issue_child(rotation)
 
@@ -287,31 +292,39 @@ class AuthService:
         claims = self._tokens.decode(refresh_token, expected_type=REFRESH)
         if claims.user_id != actor.user_id:
             raise Unauthenticated("invalid_token")
-        await self._tokens.revoke_family(claims.family_id)
+        await self._tokens.revoke_family(claims.family_id, user_id=actor.user_id)
         logger.info("user %s logged out (family %s)", actor.user_id, claims.family_id)
 
     async def authenticate(self, access_token: object) -> Principal:
         """The principal of the active user an access token names; ``Unauthenticated`` otherwise.
 
         The session is the token's refresh family; the user, the session's state and the roles
-        are read here, once per request, in one query (``core/security/session_principal.py``).
+        are read once per request, in one query (``core/security/session_principal.py``), or
+        taken from this process's cache while Redis vouches that nothing changed since
+        (``core/security/principal_cache.py``).
         """
         claims = self._tokens.decode(access_token, expected_type=ACCESS)
-        return await session_principal(claims.user_id, claims.family_id)
+        return await self._principals.principal(claims.user_id, claims.family_id)
 
     async def me(self, actor: Principal) -> Profile:
-        """The actor with the active organisations they belong to."""
-        organizations = await Organization.filter(
-            id__in=actor.organization_ids, is_active=True
-        ).order_by("id")
+        """The actor with the active organisations they belong to (named by the principal when
+        it read their names, as a REST session's does; else read here)."""
+        if actor.names_every_organization:
+            names = actor.organizations
+        else:
+            rows = await Organization.filter(
+                id__in=actor.organization_ids, is_active=True
+            ).values_list("id", "name", "slug")
+            names = {org: OrganizationName(name, slug) for org, name, slug in rows}
         memberships = [
             MembershipSummary(
-                organization_id=organization.id,
-                organization_name=organization.name,
-                organization_slug=organization.slug,
-                role=actor.roles[organization.id],
+                organization_id=org,
+                organization_name=names[org].name,
+                organization_slug=names[org].slug,
+                role=actor.roles[org],
             )
-            for organization in organizations
+            for org in actor.organization_ids
+            if org in names
         ]
         return Profile(user=actor.user, memberships=memberships)
 
@@ -412,7 +425,12 @@ class AuthService:
 
 
 def build_auth_service(
-    settings: Settings, *, clock: Clock, redis: Redis | None, sms: SmsSender
+    settings: Settings,
+    *,
+    clock: Clock,
+    redis: Redis | None,
+    sms: SmsSender,
+    principals: PrincipalCache | None = None,
 ) -> AuthService:
     """The service with Redis-backed limits and claims when ``redis`` is given."""
     namespace = settings.redis_key_prefix
@@ -430,8 +448,10 @@ def build_auth_service(
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
             reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+            principals=principals,
         ),
         hasher=OtpHasher(key),
+        principals=principals,
     )
 
 

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from core.clock import Clock
 from core.errors import Conflict, NotFound, Unauthenticated
 from core.security.principal import Principal
+from core.security.principal_cache import PrincipalCache
 from core.services.audit import AuditService
 from core.services.permissions import Action, authorize
 from db.models import InviteLink, Membership, Organization, Role, User
@@ -49,10 +50,19 @@ def looks_like_token(text: str) -> bool:
 class InviteService:
     """Creates and redeems invitation links under the member-management rules."""
 
-    def __init__(self, *, clock: Clock, audit: AuditService, ttl: timedelta) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        audit: AuditService,
+        ttl: timedelta,
+        principals: PrincipalCache | None = None,
+    ) -> None:
         self._clock = clock
         self._audit = audit
         self._ttl = ttl
+        # A redeemed link adds a membership: its user's principal changes (after the commit).
+        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
 
     async def create(self, *, actor: Principal, organization_id: int, role: Role) -> IssuedInvite:
         """A fresh link for ``role`` in the organisation; only its admins may make one."""
@@ -133,5 +143,6 @@ class InviteService:
                 target_id=user.id,
                 changes={"role": Role(link.role).value, "invite_link": link.id},
             )
+        await self._principals.changed(user.id)
         membership.organization = organization
         return membership

@@ -28,6 +28,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from core.notify import Notifier
 from core.prompt_library import seed_prompt_library
 from core.security.principal import Principal
+from core.security.principal_cache import PrincipalCache
 from core.security.rate_limit import RateLimiter, parse_rate
 from core.services.audit import AuditService
 from core.services.catalog import ensure_default_catalog
@@ -90,6 +91,7 @@ class OrganizationService:
         limiter: RateLimiter | None = None,
         max_organizations_per_user: int = DEFAULT_MAX_ORGANIZATIONS_PER_USER,
         organization_create_rate: str = DEFAULT_ORGANIZATION_CREATE_RATE,
+        principals: PrincipalCache | None = None,
     ) -> None:
         self._notifier = notifier
         self._audit = audit
@@ -98,6 +100,8 @@ class OrganizationService:
         self._limiter = limiter or RateLimiter.in_memory()
         self._max_organizations = max_organizations_per_user
         self._create_rate = parse_rate(organization_create_rate)  # malformed: fails at start-up
+        # Every membership written here changes its user's principal (after the commit).
+        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
 
     async def aclose(self) -> None:
         """Release the rate limiter (the in-memory one's expiry task)."""
@@ -135,7 +139,9 @@ class OrganizationService:
                 await self._record(conn, org.id, actor, ORGANIZATION_CREATED, "organization")
                 return org
 
-        return await create_with_unique_slug(name, taken=taken, create=create)
+        organization = await create_with_unique_slug(name, taken=taken, create=create)
+        await self._principals.changed(actor.user_id)
+        return organization
 
     async def list_organizations(
         self, *, actor: Principal, offset: int = 0, limit: int = 20
@@ -182,6 +188,8 @@ class OrganizationService:
                     "organization",
                     changes={k: str(v) for k, v in changes.items()},
                 )
+            if "name" in changes:  # every member's principal names the organisation
+                await self._principals.changed_for_everyone()
         return await _organization(organization_id)
 
     # -- members -------------------------------------------------------------------------
@@ -260,6 +268,7 @@ class OrganizationService:
             if not await Organization.exists(id=organization_id, is_active=True):
                 raise NotFound() from None  # removed meanwhile
             raise
+        await self._principals.changed(user.id)
         membership.user = user
         return MemberView.of(membership, reveal_phone=True)  # the actor is an admin
 
@@ -291,6 +300,7 @@ class OrganizationService:
                 connection=conn, organization_id=organization_id, user_id=user_id
             )
             membership.role = role
+        await self._principals.changed(user_id)
         return MemberView.of(membership, reveal_phone=True)
 
     async def remove_member(self, *, actor: Principal, organization_id: int, user_id: int) -> None:
@@ -314,6 +324,7 @@ class OrganizationService:
             await self._notifier.membership_changed(
                 connection=conn, organization_id=organization_id, user_id=user_id
             )
+        await self._principals.changed(user_id)
 
     # -- helpers -------------------------------------------------------------------------
 

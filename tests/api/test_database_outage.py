@@ -57,10 +57,10 @@ async def test_database_down_is_503_logged_once_and_recovers_without_restart(
         token = await _sign_in(base, tmp_path / "outbox.jsonl")
         headers = {"Authorization": f"Bearer {token}"}
         async with aiohttp.ClientSession() as session:
-            assert (await session.get(f"{base}/api/auth/me", headers=headers)).status == 200
+            assert (await session.get(f"{base}/api/contents", headers=headers)).status == 200
             await proxy.cut()
             for _ in range(3):
-                response = await session.get(f"{base}/api/auth/me", headers=headers)
+                response = await session.get(f"{base}/api/contents", headers=headers)
                 body = await response.json()
                 assert response.status == 503, body
                 assert body["error"]["code"] == "service_unavailable"
@@ -68,7 +68,7 @@ async def test_database_down_is_503_logged_once_and_recovers_without_restart(
             await proxy.restore()
             statuses = []
             for _ in range(3):  # the pool may spend one call on a connection the cut killed
-                response = await session.get(f"{base}/api/auth/me", headers=headers)
+                response = await session.get(f"{base}/api/contents", headers=headers)
                 statuses.append(response.status)
                 if response.status == 200:
                     break

@@ -367,3 +367,38 @@ async def test_bootstrap_follows_phone_regions(tmp_path: Path) -> None:
     assert status == 2 and "country" in err
     status, out, _ = await _contexor(tmp_path, *foreign, PHONE_REGIONS="IR,US")
     assert status == 0 and "+12015550123" in out
+
+
+async def test_user_and_org_deactivate_and_activate(tmp_path: Path) -> None:
+    """An operator switches a user (ending their sessions) and an organisation off and on; an
+    unknown one is one line and exit 1."""
+    import json
+    import sqlite3
+
+    boot = ("bootstrap", "--phone", "09121234567", "--org", "شرکت نمونه")
+    status, out, err = await _contexor(tmp_path, *boot)
+    assert status == 0, err
+    slug = json.loads(out)["organization"]["slug"]
+    database = tmp_path / "data" / "contexor.sqlite3"
+
+    def active(table: str) -> int:
+        with sqlite3.connect(database) as conn:
+            # Table names are the literals below, never input.
+            return conn.execute(f"SELECT is_active FROM {table}").fetchone()[0]  # noqa: S608
+
+    status, out, err = await _contexor(tmp_path, "user", "deactivate", "--phone", "۰۹۱۲۱۲۳۴۵۶۷")
+    assert status == 0, err
+    assert json.loads(out) == {"user": 1, "phone_number": "+989121234567", "active": False}
+    assert active("users") == 0
+    status, out, err = await _contexor(tmp_path, "user", "activate", "--phone", "+989121234567")
+    assert (status, json.loads(out)["active"], active("users")) == (0, True, 1)
+
+    status, out, err = await _contexor(tmp_path, "org", "deactivate", "--slug", slug)
+    assert (status, json.loads(out)["active"], active("organizations")) == (0, False, 0)
+    status, out, err = await _contexor(tmp_path, "org", "activate", "--slug", slug)
+    assert (status, json.loads(out)["active"], active("organizations")) == (0, True, 1)
+
+    status, _, err = await _contexor(tmp_path, "user", "deactivate", "--phone", "09350000000")
+    assert (status, err) == (1, "contexor: No user has this phone number.\n")
+    status, _, err = await _contexor(tmp_path, "org", "deactivate", "--slug", "no-such-org")
+    assert (status, err) == (1, "contexor: No organisation has this slug.\n")
