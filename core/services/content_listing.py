@@ -177,18 +177,34 @@ async def fetch_summaries(
     if totals is not None:
         orgs = roles if filters.organization_id is None else (filters.organization_id,)
         cached = await totals.lookup(f"{where}\n{p.values!r}", orgs)
+    known = None
+    if cached is not None and totals is not None:
+        known = cached.total if cached.total is not None else await totals.joined(cached)
     # A cached total that puts this page past the end is checked by counting (offset 0 aside:
     # there the empty page itself confirms a total of 0).
-    if cached is not None and cached.total is not None and (offset < cached.total or not offset):
+    if known is not None and (offset < known or not offset):
         rows = await _page(where, p.copy(), offset=offset, limit=limit, counted=False)
-        if len(rows) == min(limit, cached.total - offset):
-            return cached.total, [_summary(row) for row in rows]
-    rows = await _page(where, p, offset=offset, limit=limit, counted=True)
+        if len(rows) == min(limit, known - offset):
+            return known, [_summary(row) for row in rows]
+    if cached is None or totals is None:
+        return _counted(await _page(where, p, offset=offset, limit=limit, counted=True), offset)
+    future, total = totals.counting(cached), None
+    try:
+        rows = await _page(where, p, offset=offset, limit=limit, counted=True)
+        if rows or offset == 0:
+            total = rows[0]["total"] if rows else 0
+    finally:
+        totals.counted(cached, future, total)
+    if total is not None:
+        await totals.store(cached, total)
+    return _counted(rows, offset)
+
+
+def _counted(rows: list[dict[str, Any]], offset: int) -> tuple[int, list[ContentSummary]] | None:
+    """(total, summaries) of a counted page; ``None`` for an empty page past the end."""
     if not rows and offset > 0:
         return None
     total = rows[0]["total"] if rows else 0
-    if cached is not None and totals is not None:
-        await totals.store(cached, total)
     return total, [_summary(row) for row in rows]
 
 

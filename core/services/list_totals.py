@@ -13,6 +13,11 @@ count that started after the new mark was set saw the write. Hence: the next lis
 in an organisation shows the new total at once, in every process. The TTL
 (``LIST_TOTAL_CACHE_SECONDS``) bounds what no mark covers (a write made outside ``core``).
 
+When an entry ends (its TTL, a write), every request in flight for that filter misses at once;
+at 32 concurrent requests that was 32 counts of the same rows together, a stall every TTL.
+Within a process only the first counts: the others with the same key and stamp wait for its
+total (``joined``) and read just their page, so a process runs at most one count per entry.
+
 Marks are tokens, not counters: one that expired (or was evicted) and is set again never repeats
 an old value, so an old entry cannot come back to life. Redis round trips: a hit is one
 ``MGET``; a miss adds one ``SET``; a write one ``SET`` per organisation. Redis errors on the
@@ -22,6 +27,7 @@ logged, since the write itself has committed, and the TTL ends the stale entry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -57,6 +63,8 @@ class ListTotals:
         self._redis = redis if ttl_seconds > 0 else None
         self._prefix = f"{key_prefix}list-total:"
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
+        # Counts running in this process, by (key, stamp): their totals, once known.
+        self._counting: dict[tuple[str, str], asyncio.Future[int | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -76,6 +84,31 @@ class ListTotals:
             return None
         stamp = ",".join(ABSENT if v is None else v.decode() for v in values[1:])
         return CachedTotal(key=key, stamp=stamp, total=_valid_total(values[0], stamp))
+
+    async def joined(self, cached: CachedTotal) -> int | None:
+        """The total that another request of this process is counting for the same key under the
+        same marks, once it has it; ``None`` when there is no such count (or it failed)."""
+        pending = self._counting.get((cached.key, cached.stamp))
+        return None if pending is None else await asyncio.shield(pending)
+
+    def counting(self, cached: CachedTotal) -> asyncio.Future[int | None] | None:
+        """Announce that this request counts for ``cached``; settle it with :meth:`counted`.
+        ``None`` when another request already counts it (this one counts anyway)."""
+        slot = (cached.key, cached.stamp)
+        if slot in self._counting:
+            return None
+        future = self._counting[slot] = asyncio.get_running_loop().create_future()
+        return future
+
+    def counted(
+        self, cached: CachedTotal, future: asyncio.Future[int | None] | None, total: int | None
+    ) -> None:
+        """The announced count ended with ``total`` (``None``: it failed); wake the waiters."""
+        if future is None:
+            return
+        self._counting.pop((cached.key, cached.stamp), None)
+        if not future.done():
+            future.set_result(total)
 
     async def store(self, cached: CachedTotal, total: int) -> None:
         """Keep ``total`` (counted after ``cached`` was looked up) under that lookup's stamp."""

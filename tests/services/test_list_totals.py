@@ -176,6 +176,24 @@ async def test_a_hit_reads_only_the_page_in_one_redis_round_trip(
     assert (calls, [COUNTING in s for s in later.statements]) == (["MGET"], [False])
 
 
+async def test_concurrent_misses_in_one_process_count_once(build: Build) -> None:
+    """An entry ends while many requests are in flight: the first counts, the others wait for
+    its total and read only their pages (one count per process, not one per request)."""
+    world = await make_world(build())
+    services = world.services
+    actor = await principal_for(world.admin)
+    offsets = [n % 3 for n in range(9)]
+    with recording_queries() as log:
+        pages = await asyncio.gather(
+            *(services.content.list_summaries(actor=actor, offset=n, limit=1) for n in offsets)
+        )
+    assert [COUNTING in s for s in log.statements].count(True) == 1
+    assert len(log.statements) == len(offsets)
+    assert [page.count for page in pages] == [3] * len(offsets)
+    newest_first = world.contents[::-1]
+    assert [page.items[0].id for page in pages] == [newest_first[n].id for n in offsets]
+
+
 async def test_each_filter_and_each_caller_has_its_own_entry(build: Build) -> None:
     world = await make_world(build())
     services = world.services
