@@ -16,7 +16,8 @@ Run: ``.venv/bin/python -m bench.api`` (needs PostgreSQL, Redis and ``wrk`` on t
    (100 requests one after another, then a wait for the server's statistics to flush: a
    statement outside a transaction is one transaction, so this counts round trips);
 4. loads each endpoint with ``wrk`` at 32 and at 1 connections (2 s warm-up, then
-   ``--duration`` seconds, loopback only): requests/s, p50, p99, non-2xx answers, and the
+   ``--duration`` seconds, loopback only): requests/s, p50, p99, the server's CPU per request
+   (user and system time of its serving processes, from ``/proc``), non-2xx answers, and the
    largest RSS of the product's processes after the run (and their peak at the end);
 5. prints the product's numbers as ratios to the floor's list and to the bare handler.
 
@@ -37,6 +38,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -270,6 +272,22 @@ class Server:
                         values.append(int(line.split()[1]) / 1024)
         return max(values, default=0.0)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the serving processes have used so far."""
+        ticks = 0
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                # /proc/PID/stat: fields 14 and 15 (utime, stime) after the ")" of the name.
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    async def measured(self, load: Awaitable[Load]) -> tuple[Load, float]:
+        """``load`` run, and the serving processes' CPU milliseconds per request during it."""
+        before = self.cpu_seconds()
+        done = await load
+        return done, 1000 * (self.cpu_seconds() - before) / max(1, done.requests)
+
     async def stop(self) -> None:
         if self.process.returncode is None:
             self.process.terminate()
@@ -441,6 +459,7 @@ class Result:
     load: Load
     rss_mib: float
     per_request: float | None
+    cpu_ms: float | None = None  # server CPU (all its processes) per request
 
 
 def report_line(result: Result, floor: float | None, bare: float | None) -> str:
@@ -451,10 +470,11 @@ def report_line(result: Result, floor: float | None, bare: float | None) -> str:
     if bare:
         ratios += f"  {100 * load.rps / bare:5.1f}% bare"
     transactions = f"{result.per_request:4.2f}" if result.per_request is not None else "   -"
+    cpu = f"{result.cpu_ms:5.2f}" if result.cpu_ms is not None else "    -"
     return (
         f"{result.name:34} c={result.connections:<3} {load.rps:8.1f} req/s  p50 "
-        f"{load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  RSS {result.rss_mib:5.0f} MiB  "
-        f"PG tx/req {transactions}  non-2xx {load.failures}{ratios}"
+        f"{load.p50_ms:7.2f} ms  p99 {load.p99_ms:7.2f} ms  CPU {cpu} ms/req  "
+        f"RSS {result.rss_mib:5.0f} MiB  PG tx/req {transactions}  non-2xx {load.failures}{ratios}"
     )
 
 
@@ -530,9 +550,11 @@ async def main(args: argparse.Namespace) -> int:
             bare_results = []
             for connections in (32, 1):
                 await wrk(bare.url + "/bare", connections, WARMUP_SECONDS, None, None)
-                load = await wrk(bare.url + "/bare", connections, args.duration, None, None)
+                load, cpu = await bare.measured(
+                    wrk(bare.url + "/bare", connections, args.duration, None, None)
+                )
                 bare_results.append(
-                    Result("bare aiohttp, 6 KB", connections, load, bare.rss_mib(), None)
+                    Result("bare aiohttp, 6 KB", connections, load, bare.rss_mib(), None, cpu)
                 )
             await bare.stop()
         print_report(results, floor_results, bare_results, peak, same)
@@ -587,10 +609,13 @@ async def measure_product(
             if scenario.verify:
                 offset += warm.requests + 100
                 extra = (str(offset),)
-            load = await wrk(target, connections, args.duration, token, scenario.script, *extra)
+            load, cpu = await product.measured(
+                wrk(target, connections, args.duration, token, scenario.script, *extra)
+            )
             if scenario.verify:
                 offset += load.requests + 100
-            result = Result(scenario.name, connections, load, product.rss_mib(), per_request)
+            rss = product.rss_mib()
+            result = Result(scenario.name, connections, load, rss, per_request, cpu)
             results.append(result)
             print(report_line(result, None, None), flush=True)
     results.append(page)
@@ -607,8 +632,10 @@ async def measure_floor(
             url, floor.url, "GET", ["/api/contents"], headers
         )
     await wrk(floor.url + "/api/contents", connections, WARMUP_SECONDS, token, None)
-    load = await wrk(floor.url + "/api/contents", connections, args.duration, token, None)
-    result = Result("floor: list page 1", connections, load, floor.rss_mib(), per_request)
+    load, cpu = await floor.measured(
+        wrk(floor.url + "/api/contents", connections, args.duration, token, None)
+    )
+    result = Result("floor: list page 1", connections, load, floor.rss_mib(), per_request, cpu)
     print(report_line(result, None, None), flush=True)
     return result
 
