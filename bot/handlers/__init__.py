@@ -10,6 +10,9 @@ A feature module (``bot/handlers/<feature>.py``) may export:
   answer for this feature (``turn.text``).
 - ``CONTACT: Step``: the handler of a shared contact (one feature only).
 - ``ON_CANCEL: Step``: run by ``/cancel`` before the state is cleared (stop what runs).
+- ``RESUME_STATES: dict[str, Step]``: states whose current question this step shows again, as a
+  new message, when the flow comes back from an interruption (a rejection's reason), so the
+  question is below the interruption instead of somewhere above it.
 - ``DESCRIPTIONS: dict[str, str]``: command -> locale key of its description (the / menu).
 - ``GROUP_COMMANDS: dict[str, Step]``: commands that also work in group chats (every other
   command, button and message is for private chats only).
@@ -64,6 +67,7 @@ class Registry:
     group_callbacks: set[str] = field(default_factory=set)
     contact: Step | None = None
     on_cancel: list[Step] = field(default_factory=list)
+    resume: dict[str, Step] = field(default_factory=dict)
 
     def add(self, module: ModuleType) -> None:
         for attribute, target in (
@@ -73,6 +77,7 @@ class Registry:
             ("DESCRIPTIONS", self.descriptions),
             ("MENU_ROLES", self.menu_roles),
             ("GROUP_COMMANDS", self.group_commands),
+            ("RESUME_STATES", self.resume),
         ):
             for key, value in getattr(module, attribute, {}).items():
                 if key in target:

@@ -136,6 +136,14 @@ async def _go(turn: Turn, data: dict[str, Any], problem: str | None = None) -> N
         await turn.show(text, markup)
 
 
+async def ask_again(turn: Turn) -> None:
+    """The current question anew, below whatever interrupted the wizard."""
+    data = dict(turn.data)
+    text, rows = _question(turn, data)
+    rows.append(_back_and_cancel(turn, data))
+    await turn.say(text, keyboards.inline(rows))
+
+
 def _question(turn: Turn, data: dict[str, Any]) -> tuple[str, list[list[Any]]]:
     """The text and the answer buttons of the current question."""
     step, index = current(data)
@@ -596,5 +604,6 @@ async def _save(turn: Turn, data: dict[str, Any]) -> None:
 COMMANDS = {"prompt": prompt}
 CALLBACKS = {"prm": on_button}
 TEXT_STATES = {PROMPT: typed}
+RESUME_STATES = {PROMPT: ask_again}
 DESCRIPTIONS = {"prompt": "bot.command.prompt"}
 MENU_ROLES = {"prompt": Role.EDITOR}

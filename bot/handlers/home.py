@@ -73,6 +73,7 @@ async def cancel(turn: Turn) -> None:
     if turn.data.get(RESUME):
         await turn.finish_state()
         await turn.say(turn.t("bot.cancelled_resumed"), keyboards.remove())
+        await ask_again(turn)
         return
     for hook in turn.context.application.bot_data["registry"].on_cancel:
         await hook(turn)
@@ -83,6 +84,14 @@ async def cancel(turn: Turn) -> None:
     )
     if turn.actor is not None:
         await show_home(turn)
+
+
+async def ask_again(turn: Turn) -> None:
+    """After an interruption ended: the resumed flow's question again, when its feature can
+    show it (``RESUME_STATES``); else the words before this say the next message continues."""
+    step = turn.context.application.bot_data["registry"].resume.get(turn.state or "")
+    if step is not None:
+        await step(turn)
 
 
 async def unknown_input(turn: Turn) -> None:

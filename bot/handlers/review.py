@@ -30,6 +30,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot import formatting, keyboards
 from bot.handlers.generate import GENERATING
+from bot.handlers.home import ask_again
 from bot.outbox_render import register_keyboard, render
 from bot.texts import moment, t
 from bot.turn import Turn
@@ -149,6 +150,7 @@ async def _ask_reason(turn: Turn, content_id: int) -> None:
 async def _tell_resumed(turn: Turn, resumed: bool) -> None:
     if resumed:
         await turn.say(turn.t("bot.review.resumed"))
+        await ask_again(turn)
 
 
 async def reason_given(turn: Turn) -> None:

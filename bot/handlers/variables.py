@@ -60,9 +60,22 @@ async def _save(turn: Turn, data: dict[str, Any]) -> None:
     await turn.set_state(VARS, data)
 
 
+async def ask_again(turn: Turn) -> None:
+    """The current question anew, below whatever interrupted the questions."""
+    choice, variables, _ = await current(turn)
+    await _ask(turn, choice, variables, fresh=True)
+
+
 async def _ask(
-    turn: Turn, choice: Choice, variables: list[PromptVariable], *, problem: str | None = None
+    turn: Turn,
+    choice: Choice,
+    variables: list[PromptVariable],
+    *,
+    problem: str | None = None,
+    fresh: bool = False,
 ) -> None:
+    """The current question (``fresh``: as a new message even after a press), or the summary
+    after the last one."""
     index = int(turn.data.get("index", 0))
     if index >= len(variables):
         await show_summary(turn, choice, variables)
@@ -104,7 +117,8 @@ async def _ask(
             keyboards.button(turn.t("bot.button.cancel"), "cancel"),
         ]
     )
-    await turn.show("\n".join(lines), keyboards.inline(rows))
+    show = turn.say if fresh else turn.show
+    await show("\n".join(lines), keyboards.inline(rows))
 
 
 def _hint(turn: Turn, variable: PromptVariable) -> str:
@@ -258,4 +272,5 @@ async def show_summary(turn: Turn, choice: Choice, variables: list[PromptVariabl
 
 
 TEXT_STATES = {VARS: answer_text}
+RESUME_STATES = {VARS: ask_again}
 CALLBACKS = {"v": press}

@@ -407,7 +407,8 @@ async def test_a_reject_in_the_middle_of_a_flow_returns_to_it_after_the_reason_o
     harness: BotHarness,
 ) -> None:
     """An editor halfway through /new's questions presses Reject on a card: the reason is
-    asked, and once given (or cancelled) the next message answers the question they were on."""
+    asked, and once given (or cancelled) the question they were on is shown again, below, and
+    the next message answers it."""
     first, _, writer = await team(harness)
     assert harness.services is not None and harness.workspace and harness.project
     prompt = await Prompt.create(
@@ -424,7 +425,8 @@ async def test_a_reject_in_the_middle_of_a_flow_returns_to_it_after_the_reason_o
     await first.press(harness.project.name)
     await first.press_data(f"new:go:{harness.project.id}:{prompt.id}")
     await first.send("قهوهٔ دمی")
-    assert "تعداد کلمه" in (first.last_text or "")
+    question = first.last_text or ""
+    assert "تعداد کلمه" in question
     conversations = harness.services.conversations
     asking = await conversations.get(first.id, first.id)
 
@@ -434,10 +436,12 @@ async def test_a_reject_in_the_middle_of_a_flow_returns_to_it_after_the_reason_o
     assert first.last_text == harness.t("bot.review.ask_reason", title="پست بهار")
     await first.send("منبع آمارها را بنویسید.")
     assert (await Content.get(id=content.id)).status == ContentStatus.REJECTED
-    assert first.texts[-2:] == [
+    assert first.texts[-3:] == [
         harness.t("bot.review.rejected", title="پست بهار"),
         harness.t("bot.review.resumed"),
+        question,
     ]
+    assert harness.t("bot.button.back") in first.buttons
     back = await conversations.get(first.id, first.id)
     assert (back.state, back.data) == (asking.state, asking.data)
 
@@ -445,12 +449,30 @@ async def test_a_reject_in_the_middle_of_a_flow_returns_to_it_after_the_reason_o
     card = await card_of(harness, first.id, other.id)
     await first.press(harness.t("bot.review.reject"), card)
     await first.press(harness.t("bot.button.cancel"))
-    assert first.last_text == harness.t("bot.cancelled_resumed")
+    assert first.texts[-2:] == [harness.t("bot.cancelled_resumed"), question]
     await unchanged(other)
     await first.send("۳۰۰")  # the question they were on before either Reject
     assert harness.t("bot.vars.generate") in first.buttons
     answered = await conversations.get(first.id, first.id)
     assert answered.data != asking.data and "resume" not in answered.data
+
+
+async def test_a_reject_in_the_middle_of_the_prompt_wizard_shows_its_question_again(
+    harness: BotHarness,
+) -> None:
+    first, _, writer = await team(harness)
+    assert await first.send("/prompt") == harness.t("bot.prompt.ask.title")
+    assert await first.send("کپشن محصول") == harness.t("bot.prompt.ask.language")
+    content = await submitted(harness, writer)
+    card = await card_of(harness, first.id, content.id)
+    await first.press(harness.t("bot.review.reject"), card)
+    await first.send("منبع آمارها را بنویسید.")
+    assert first.texts[-2:] == [
+        harness.t("bot.review.resumed"),
+        harness.t("bot.prompt.ask.language"),
+    ]
+    await first.press("فارسی")  # the question's own buttons work again
+    assert first.last_text == harness.t("bot.prompt.ask.category")
 
 
 async def test_reject_in_the_group_asks_the_reason_privately(harness: BotHarness) -> None:
