@@ -50,6 +50,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 import bot.app as bot_app
 import db as database
 from bench.measure import p99
+from bot import heap
 from bot.app import build_application
 from bot.pacing import ReplyAwareRateLimiter
 from bot.processor import PerUserUpdateProcessor
@@ -355,6 +356,7 @@ async def serve(args: argparse.Namespace) -> int:
             stack.push_async_callback(services.aclose)
             application = build_application(services, settings)
         application.update_processor.on_processed = _notifier(args.notify_port)  # type: ignore[attr-defined]
+        heap.settle()  # as ``contexor run`` does before it serves (both bots, to compare alike)
         await _serve_until_stopped(application, stack, ours=args.serve != "echo")
     return 0
 
