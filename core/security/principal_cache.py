@@ -20,10 +20,14 @@ every process:
 - A missing mark (never set, expired, evicted) is created and nothing is cached under it: a
   mark that disappears and comes back is a new token, so an old entry cannot come back to life.
 - Redis unreachable: the request reads PostgreSQL, as without a cache, and this process drops
-  what it kept (it cannot tell what it missed meanwhile).
+  what it kept (it cannot tell what it missed meanwhile). For ``REDIS_RETRY_SECONDS`` after a
+  failure the cache is not asked at all, so a Redis that hangs costs one socket timeout per
+  process every few seconds, not one per request; the outage and the recovery are logged once.
+- A mark that could not be set because Redis failed right after the write committed is logged
+  and set again before this process next asks Redis for marks.
 - ``PRINCIPAL_CACHE_SECONDS`` bounds an entry's age, hence what no mark covers: a write made
-  outside ``core`` (SQL by hand) or a mark that could not be set because Redis failed right
-  after the write committed (logged). 0 turns the cache off; without Redis there is none.
+  outside ``core`` (SQL by hand), or a mark whose setting was lost with its process while Redis
+  was down. 0 turns the cache off; without Redis there is none.
 
 A hit returns a new ``Principal`` with its own copy of the user row, so a service that changes
 ``actor.user`` never changes what another request sees.
@@ -52,6 +56,8 @@ DEFAULT_MAX_ENTRIES = 4096
 # A mark outlives every entry stamped with it (PRINCIPAL_CACHE_SECONDS is at most 300).
 MARK_TTL_SECONDS = 86_400
 EVERYONE = "all"
+# After a Redis failure, how long requests go straight to PostgreSQL before Redis is tried again.
+REDIS_RETRY_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class PrincipalCache:
         self._max_entries = max_entries
         self._monotonic = monotonic
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._retry_at: float | None = None  # set while Redis is considered down
+        self._unset_marks: set[str] = set()  # marks a write could not set (Redis failed)
 
     @property
     def enabled(self) -> bool:
@@ -86,7 +94,7 @@ class PrincipalCache:
 
     async def principal(self, user_id: int, session_id: str) -> Principal:
         """The principal of a live session of an active user; ``Unauthenticated`` otherwise."""
-        if self._redis is None:
+        if self._redis is None or self._resting():
             return await session_principal(user_id, session_id)
         marks = await self._marks(user_id)
         entry = self._entries.get(session_id)
@@ -115,6 +123,21 @@ class PrincipalCache:
 
     # Internals ------------------------------------------------------------------------------
 
+    def _resting(self) -> bool:
+        """Whether Redis failed less than ``REDIS_RETRY_SECONDS`` ago (then it is not asked)."""
+        return self._retry_at is not None and self._monotonic() < self._retry_at
+
+    def _failed(self, error: RedisError) -> None:
+        if self._retry_at is None:
+            logger.warning("principal cache unavailable, reading the database: %s", error)
+        self._retry_at = self._monotonic() + REDIS_RETRY_SECONDS
+        self.forget_all()
+
+    def _answered(self) -> None:
+        if self._retry_at is not None:
+            logger.info("principal cache available again")
+            self._retry_at = None
+
     def _current(self, entry: _Entry, user_id: int, marks: tuple[bytes, bytes]) -> bool:
         return (
             entry.principal.user_id == user_id
@@ -128,31 +151,41 @@ class PrincipalCache:
         assert self._redis is not None
         keys = [self._user_key(user_id), self._prefix + EVERYONE]
         try:
+            if self._unset_marks:
+                await self._set_marks_now(sorted(self._unset_marks))
+                self._unset_marks.clear()
             user_mark, everyone_mark = await self._redis.mget(keys)
             if user_mark is not None and everyone_mark is not None:
+                self._answered()
                 return user_mark, everyone_mark
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, mark in zip(keys, (user_mark, everyone_mark), strict=True):
                     if mark is None:
                         pipe.set(key, secrets.token_hex(8), ex=MARK_TTL_SECONDS, nx=True)
                 await pipe.execute()
+            self._answered()
         except RedisError as error:
-            logger.warning("principal cache unavailable: %s", error)
-            self.forget_all()
+            self._failed(error)
         return None
 
     async def _set_marks(self, keys: list[str]) -> None:
         if self._redis is None or not keys:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in sorted(keys):
-                    pipe.set(key, secrets.token_hex(8), ex=MARK_TTL_SECONDS)
-                await pipe.execute()
+            await self._set_marks_now(keys)
         except RedisError as error:
-            # The write committed; this process forgets at once, the others at their TTL.
+            # The write committed: this process forgets at once and sets the marks on its next
+            # talk with Redis; until then the others keep theirs (at most their TTL).
             self.forget_all()
-            logger.warning("principals not invalidated (%s): %s", ", ".join(keys), error)
+            self._unset_marks.update(keys)
+            logger.warning("principals not invalidated yet (%s): %s", ", ".join(keys), error)
+
+    async def _set_marks_now(self, keys: list[str]) -> None:
+        assert self._redis is not None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in sorted(keys):
+                pipe.set(key, secrets.token_hex(8), ex=MARK_TTL_SECONDS)
+            await pipe.execute()
 
     def _keep(self, session_id: str, entry: _Entry) -> None:
         self._entries[session_id] = entry

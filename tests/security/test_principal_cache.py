@@ -4,11 +4,13 @@ every process. Two containers on one Redis are two processes (PostgreSQL and Red
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import core.security.principal_cache as principal_cache
 from core.clock import FrozenClock
@@ -256,25 +258,69 @@ async def test_a_missing_mark_is_created_and_nothing_is_kept_under_it(world: Wor
         assert log.count == expected_statements
 
 
-async def test_an_unreachable_redis_reads_the_database_and_forgets(
+class SwitchableRedis:
+    """A Redis client that fails while ``down`` (as a refused connection does); calls counted."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.down, self.calls = real, False, 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls += 1
+        if self.down:
+            raise RedisConnectionError("Connection refused")
+        return getattr(self.real, name)
+
+
+async def test_an_unreachable_redis_reads_the_database_rests_and_recovers(
+    world: World, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=principal_cache.__name__)
+    now = [1000.0]
+    redis = SwitchableRedis(world.here.redis)
+    cache = PrincipalCache(
+        redis, key_prefix=settings.redis_key_prefix, ttl_seconds=30, monotonic=lambda: now[0]
+    )
+    user_id = world.writer.user.id
+    session = (await world.here.auth.authenticate(world.writer.access)).session_id or ""
+    for _ in range(2):
+        await cache.principal(user_id, session)  # kept
+    redis.down, redis.calls = True, 0
+    for _ in range(3):
+        with recording_queries() as log:
+            assert (await cache.principal(user_id, session)).user_id == user_id
+        assert log.count == 1  # read from PostgreSQL
+    assert redis.calls == 1, "after one failure Redis rests: no socket wait per request"
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == [
+        "principal cache unavailable, reading the database: Connection refused"
+    ]
+    redis.down = False
+    now[0] += principal_cache.REDIS_RETRY_SECONDS
+    with recording_queries() as log:
+        await cache.principal(user_id, session)
+    assert log.count == 1, "what was kept before the outage was dropped"
+    assert "principal cache available again" in caplog.text
+    with recording_queries() as log:
+        await cache.principal(user_id, session)
+    assert log.count == 0
+
+
+async def test_a_mark_a_write_could_not_set_is_set_when_redis_answers_again(
     world: World, settings: Settings
 ) -> None:
+    """Redis fails just as a logout sets its mark: this process sets it on its next talk with
+    Redis, so the other processes refuse the session from then on, not at their TTL."""
     await warm(world)
-    there = world.there.principals
-    broken = build_services(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    try:
-        real_redis = there._redis
-        there._redis = broken.redis
-        with recording_queries() as log:
-            principal = await principal_there(world)
-        assert principal.user_id == world.writer.user.id
-        assert log.count == 1  # read from PostgreSQL
-        there._redis = real_redis
-        with recording_queries() as log:
-            await principal_there(world)
-        assert log.count == 1, "what was kept before the outage was dropped"
-    finally:
-        await broken.aclose()
+    here = world.here.principals
+    redis = SwitchableRedis(here._redis)
+    here._redis = redis
+    redis.down = True
+    await logout(world)
+    redis.down = False
+    with pytest.raises(Unauthenticated):  # this process forgot what it kept
+        await world.here.auth.authenticate(world.writer.access)
+    with pytest.raises(Unauthenticated) as refused:
+        await principal_there(world)
+    assert refused.value.code == "token_revoked"
 
 
 async def test_an_entry_ends_at_its_age_limit(world: World, settings: Settings) -> None:
