@@ -4,8 +4,10 @@ Authentication builds it once per REST request (``core/api/auth.py``) and once p
 (``bot/turn.py``), from the user and their memberships of active organisations, so no service
 queries "the actor's memberships" again: ``core/services/permissions.py`` reads the roles from
 here. Only an active user becomes a principal. A principal is a snapshot of one request or
-update: the next one builds a new principal, so a role change, a removal or a deactivation is
-seen there. A write that needs the membership row itself (under a lock) still reads it.
+update: the next one builds a new principal (or, for a REST session, takes the one its process
+kept, which ``core/security/principal_cache.py`` uses only while nothing changed it), so a role
+change, a removal or a deactivation is seen there. A write that needs the membership row itself
+(under a lock) still reads it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Every authenticated request needs the user (active?), the session (its refresh family revoked?)
 and the roles per active organisation. Read separately that is three statements before the
 request does any work; here it is one: the user row, an ``EXISTS`` on the family's revoked
-tokens and the memberships of active organisations, joined (one row per membership, or one with
-no membership). Nothing is cached, so a logout, a role change or a deactivation is seen by the
-very next request, in every process, with no invalidation to get wrong. SQLite keeps the
-statement-by-statement path of ``load_principal``.
+tokens and the memberships of active organisations with their names, joined (one row per
+membership, or one with no membership). This reads the database every time; with Redis,
+``core/security/principal_cache.py`` keeps the result per process while nothing changed it.
+SQLite keeps the statement-by-statement path of ``load_principal``.
 """
 
 from __future__ import annotations
