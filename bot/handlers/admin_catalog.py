@@ -200,6 +200,23 @@ async def _catalog_list(
     await turn.show(f"{intro}\n\n{text}" if intro else text, markup)
 
 
+async def ask_again(turn: Turn) -> None:
+    """The name's question anew, below whatever interrupted it."""
+    actor, catalog, data = turn.require_actor(), turn.services.catalog, turn.data
+    if turn.state == WORKSPACE_NEW:
+        text = turn.t("bot.admin.workspace.send_name")
+    elif turn.state == WORKSPACE_RENAME:
+        found = await catalog.get_workspace(actor=actor, workspace_id=int(data["workspace_id"]))
+        text = turn.t("bot.admin.workspace.send_new_name", name=found.name)
+    elif turn.state == PROJECT_NEW:
+        found = await catalog.get_workspace(actor=actor, workspace_id=int(data["workspace_id"]))
+        text = turn.t("bot.admin.project.send_name", workspace=found.name)
+    else:
+        project = await catalog.get_project(actor=actor, project_id=int(data["project_id"]))
+        text = turn.t("bot.admin.project.send_new_name", name=project.name)
+    await turn.say(text)
+
+
 def _with_new(markup: InlineKeyboardMarkup, new) -> InlineKeyboardMarkup:
     """``markup`` with the "new" button on top."""
     return InlineKeyboardMarkup([[new], *markup.inline_keyboard])
@@ -213,5 +230,6 @@ TEXT_STATES = {
     PROJECT_NEW: typed_project_name,
     PROJECT_RENAME: typed_project_rename,
 }
+RESUME_STATES = dict.fromkeys(TEXT_STATES, ask_again)
 DESCRIPTIONS = {"workspace": "bot.command.workspace", "project": "bot.command.project"}
 MENU_ROLES = {"workspace": Role.ADMIN, "project": Role.ADMIN}

@@ -85,6 +85,12 @@ async def on_button(turn: Turn) -> None:
         await turn.ack(turn.t("bot.button_expired"), alert=True)
 
 
+async def ask_again(turn: Turn) -> None:
+    """The phone's question anew, below whatever interrupted it."""
+    role = Role(turn.data["role"])
+    await turn.say(turn.t("bot.admin.invite.send_phone", role=role_label(turn, role)))
+
+
 async def typed_phone(turn: Turn) -> None:
     """The phone of the person to invite; a wrong number keeps the question open."""
     membership = await turn.services.organizations.invite_member(
@@ -116,5 +122,6 @@ def _role_arg(turn: Turn) -> Role | None:
 COMMANDS = {"invite": invite}
 CALLBACKS = {"inv": on_button}
 TEXT_STATES = {PHONE: typed_phone}
+RESUME_STATES = {PHONE: ask_again}
 DESCRIPTIONS = {"invite": "bot.command.invite"}
 MENU_ROLES = {"invite": Role.ADMIN}

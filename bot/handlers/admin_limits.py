@@ -358,8 +358,11 @@ async def _ask_value(
     period: UsagePeriod,
     metric: str,
     problem: str | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Ask for the new cap; the answer is the next message (state ``LIMIT_VALUE``)."""
+    """Ask for the new cap; the answer is the next message (state ``LIMIT_VALUE``). ``fresh``:
+    as a new message even after a press."""
     ref, _, rows = await _scope_detail(turn, organization_id, kind, scope_id)
     current = _metric_of(_caps(turn, rows, ref.scope, ref.id, period), metric)
     await turn.set_state(
@@ -397,8 +400,24 @@ async def _ask_value(
     )
     if problem is not None:
         await turn.say(f"{problem}\n\n{text}", markup)
+    elif fresh:
+        await turn.say(text, markup)
     else:
         await turn.show(text, markup)
+
+
+async def ask_again(turn: Turn) -> None:
+    """The cap's question anew, below whatever interrupted it."""
+    data = turn.data
+    await _ask_value(
+        turn,
+        int(data["organization_id"]),
+        str(data["kind"]),
+        int(data["scope_id"]),
+        UsagePeriod(data["period"]),
+        str(data["metric"]),
+        fresh=True,
+    )
 
 
 async def typed_value(turn: Turn) -> None:
@@ -490,5 +509,6 @@ def _key_of(period: UsagePeriod) -> str:
 COMMANDS = {"limits": limits}
 CALLBACKS = {"lim": on_button}
 TEXT_STATES = {LIMIT_VALUE: typed_value}
+RESUME_STATES = {LIMIT_VALUE: ask_again}
 DESCRIPTIONS = {"limits": "bot.command.limits"}
 MENU_ROLES = {"limits": Role.ADMIN}

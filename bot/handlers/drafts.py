@@ -149,6 +149,18 @@ async def on_button(turn: Turn) -> None:
         raise NotFound()
 
 
+async def ask_again(turn: Turn) -> None:
+    """The edit's question anew, below whatever interrupted it; an edit already typed and kept
+    for Unlock asks nothing (its message says so)."""
+    if turn.data.get(PENDING):
+        return
+    content = await turn.services.content.get(
+        actor=turn.require_actor(), content_id=int(turn.data.get("id", 0))
+    )
+    key = "bot.drafts.send_title" if turn.state == EDIT_TITLE else "bot.drafts.send_body"
+    await turn.say(turn.t(key, title=content.title))
+
+
 async def edited_text(turn: Turn) -> None:
     content_id = int(turn.data.get("id", 0))
     text = turn.text.strip()
@@ -203,4 +215,5 @@ def _short(text: str, limit: int) -> str:
 COMMANDS = {"drafts": show_drafts}
 CALLBACKS = {"dr": on_button}
 TEXT_STATES = {EDIT_TITLE: edited_text, EDIT_BODY: edited_text}
+RESUME_STATES = {EDIT_TITLE: ask_again, EDIT_BODY: ask_again}
 DESCRIPTIONS = {"drafts": "bot.command.drafts"}

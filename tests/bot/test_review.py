@@ -475,6 +475,74 @@ async def test_a_reject_in_the_middle_of_the_prompt_wizard_shows_its_question_ag
     assert first.last_text == harness.t("bot.prompt.ask.category")
 
 
+async def _resumable_states(harness: BotHarness, admin: Person) -> list[tuple[str, dict, str]]:
+    """(state, data, the question that state shows) of every other text flow an admin can be in
+    when a card's Reject interrupts it (each feature's RESUME_STATES)."""
+    assert harness.org and harness.workspace and harness.project and admin.user
+    draft = await make_content(harness.project, admin.user, title="پیش‌نویس من", body=BODY)
+    org, workspace, project = harness.org, harness.workspace, harness.project
+    t = harness.t
+    return [
+        ("drafts.title", {"id": draft.id}, t("bot.drafts.send_title", title="پیش‌نویس من")),
+        ("drafts.body", {"id": draft.id}, t("bot.drafts.send_body", title="پیش‌نویس من")),
+        ("admin.workspace.new", {"organization_id": org.id}, t("bot.admin.workspace.send_name")),
+        (
+            "admin.workspace.rename",
+            {"workspace_id": workspace.id},
+            t("bot.admin.workspace.send_new_name", name=workspace.name),
+        ),
+        (
+            "admin.project.new",
+            {"workspace_id": workspace.id},
+            t("bot.admin.project.send_name", workspace=workspace.name),
+        ),
+        (
+            "admin.project.rename",
+            {"project_id": project.id},
+            t("bot.admin.project.send_new_name", name=project.name),
+        ),
+        (
+            "admin.invite.phone",
+            {"organization_id": org.id, "role": "writer"},
+            t("bot.admin.invite.send_phone", role=t("bot.admin.role.writer")),
+        ),
+    ]
+
+
+async def test_every_text_flow_shows_its_question_again_after_a_reject(
+    harness: BotHarness,
+) -> None:
+    _, _, writer = await team(harness)
+    admin = await harness.linked_user(Role.ADMIN)
+    assert harness.services is not None
+    for number, (state, data, question) in enumerate(await _resumable_states(harness, admin)):
+        await harness.services.conversations.set(admin.id, admin.id, state, data)
+        content = await submitted(harness, writer, title=f"پست {number}")
+        card = await card_of(harness, admin.id, content.id)
+        await admin.press(harness.t("bot.review.reject"), card)
+        await admin.send("منبع آمارها را بنویسید.")
+        assert admin.texts[-2:] == [harness.t("bot.review.resumed"), question], state
+        back = await harness.services.conversations.get(admin.id, admin.id)
+        assert (back.state, back.data) == (state, data)
+    # A cap being set (/limits): its question, with its "no cap" button, comes back too.
+    assert harness.org is not None
+    limit = {
+        "organization_id": harness.org.id,
+        "kind": "o",
+        "scope_id": harness.org.id,
+        "period": "monthly",
+        "metric": "r",
+    }
+    await harness.services.conversations.set(admin.id, admin.id, "admin.limits.value", limit)
+    content = await submitted(harness, writer, title="پست سقف")
+    await admin.press(harness.t("bot.review.reject"), await card_of(harness, admin.id, content.id))
+    await admin.send("منبع آمارها را بنویسید.")
+    assert admin.texts[-2] == harness.t("bot.review.resumed")
+    assert harness.t("bot.limits.button.no_cap") in admin.buttons
+    assert await admin.send("۱۲۰") != harness.t("bot.review.resumed")
+    assert (await harness.services.conversations.get(admin.id, admin.id)).state is None
+
+
 async def test_reject_in_the_group_asks_the_reason_privately(harness: BotHarness) -> None:
     first, _, writer = await team(harness)
     harness.fake.add_chat(GROUP)
