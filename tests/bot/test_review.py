@@ -515,7 +515,8 @@ async def test_every_text_flow_shows_its_question_again_after_a_reject(
     _, _, writer = await team(harness)
     admin = await harness.linked_user(Role.ADMIN)
     assert harness.services is not None
-    for number, (state, data, question) in enumerate(await _resumable_states(harness, admin)):
+    states = await _resumable_states(harness, admin)
+    for number, (state, data, question) in enumerate(states):
         await harness.services.conversations.set(admin.id, admin.id, state, data)
         content = await submitted(harness, writer, title=f"پست {number}")
         card = await card_of(harness, admin.id, content.id)
@@ -524,6 +525,15 @@ async def test_every_text_flow_shows_its_question_again_after_a_reject(
         assert admin.texts[-2:] == [harness.t("bot.review.resumed"), question], state
         back = await harness.services.conversations.get(admin.id, admin.id)
         assert (back.state, back.data) == (state, data)
+    # A body edit already typed and kept for Unlock asks for nothing again.
+    kept = {"id": states[1][1]["id"], "pending": "متن تازه‌ای که نگه داشته شده"}
+    await harness.services.conversations.set(admin.id, admin.id, "drafts.body", kept)
+    content = await submitted(harness, writer, title="پست نگه‌داشته")
+    await admin.press(harness.t("bot.review.reject"), await card_of(harness, admin.id, content.id))
+    await admin.send("منبع آمارها را بنویسید.")
+    assert admin.last_text == harness.t("bot.review.resumed")
+    back = await harness.services.conversations.get(admin.id, admin.id)
+    assert (back.state, back.data) == ("drafts.body", kept)
     # A cap being set (/limits): its question, with its "no cap" button, comes back too.
     assert harness.org is not None
     limit = {
