@@ -55,6 +55,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.outbox_render import UnknownKind, render
 from bot.turn import keep_start
+from core.cancellation import cancel_and_wait
 from core.container import Services
 from core.services.notifications import EDIT_KINDS, KIND_CONTENT_SUBMITTED
 from core.services.outbox import REASON_NOT_LINKED, REASON_UNREACHABLE, Delivery
@@ -121,9 +122,7 @@ class DeliveryWorker:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=grace)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def run(self) -> None:
         """Deliver until :meth:`stop`: a pass, then a pause when idle or when Telegram asks."""

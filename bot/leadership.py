@@ -28,6 +28,7 @@ from bot.lease import BotLease
 from bot.turn import SERVICES
 from bot.update_queue import StreamConsumer
 from bot.webhook import ALLOWED_UPDATES, set_webhook
+from core.cancellation import cancel_and_wait
 from core.services.leases import THIS_INSTANCE
 
 logger = logging.getLogger("contexor.bot")
@@ -115,6 +116,7 @@ class Leadership:
         self._consumer = consumer
         self._task: asyncio.Task | None = None
         self._lost = asyncio.Event()
+        self._stopping = False
         self.leading = False
 
     def fenced(self) -> None:
@@ -130,11 +132,18 @@ class Leadership:
         self._task = asyncio.create_task(self._run(), name="bot-leadership")
 
     async def stop(self) -> None:
-        """Clean shutdown: stop taking updates, then hand the lease over at once."""
+        """Clean shutdown: stop taking updates, then hand the lease over at once.
+
+        One ``cancel()`` is not trusted to end the loop: a cancellation that lands as a renewal's
+        timeout expires, or inside a Redis call that swallows it, left the loop waiting for the
+        next renewal forever (a shutdown that hung). The loop also checks ``_stopping`` at every
+        turn, and the task is cancelled again until it has ended (``core/cancellation.py``).
+        """
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            failure = await cancel_and_wait(self._task)
+            if failure is not None:
+                logger.error("the bot lease loop failed", exc_info=failure)
         if not self.leading:
             return
         await self._consumer.stop()
@@ -148,9 +157,11 @@ class Leadership:
     async def _run(self) -> None:
         pubsub = None
         try:
-            while True:
+            while not self._stopping:
                 if self.leading:
                     await self._hold()
+                    if self._stopping:
+                        break  # stop() stops the consumer and releases the lease
                     await self._stand_down()
                     continue
                 try:
@@ -190,7 +201,7 @@ class Leadership:
     async def _hold(self) -> None:
         """Renew every third of the lease; return once the lease is lost."""
         interval = self._lease.seconds / 3
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._lost.wait()

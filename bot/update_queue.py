@@ -17,7 +17,6 @@ processed; a batch refused stays pending for the next leader.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bot.app import FENCE
 from bot.fence import FENCED_PAUSE_SECONDS
 from bot.turn import SERVICES
 from bot.webhook import set_webhook
+from core.cancellation import cancel_and_wait
 from core.services.leases import THIS_INSTANCE
 
 logger = logging.getLogger("contexor.bot")
@@ -140,9 +140,7 @@ class StreamConsumer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)  # its Redis calls may swallow one cancel()
             self._task = None
         if self._in_flight:
             _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE_SECONDS)

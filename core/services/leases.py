@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 
+from core.cancellation import cancel_and_wait
 from core.clock import Clock
 from db.models import ProcessLease
 
@@ -101,8 +102,7 @@ class ProcessLeases:
         """Stop renewing, give the lease up and record the clean stop (idempotent)."""
         if self._renewing is None:
             return
-        self._renewing.cancel()
-        await asyncio.gather(self._renewing, return_exceptions=True)
+        await cancel_and_wait(self._renewing)  # its Redis calls may swallow one cancel()
         self._renewing = None
         try:
             await asyncio.wait_for(self._write(stopped=True), self._renew_every)

@@ -211,3 +211,46 @@ async def test_a_leader_fenced_by_its_own_deadline_gives_the_lease_up_at_once(
     await consumer.wait_for(["start", "stop", "start"])
     assert lease.token == first_token + 1 and await fence.permits()
     await leadership.stop()
+
+
+class SwallowingLease:
+    """A lease whose renewal swallows its first cancellation, as a Redis call caught at the
+    wrong moment can: the loop carries on as if nothing had been asked of it."""
+
+    seconds = 0.3
+    instance = "swallowing"
+    held = True
+
+    def __init__(self) -> None:
+        self.renewing = asyncio.Event()
+        self.swallowed = 0
+        self.released = False
+
+    async def acquire(self) -> int:
+        return 1
+
+    async def renew(self) -> bool:
+        self.renewing.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if self.swallowed:  # only the first (so a failing run still ends)
+                raise
+            self.swallowed += 1
+        return True
+
+    async def release(self) -> None:
+        self.released = True
+
+
+async def test_stop_ends_the_lease_loop_even_when_a_cancellation_is_swallowed() -> None:
+    lease, consumer = SwallowingLease(), RecordingConsumer()
+    leadership = Leadership(lease, consumer)  # type: ignore[arg-type]
+    await leadership.start()
+    assert leadership.leading
+    await asyncio.wait_for(lease.renewing.wait(), 5)  # the loop is inside a renewal now
+    stopping = asyncio.create_task(leadership.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=10)
+    assert stopping in done, "stop() hung on the swallowed cancellation"
+    assert lease.swallowed == 1
+    assert consumer.events == ["start", "stop"] and lease.released and not leadership.leading
