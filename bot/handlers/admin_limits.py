@@ -406,8 +406,9 @@ async def _ask_value(
         await turn.show(text, markup)
 
 
-async def ask_again(turn: Turn) -> None:
-    """The cap's question anew, below whatever interrupted it."""
+async def ask_again(turn: Turn, *, problem: str | None = None) -> None:
+    """The question of the cap this conversation is setting (its state's data), as a new
+    message: after a wrong answer (``problem``) or below whatever interrupted it."""
     data = turn.data
     await _ask_value(
         turn,
@@ -416,6 +417,7 @@ async def ask_again(turn: Turn) -> None:
         int(data["scope_id"]),
         UsagePeriod(data["period"]),
         str(data["metric"]),
+        problem=problem,
         fresh=True,
     )
 
@@ -426,15 +428,7 @@ async def typed_value(turn: Turn) -> None:
     metric = str(data["metric"])
     value = parse_cap(turn.text, money=metric == "c")
     if value is None:
-        await _ask_value(
-            turn,
-            int(data["organization_id"]),
-            str(data["kind"]),
-            int(data["scope_id"]),
-            UsagePeriod(data["period"]),
-            metric,
-            problem=turn.t(f"bot.limits.bad_value.{metric}"),
-        )
+        await ask_again(turn, problem=turn.t(f"bot.limits.bad_value.{metric}"))
         return
     await _save(turn, data, value)
 

@@ -88,6 +88,12 @@ class PrincipalCache:
         self._retry_at: float | None = None  # set while Redis is considered down
         self._unset_marks: set[str] = set()  # marks a write could not set (Redis failed)
 
+    @classmethod
+    def disabled(cls) -> PrincipalCache:
+        """No cache: every principal is read; the change notices do nothing (services built
+        without one, as tests build them)."""
+        return cls(None, key_prefix="", ttl_seconds=0)
+
     @property
     def enabled(self) -> bool:
         return self._redis is not None

@@ -106,7 +106,7 @@ class TokenManager:
     ) -> None:
         self._key = key
         # A revoked family ends its sessions' cached principals too.
-        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
+        self._principals = principals or PrincipalCache.disabled()
         self._clock = clock
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl

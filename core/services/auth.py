@@ -123,7 +123,7 @@ class AuthService:
         self._claims = claims
         self._tokens = tokens
         self._hasher = hasher
-        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
+        self._principals = principals or PrincipalCache.disabled()
         self._request_rate = parse_rate(settings.otp_request_rate)
         self._verify_rate = parse_rate(settings.otp_verify_rate)
 

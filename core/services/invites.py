@@ -62,7 +62,7 @@ class InviteService:
         self._audit = audit
         self._ttl = ttl
         # A redeemed link adds a membership: its user's principal changes (after the commit).
-        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
+        self._principals = principals or PrincipalCache.disabled()
 
     async def create(self, *, actor: Principal, organization_id: int, role: Role) -> IssuedInvite:
         """A fresh link for ``role`` in the organisation; only its admins may make one."""

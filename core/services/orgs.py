@@ -101,7 +101,7 @@ class OrganizationService:
         self._max_organizations = max_organizations_per_user
         self._create_rate = parse_rate(organization_create_rate)  # malformed: fails at start-up
         # Every membership written here changes its user's principal (after the commit).
-        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
+        self._principals = principals or PrincipalCache.disabled()
 
     async def aclose(self) -> None:
         """Release the rate limiter (the in-memory one's expiry task)."""

@@ -13,7 +13,7 @@ class PreferenceService:
 
     def __init__(self, *, principals: PrincipalCache | None = None) -> None:
         # The user row is part of every principal of theirs (after the commit).
-        self._principals = principals or PrincipalCache(None, key_prefix="", ttl_seconds=0)
+        self._principals = principals or PrincipalCache.disabled()
 
     async def set_language(self, *, actor: Principal, language: str) -> User:
         """Store the language (fa or en) the actor reads messages in."""
