@@ -45,13 +45,16 @@ def model(cls: type[M], row: Any) -> M:
 
 
 @cache
+def column_names(cls: type[Model]) -> tuple[str, ...]:
+    """Every column of ``cls``, in the model's order (called once Tortoise is initialised: the
+    foreign keys' columns exist from then on)."""
+    return tuple(cls._meta.fields_db_projection.values())
+
+
+@cache
 def columns(cls: type[Model], alias: str) -> str:
-    """Every column of ``cls`` from table ``alias``, each named ``<alias>_<column>`` (called
-    once Tortoise is initialised: the foreign keys' columns exist from then on)."""
-    return ", ".join(
-        f"{alias}.{column} AS {alias}_{column}"
-        for column in cls._meta.fields_db_projection.values()
-    )
+    """Every column of ``cls`` from table ``alias``, each named ``<alias>_<column>``."""
+    return ", ".join(f"{alias}.{column} AS {alias}_{column}" for column in column_names(cls))
 
 
 def prefixed(cls: type[M], row: Any, alias: str) -> M:

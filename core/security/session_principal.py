@@ -11,17 +11,19 @@ SQLite keeps the statement-by-statement path of ``load_principal``.
 
 from __future__ import annotations
 
+from functools import cache
+
 from core.errors import Unauthenticated
 from core.security.principal import OrganizationName, Principal, load_principal, principal_of
 from db import raw
 from db.models import RefreshToken, User
 
-_USER_COLUMNS = tuple(User._meta.fields_db_projection.values())
-# Fixed text: the columns come from the model, every value is a parameter.
-_SQL = (
-    "SELECT "  # noqa: S608
-    + ", ".join(f"u.{column}" for column in _USER_COLUMNS)
-    + """,
+
+@cache
+def _sql() -> str:
+    """Fixed text, built once: the columns come from the model, every value is a parameter."""
+    columns = ", ".join(f"u.{column}" for column in raw.column_names(User))
+    return f"""SELECT {columns},
     EXISTS (
         SELECT 1 FROM refresh_tokens r WHERE r.family_id = $2 AND r.revoked_at IS NOT NULL
     ) AS session_revoked,
@@ -32,8 +34,7 @@ LEFT JOIN (
     memberships m JOIN organizations o ON o.id = m.organization_id AND o.is_active
 ) ON m.user_id = u.id
 WHERE u.id = $1
-"""
-)
+"""  # noqa: S608
 
 
 async def session_principal(user_id: int, session_id: str) -> Principal:
@@ -49,7 +50,7 @@ async def session_principal(user_id: int, session_id: str) -> Principal:
         if await revoked.exists():
             raise Unauthenticated("token_revoked")
         return principal
-    rows = await client.execute_query_dict(_SQL, [user_id, session_id])
+    rows = await client.execute_query_dict(_sql(), [user_id, session_id])
     if not rows:
         raise Unauthenticated("invalid_token")
     first = rows[0]
@@ -57,7 +58,7 @@ async def session_principal(user_id: int, session_id: str) -> Principal:
         raise Unauthenticated("user_inactive")
     if first["session_revoked"]:
         raise Unauthenticated("token_revoked")
-    user = User._init_from_db(**{column: first[column] for column in _USER_COLUMNS})
+    user = User._init_from_db(**{column: first[column] for column in raw.column_names(User)})
     members = [row for row in rows if row["member_of"] is not None]
     roles = ((row["member_of"], row["member_role"]) for row in members)
     names = {

@@ -79,6 +79,18 @@ class NewSession:
     created_at: datetime
     expires_at: datetime
 
+    async def store(self, user_id: int) -> None:
+        """Store the row for ``user_id`` (the statement-by-statement path; sign-in on
+        PostgreSQL inserts it in its own statement, ``core/services/otp_sign_in.py``)."""
+        await RefreshToken.create(
+            jti=self.jti,
+            family_id=self.family_id,
+            user_id=user_id,
+            parent_jti=None,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+        )
+
 
 @dataclass(frozen=True)
 class TokenClaims:
@@ -118,14 +130,7 @@ class TokenManager:
     async def issue(self, user_id: int, *, family_id: str | None = None) -> TokenPair:
         """A new session: an access and a refresh token in a new family (or ``family_id``)."""
         session = self.new_session(family_id=family_id)
-        await RefreshToken.create(
-            jti=session.jti,
-            family_id=session.family_id,
-            user_id=user_id,
-            parent_jti=None,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-        )
+        await session.store(user_id)
         return self.session_pair(user_id, session)
 
     def new_session(self, *, family_id: str | None = None) -> NewSession:

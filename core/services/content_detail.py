@@ -23,7 +23,7 @@ def _sql() -> str:
     """Fixed text, built once after the ORM is set up (the foreign-key columns exist only then):
     the columns come from the model, the id is a parameter. "Live" as in ``live_contents()``:
     not deleted, and its project, workspace and organisation all active."""
-    columns = ", ".join(f"c.{column}" for column in Content._meta.fields_db_projection.values())
+    columns = ", ".join(f"c.{column}" for column in raw.column_names(Content))
     return f"""SELECT {columns}
 FROM contents c
 JOIN projects p ON p.id = c.project_id AND p.is_active

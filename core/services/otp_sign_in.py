@@ -122,10 +122,6 @@ async def count_attempt_by_orm(phone: str, now: datetime, *, limit: int) -> Atte
 # Sign-in -----------------------------------------------------------------------------------------
 
 
-def _user_columns() -> tuple[str, ...]:
-    return tuple(User._meta.fields_db_projection.values())
-
-
 def _user_inserted() -> tuple[tuple[str, str], ...]:
     """What ``User.create`` inserts: every field but the generated id, as (field, column)."""
     projection = User._meta.fields_db_projection
@@ -149,7 +145,7 @@ def _sign_in_sql(with_session: bool) -> str:
     values = ", ".join(
         f"${n}::{_cast(User, name)}" for n, (name, _) in enumerate(inserted, start=3)
     )
-    returned = ", ".join(f"users.{column}" for column in _user_columns())
+    returned = ", ".join(f"users.{column}" for column in raw.column_names(User))
     first = 3 + len(inserted)
     session = ""
     if with_session:
@@ -208,7 +204,7 @@ async def sign_in(
         raise InvalidInput("code_expired")
     if row["id"] is None:  # the phone's user exists and is inactive: no stamp, no session
         raise Unauthenticated("user_inactive")
-    return User._init_from_db(**{column: row[column] for column in _user_columns()})
+    return User._init_from_db(**{column: row[column] for column in raw.column_names(User)})
 
 
 async def sign_in_by_orm(
@@ -224,12 +220,5 @@ async def sign_in_by_orm(
     user.last_login_at = now
     await user.save(update_fields=["last_login_at"])
     if session is not None:
-        await RefreshToken.create(
-            jti=session.jti,
-            family_id=session.family_id,
-            user_id=user.id,
-            parent_jti=None,
-            created_at=session.created_at,
-            expires_at=session.expires_at,
-        )
+        await session.store(user.id)
     return user

@@ -42,7 +42,6 @@ from tortoise.transactions import in_transaction
 
 from core.clock import Clock
 from core.settings import Settings
-from db import raw
 from db.models import Content, ContentStatus, OutboxMessage, OutboxStatus, TelegramLink, User
 
 MAX_ERROR_CHARS = 300
@@ -304,14 +303,11 @@ class OutboxService:
         )
 
     async def mark_reachable(self, telegram_user_id: int) -> bool:
-        """The person wrote to the bot: deliver to them again. True when they had been marked."""
-        client = raw.postgres()
-        if client is not None:  # db/raw.py: every update a person sends runs this
-            return bool(await raw.execute(client, _MARK_REACHABLE, telegram_user_id))
-        changed = await TelegramLink.filter(
-            telegram_user_id=telegram_user_id, unreachable_since__not_isnull=True
-        ).update(unreachable_since=None)
-        return bool(changed)
+        """The person wrote to the bot: deliver to them again. True when they had been marked.
+
+        A bot update in a chat clears the mark in the statement that starts it
+        (``TelegramLinkService.begin_update``); this is for the updates without a chat."""
+        return await clear_unreachable(telegram_user_id)
 
     # --- housekeeping --------------------------------------------------------------------------
 
@@ -379,11 +375,13 @@ class OutboxService:
         return deliveries
 
 
+async def clear_unreachable(telegram_user_id: int) -> bool:
+    """Clear the account's "unreachable" mark; True when it had one."""
+    changed = await TelegramLink.filter(
+        telegram_user_id=telegram_user_id, unreachable_since__not_isnull=True
+    ).update(unreachable_since=None)
+    return bool(changed)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
-
-
-_MARK_REACHABLE = (
-    "UPDATE telegram_links SET unreachable_since = NULL"
-    " WHERE telegram_user_id = $1 AND unreachable_since IS NOT NULL"
-)

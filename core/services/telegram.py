@@ -21,6 +21,7 @@ from core.errors import Conflict, Unauthenticated
 from core.security.principal import Principal, load_principal, principal_of
 from core.services.auth import AuthService
 from core.services.conversations import Conversation, ConversationService
+from core.services.outbox import clear_unreachable
 from core.validators.phone import PhoneE164, mask_phone
 from db import raw
 from db.models import BotConversation, Membership, TelegramLink, User
@@ -93,15 +94,13 @@ class TelegramLinkService:
         it is one statement (db/raw.py): it runs for every update."""
         client = raw.postgres()
         if client is None:
-            reached = await TelegramLink.filter(
-                telegram_user_id=telegram_user_id, unreachable_since__not_isnull=True
-            ).update(unreachable_since=None)
+            reached = await clear_unreachable(telegram_user_id)
             conversation = await self._conversations.get(chat_id, telegram_user_id)
             try:
                 actor = await self.actor_for_telegram(telegram_user_id)
             except Unauthenticated as exc:
-                return UpdateStart(conversation, None, _refusal(exc), reached=bool(reached))
-            return UpdateStart(conversation, actor, None, reached=bool(reached))
+                return UpdateStart(conversation, None, _refusal(exc), reached=reached)
+            return UpdateStart(conversation, actor, None, reached=reached)
         rows = await raw.fetch(client, _begin_sql(), chat_id, telegram_user_id)
         first = rows[0]  # one row at least: the conversation's columns, maybe all null
         row = raw.prefixed(BotConversation, first, "c") if first["c_id"] is not None else None
